@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+// etcd-console: a terminal console and headless commands to back up etcd and bring a cluster back.
+// Module layout and dependency direction: docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "etcd-console",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "etcd-console", targets: ["etcd-console"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    ],
+    targets: [
+        // System libraries (Debian packages; scripts/setup installs them).
+        .systemLibrary(name: "CNCurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncurses-dev"])]),
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2",
+                       providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+
+        // Modules, lowest first. A module only imports the ones above it.
+        .target(name: "EtcdClient",
+                dependencies: ["CNGHTTP2", "COpenSSL",
+                               .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL"]),
+        .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient"]),
+        .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
+        .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
+        .executableTarget(name: "etcd-console",
+                          dependencies: ["EtcdClient", "SnapshotStore", "Recovery", "ConsoleUI",
+                                         "CursesTerminal",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // Real etcd processes, certificates made by openssl, and etcdctl for the tests.
+        .target(name: "EtcdTestSupport"),
+
+        .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
+        .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

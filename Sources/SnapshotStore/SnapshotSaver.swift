@@ -1,0 +1,131 @@
+import EtcdClient
+import Foundation
+
+/// Progress of a running save, for progress bars and the Jobs screen.
+public struct SnapshotProgress: Sendable {
+    /// Database bytes received and written so far.
+    public var bytesReceived: Int
+    /// Size of the database as etcd announced it with the first chunk.
+    public var totalBytes: Int?
+    public var elapsed: Duration
+
+    /// 0...1 when the total is known.
+    public var fraction: Double? {
+        guard let totalBytes, totalBytes > 0 else { return nil }
+        return min(1, Double(bytesReceived) / Double(totalBytes))
+    }
+
+    /// Bytes per second so far.
+    public var rate: Double {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return seconds > 0 ? Double(bytesReceived) / seconds : 0
+    }
+
+    /// Estimated time left at the current rate.
+    public var eta: Duration? {
+        guard let totalBytes, rate > 0 else { return nil }
+        return .seconds(Double(max(0, totalBytes - bytesReceived)) / rate)
+    }
+}
+
+/// What a successful save wrote.
+public struct SnapshotSaveResult: Sendable {
+    public var path: String
+    /// File size: database bytes plus the 32-byte SHA-256 trailer.
+    public var size: Int
+    /// Hex SHA-256 of the database bytes (the file's trailer).
+    public var sha256: String
+    /// The store revision the snapshot holds (read from the saved file).
+    public var revision: Int64
+    public var duration: Duration
+    public var endpoint: String
+    public var clusterID: UInt64
+    public var memberID: UInt64
+    public var memberName: String?
+    public var etcdVersion: String
+}
+
+/// Streams a snapshot from etcd into a file, atomically.
+///
+/// Contract: on success `path` holds `db bytes || sha256(db bytes)` exactly as etcd sent them, with
+/// mode 0600, fsynced together with its directory, and the trailer has been checked against the
+/// bytes while streaming. On any failure (etcd gone, disk full, permission, checksum, cancelled)
+/// nothing exists under `path` and its `.part` is removed.
+public enum SnapshotSaver {
+    /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss'Z'>-<member>.db`, sorting by time.
+    public static func fileName(takenAt: Date, memberName: String?) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let safe = (memberName ?? "").map { c -> Character in
+            c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_"
+        }
+        let member = safe.isEmpty ? "" : "-" + String(safe)
+        return "snapshot-\(formatter.string(from: takenAt))\(member).db"
+    }
+
+    public static func save(from client: EtcdClient, endpoint: Endpoint? = nil, to path: String,
+                            progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SnapshotSaveResult {
+        let started = ContinuousClock.now
+        let status = try await client.status(of: endpoint)
+        let members = try? await client.memberList(endpoint: endpoint)
+        let memberName = members?.members.first { $0.id == status.header.memberID }?.name
+
+        let writer = try AtomicFileWriter(path: path)
+        do {
+            let stream = try await client.snapshot(endpoint: endpoint)
+            let hasher = SHA256Hasher()
+            var held: Data?            // the newest chunk: written once another follows, else it is the trailer
+            var total: Int?
+            var lastReport = ContinuousClock.now
+            do {
+                for try await chunk in stream {
+                    if total == nil { total = Int(chunk.remainingBytes) + chunk.blob.count }
+                    if let previous = held {
+                        hasher.update(previous)
+                        try writer.write(previous)
+                    }
+                    held = chunk.blob
+                    if let progress, ContinuousClock.now - lastReport >= .milliseconds(100) {
+                        lastReport = .now
+                        progress(SnapshotProgress(bytesReceived: writer.bytesWritten, totalBytes: total,
+                                                  elapsed: ContinuousClock.now - started))
+                    }
+                }
+            } catch let error as EtcdClientError {
+                if error.kind == .cancelled { throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved") }
+                throw SnapshotStoreError(.source, path: path,
+                                         "snapshot from \(stream.endpoint) failed after \(formatBytes(writer.bytesWritten))\(total.map { " of \(formatBytes($0))" } ?? ""): \(error.description); nothing was saved")
+            }
+            let digest = hasher.finalize()
+            guard let trailer = held, trailer.count == 32 else {
+                throw SnapshotStoreError(.checksumMismatch, path: path,
+                                         "snapshot from \(stream.endpoint) ended without a SHA-256 trailer; nothing was saved")
+            }
+            guard Array(trailer) == digest else {
+                throw SnapshotStoreError(.checksumMismatch, path: path,
+                                         "checksum mismatch: the snapshot stream from \(stream.endpoint) does not match its SHA-256 trailer (sent \(Array(trailer).hexString), computed \(digest.hexString)); nothing was saved")
+            }
+            if let total, total != writer.bytesWritten {
+                throw SnapshotStoreError(.source, path: path,
+                                         "snapshot from \(stream.endpoint) has \(formatBytes(writer.bytesWritten)) but etcd announced \(formatBytes(total)); nothing was saved")
+            }
+            try writer.write(trailer)
+            try writer.commit()
+            progress?(SnapshotProgress(bytesReceived: writer.bytesWritten - 32, totalBytes: total,
+                                       elapsed: ContinuousClock.now - started))
+            // The revision the file holds (Status before the stream may be older if writes raced it).
+            let revision = (try? EtcdDatabase(path: path).revision()) ?? status.header.revision
+            return SnapshotSaveResult(path: path, size: writer.bytesWritten, sha256: digest.hexString,
+                                      revision: revision, duration: ContinuousClock.now - started,
+                                      endpoint: stream.endpoint.description, clusterID: status.header.clusterID,
+                                      memberID: status.header.memberID, memberName: memberName,
+                                      etcdVersion: status.version)
+        } catch {
+            writer.abort()
+            if error is CancellationError { throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved") }
+            throw error
+        }
+    }
+}

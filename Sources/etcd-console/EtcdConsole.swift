@@ -1,0 +1,53 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import SnapshotStore
+
+@main
+struct EtcdConsole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "etcd-console",
+        abstract: "Keep etcd backed up and bring a cluster back after a disaster.",
+        discussion: """
+        Without a subcommand, opens the console (not built yet: use the commands below).
+        Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
+        """,
+        version: "0.1.0",
+        subcommands: [StatusCommand.self, SnapshotCommand.self, FillCommand.self])
+
+    func run() async throws {
+        printError("""
+        The interactive console is not built yet (see issue "The console").
+        Headless commands work today:
+          etcd-console status            member status
+          etcd-console snapshot save     take a snapshot
+        Run etcd-console --help for all commands.
+        """)
+        throw ExitCode(2)
+    }
+
+    /// Parses, runs, and turns errors into exit codes: usage errors 2, operational errors 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as EtcdClientError {
+            printError("error: \(error.description)")
+            Foundation.exit(1)
+        } catch let error as SnapshotStoreError {
+            printError("error: \(error.description)")
+            Foundation.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

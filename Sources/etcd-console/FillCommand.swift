@@ -1,0 +1,63 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import SnapshotStore
+
+/// Writes Kubernetes-shaped objects into an etcd: for demos, benchmarks and drills. Hidden from
+/// --help because it writes to whatever etcd it is pointed at.
+struct FillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fill",
+        abstract: "Write Kubernetes-shaped sample objects into etcd (demos and benchmarks only).",
+        shouldDisplay: false)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Stop after about this many megabytes of values.")
+    var megabytes: Int?
+
+    @Option(help: "Stop after this many objects.")
+    var count: Int?
+
+    @Option(help: "Seed of the generator: the same seed writes the same objects.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Puts in flight at once.")
+    var concurrency: Int = 16
+
+    func validate() throws {
+        if (megabytes == nil) == (count == nil) { throw ValidationError("give exactly one of --megabytes or --count") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    func run() async throws {
+        let client = EtcdClient(try connection.configuration())
+        let limit: KubernetesSampleData.Limit = megabytes.map { .totalBytes($0 * 1_000_000) } ?? .count(count ?? 0)
+        var iterator = KubernetesSampleData(seed: seed, limit: limit).makeIterator()
+        var written = 0
+        var bytes = 0
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var inFlight = 0
+            while let item = iterator.next() {
+                if inFlight == concurrency {
+                    bytes += try await group.next() ?? 0
+                    written += 1
+                    inFlight -= 1
+                }
+                group.addTask {
+                    try await client.put(item.key, value: item.value)
+                    return item.value.count
+                }
+                inFlight += 1
+            }
+            while let n = try await group.next() {
+                bytes += n
+                written += 1
+            }
+        }
+        await client.close()
+        let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
+        print("wrote \(written) objects, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds))s")
+    }
+}

@@ -1,0 +1,70 @@
+import EtcdTestSupport
+import Foundation
+import SnapshotStore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("etcd-console snapshot save, end to end")
+struct SnapshotSaveCommandTests {
+    static let etcd = SharedProcess(EtcdOptions(version: .v3_4, name: "console-save"))
+
+    @Test("--dir writes a timestamped, member-named file with mode 0600 and prints JSON about it")
+    func saveToDirectory() async throws {
+        let etcd = try await Self.etcd.get()
+        _ = try etcd.etcdctl(["put", "/registry/pods/default/web-1", "x"])
+        let dir = try TestDirectories.make("cli-save")
+        let result = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--dir", dir.path, "-o", "json"])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try ConsoleBinary.json(result)
+        let path = try #require(json["path"] as? String)
+        #expect(URL(fileURLWithPath: path).deletingLastPathComponent().path == dir.path)
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        #expect(name.range(of: #"^snapshot-\d{8}T\d{6}Z-console-save\.db$"#, options: .regularExpression) != nil, "\(name)")
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+        #expect(json["size"] as? Int == Int(info.st_size))
+        #expect((json["sha256"] as? String)?.count == 64)
+        #expect((json["durationMs"] as? Int).map { $0 >= 0 } == true)
+        let revision = try #require(json["revision"] as? Int)
+        #expect(Int64(revision) == (try EtcdDatabase(path: path).revision()))
+        // etcd's own tool accepts the file.
+        let status = try etcd.etcdctl(["snapshot", "status", path, "-w", "json"])
+        #expect(status.succeeded, "\(status.output)")
+        #expect(status.stdout.contains("\"revision\":\(revision)"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [name])
+    }
+
+    @Test("--file prints the path; an existing file is refused with exit 1 and left alone")
+    func saveToFile() async throws {
+        let etcd = try await Self.etcd.get()
+        let dir = try TestDirectories.make("cli-file")
+        let path = dir.appendingPathComponent("before-upgrade.db").path
+        let first = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path])
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.stdout == path + "\n")
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let second = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path])
+        #expect(second.status == 1)
+        #expect(second.stderr == "error: \(path) already exists; snapshots are never overwritten\n")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
+    @Test("--dir and --file together is a usage error (exit 2)")
+    func bothTargets() throws {
+        let result = try ConsoleBinary.run(["snapshot", "save", "--dir", "/tmp", "--file", "/tmp/x.db"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("use either --dir or --file, not both"))
+    }
+
+    @Test("etcd unreachable: exit 1, nothing written")
+    func unreachable() throws {
+        let dir = try TestDirectories.make("cli-unreachable")
+        let result = try ConsoleBinary.run(["snapshot", "save", "--endpoints", "http://127.0.0.1:9", "--dir", dir.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("could not reach http://127.0.0.1:9: connection refused"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+}
