@@ -68,3 +68,34 @@ struct SnapshotSaveCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 }
+
+@Suite("snapshot save on a terminal")
+struct SnapshotSaveTerminalTests {
+    @Test("On a terminal a progress bar with percent, rate and ETA is drawn on stderr, then cleared")
+    func progressBar() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-tty"))
+        defer { Task { await etcd.stop() } }
+        // ~30 MB so the save lasts long enough for a few redraws.
+        for i in 0..<30 {
+            let value = String(repeating: String(format: "%08x", i &* 2654435761), count: 125_000)
+            _ = try etcd.etcdctl(["put", "/tty/\(i)"], stdin: value)
+        }
+        let dir = try TestDirectories.make("cli-tty")
+        let path = dir.appendingPathComponent("tty.db").path
+        let typescript = dir.appendingPathComponent("typescript").path
+        // script(1) gives the command a pseudo-terminal and records everything written to it.
+        let command = "\(ConsoleBinary.path) snapshot save --endpoints \(etcd.clientURL) --file \(path)"
+        let result = try runCommand("/usr/bin/script", ["-q", "-e", "-c", command, typescript])
+        #expect(result.status == 0, "\(result.output)")
+        let screen = try String(contentsOfFile: typescript, encoding: .utf8)
+        #expect(screen.contains("%"), "no percentage in: \(screen.suffix(400))")
+        #expect(screen.contains("/s"))
+        #expect(screen.contains("ETA"))
+        #expect(screen.contains("\r\u{1B}[K"))
+        #expect(screen.contains(path))
+        // Without a terminal nothing but the path is printed.
+        let plain = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path + ".2"])
+        #expect(plain.stdout == path + ".2\n")
+        #expect(plain.stderr.isEmpty)
+    }
+}
