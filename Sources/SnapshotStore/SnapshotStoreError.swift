@@ -13,6 +13,8 @@ public struct SnapshotStoreError: Error, Sendable, CustomStringConvertible {
         case checksumMismatch
         /// The caller cancelled the save.
         case cancelled
+        /// A snapshot file is damaged or not an etcd snapshot.
+        case corrupt
     }
 
     public var kind: Kind

@@ -35,19 +35,17 @@ struct EtcdConsole: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as EtcdClientError {
-            printError("error: \(error.description)")
-            Foundation.exit(1)
-        } catch let error as SnapshotStoreError {
-            printError("error: \(error.description)")
-            Foundation.exit(1)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }           // --help, --version
             if code == .validationFailure {
                 printError(fullMessage(for: error))
                 Foundation.exit(2)
             }
-            exit(withError: error)
+            printError("error: \(error)")
+            Foundation.exit(1)
         }
     }
 }

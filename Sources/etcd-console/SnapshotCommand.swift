@@ -10,18 +10,28 @@ import Glibc
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
-        abstract: "Take and manage etcd snapshots.",
-        subcommands: [SnapshotSaveCommand.self])
+        abstract: "Take, list, verify, inspect, compare and prune etcd snapshots.",
+        discussion: "Exit codes: 0 good, 1 corrupt or failed, 2 usage.",
+        subcommands: [SnapshotSaveCommand.self, SnapshotListCommand.self, SnapshotVerifyCommand.self,
+                      SnapshotInspectCommand.self, SnapshotBrowseCommand.self, SnapshotDiffCommand.self,
+                      SnapshotPruneCommand.self])
+}
+
+/// `--dir`, shared by the catalog commands.
+struct DirectoryOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Snapshot directory (default /var/lib/etcd-backup).", valueName: "dir"))
+    var dir: String = SnapshotCatalog.defaultDirectory
 }
 
 struct SnapshotSaveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "save",
-        abstract: "Stream a snapshot from etcd to a file, atomically, checking its SHA-256 trailer.",
+        abstract: "Stream a snapshot from etcd to a file, atomically; verify it; record its metadata.",
         discussion: """
-        Writes <file>.part (mode 0600), checks the trailer while streaming, fsyncs, renames and fsyncs
-        the directory. A failed or interrupted save leaves nothing under the final name and removes
-        the .part. Prints the path (or JSON with path, size, sha256, revision, durationMs).
+        Writes <file>.part (mode 0600), checks the SHA-256 trailer while streaming, fsyncs, renames and
+        fsyncs the directory; then verifies the file (trailer, bbolt structure, etcd keys) and writes
+        <file>.meta.json. A failed or interrupted save leaves nothing under the final name and removes
+        the .part. Prints the path (or JSON with path, size, sha256, revision, durationMs, health).
 
         Examples:
           etcd-console snapshot save                      # into /var/lib/etcd-backup
@@ -32,11 +42,14 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp("Directory for a timestamped snapshot file.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory for a timestamped snapshot file (default /var/lib/etcd-backup).", valueName: "dir"))
     var dir: String?
 
     @Option(help: ArgumentHelp("Exact file to write (must not exist).", valueName: "path"))
     var file: String?
+
+    @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk.", valueName: "dir"))
+    var dataDir: String = "/var/lib/etcd"
 
     func validate() throws {
         if dir != nil && file != nil { throw ValidationError("use either --dir or --file, not both") }
@@ -44,27 +57,16 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = EtcdClient(try connection.configuration())
-        let path: String
-        if let file {
-            path = file
-        } else {
-            let directory = dir ?? "/var/lib/etcd-backup"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-            let status = try await client.status()
-            let name = try? await client.memberList().members.first { $0.id == status.header.memberID }?.name
-            path = (directory as NSString).appendingPathComponent(SnapshotSaver.fileName(takenAt: Date(), memberName: name))
-        }
-        let showProgress = Terminal.stderrIsTTY && output.output == .table
-        let bar = ProgressLine(enabled: showProgress)
-        let save = Task {
-            try await SnapshotSaver.save(from: client, to: path, progress: { bar.update($0) })
-        }
+        let directory = file.map { ($0 as NSString).deletingLastPathComponent } ?? dir ?? SnapshotCatalog.defaultDirectory
+        let catalog = SnapshotCatalog.standard(directory: directory.isEmpty ? "." : directory)
+        let bar = ProgressLine(enabled: Terminal.stderrIsTTY && output.output == .table)
+        let fileName = file.map { ($0 as NSString).lastPathComponent }
+        let save = Task { try await catalog.saveVerified(from: client, fileName: fileName, progress: { bar.update($0) }) }
         let interrupt = InterruptHandler { save.cancel() }
         defer { interrupt.cancel() }
-        let result: SnapshotSaveResult
+        let saved: SnapshotCatalog.SavedSnapshot
         do {
-            result = try await save.value
+            saved = try await save.value
             bar.finish()
         } catch {
             bar.finish()
@@ -72,11 +74,14 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
             throw error
         }
         await client.close()
+        if let warning = catalog.sameFilesystemWarning(dataDir: dataDir) { printError(warning) }
+        let result = saved.save
         switch output.output {
         case .json:
             try printJSON(SaveJSON(path: result.path, size: result.size, sha256: result.sha256, revision: result.revision,
-                                   durationMs: Int(result.duration.milliseconds),
-                                   endpoint: result.endpoint, memberName: result.memberName, etcdVersion: result.etcdVersion))
+                                   durationMs: Int(result.duration.milliseconds), endpoint: result.endpoint,
+                                   memberName: result.memberName, etcdVersion: result.etcdVersion,
+                                   health: saved.verification.health.rawValue, liveKeys: saved.verification.liveKeys))
         case .table:
             print(result.path)
         }
@@ -92,6 +97,8 @@ struct SaveJSON: Encodable {
     var endpoint: String
     var memberName: String?
     var etcdVersion: String
+    var health: String
+    var liveKeys: Int?
 }
 
 /// A one-line progress bar on stderr (bytes, rate, ETA), redrawn at most every 100 ms.

@@ -47,12 +47,12 @@ struct AuthTests {
 
     @Test("An expired token is renewed once, transparently")
     func reauthenticates() async throws {
-        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "ttl", auth: true, authTokenTTLSeconds: 1))
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "ttl", auth: true, authTokenTTLSeconds: 3))
         defer { Task { await etcd.stop() } }
         let client = makeClient([etcd.endpoint], credentials: Self.root)
         defer { Task { await client.close() } }
         try await client.put("/ttl/a", value: Array("1".utf8))
-        try await Task.sleep(for: .seconds(3))   // the simple token expires after 1 s
+        try await Task.sleep(for: .seconds(6))   // the simple token expires 3 s after its last use
         try await client.put("/ttl/b", value: Array("2".utf8))
         #expect(try await client.count(prefix: "/ttl/") == 2)
     }

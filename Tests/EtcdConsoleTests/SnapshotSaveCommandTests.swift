@@ -15,7 +15,10 @@ struct SnapshotSaveCommandTests {
         let etcd = try await Self.etcd.get()
         _ = try etcd.etcdctl(["put", "/registry/pods/default/web-1", "x"])
         let dir = try TestDirectories.make("cli-save")
-        let result = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--dir", dir.path, "-o", "json"])
+        // The data dir given is on the same filesystem as the snapshot directory: a warning, not a failure.
+        let result = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--dir", dir.path, "-o", "json",
+                                            "--data-dir", etcd.dataDir.path])
+        #expect(result.stderr.contains("warning: the snapshot directory \(dir.path) is on the same filesystem as etcd's data dir \(etcd.dataDir.path)"))
         #expect(result.status == 0, "\(result.output)")
         let json = try ConsoleBinary.json(result)
         let path = try #require(json["path"] as? String)
@@ -34,7 +37,12 @@ struct SnapshotSaveCommandTests {
         let status = try etcd.etcdctl(["snapshot", "status", path, "-w", "json"])
         #expect(status.succeeded, "\(status.output)")
         #expect(status.stdout.contains("\"revision\":\(revision)"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [name])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == [name, name + ".meta.json"])
+        // The sidecar records the verified facts.
+        let sidecar = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path + ".meta.json"))) as? [String: Any])
+        #expect(sidecar["health"] as? String == "good")
+        #expect(sidecar["revision"] as? Int == revision)
+        #expect(sidecar["memberName"] as? String == "console-save")
     }
 
     @Test("--file prints the path; an existing file is refused with exit 1 and left alone")
@@ -84,7 +92,7 @@ struct SnapshotSaveTerminalTests {
         let path = dir.appendingPathComponent("tty.db").path
         let typescript = dir.appendingPathComponent("typescript").path
         // script(1) gives the command a pseudo-terminal and records everything written to it.
-        let command = "\(ConsoleBinary.path) snapshot save --endpoints \(etcd.clientURL) --file \(path)"
+        let command = "\(ConsoleBinary.path) snapshot save --endpoints \(etcd.clientURL) --file \(path) --data-dir /nonexistent"
         let result = try runCommand("/usr/bin/script", ["-q", "-e", "-c", command, typescript])
         #expect(result.status == 0, "\(result.output)")
         let screen = try String(contentsOfFile: typescript, encoding: .utf8)
@@ -94,7 +102,8 @@ struct SnapshotSaveTerminalTests {
         #expect(screen.contains("\r\u{1B}[K"))
         #expect(screen.contains(path))
         // Without a terminal nothing but the path is printed.
-        let plain = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path + ".2"])
+        let plain = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path + ".2",
+                                           "--data-dir", "/nonexistent"])
         #expect(plain.stdout == path + ".2\n")
         #expect(plain.stderr.isEmpty)
     }

@@ -36,7 +36,8 @@ public final class BoltFile: @unchecked Sendable {
     /// caller has stripped a trailer (an etcd snapshot ends in a 32-byte sha256 of the db).
     public init(path: String, length: Int? = nil) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a regular file).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw BoltError(.cannotOpen, "could not open: \(Self.errnoText())", path: path)
         }

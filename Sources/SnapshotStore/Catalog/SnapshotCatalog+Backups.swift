@@ -1,0 +1,74 @@
+import EtcdClient
+import Foundation
+
+extension SnapshotCatalog {
+    /// A catalog whose foreign files are analysed by `SnapshotCatalog.analyze` (verify + inspect).
+    public static func standard(directory: String = SnapshotCatalog.defaultDirectory) -> SnapshotCatalog {
+        SnapshotCatalog(directory: directory, analyzerVersion: 1, analyze: { analyze(path: $0) })
+    }
+
+    /// Verifies a snapshot and, when it is good, counts its Kubernetes objects per resource.
+    /// `takenAt` is the file's modification time; the catalog prefers the file name's or a sidecar's.
+    public static func analyze(path: String, verification: SnapshotVerification? = nil) -> SnapshotMetadata {
+        let result = verification ?? SnapshotVerifier.verify(path: path)
+        var info = stat()
+        let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
+        let resources = result.health == .good ? (try? SnapshotInspector.inspect(path: path))?.resources : nil
+        return SnapshotMetadata(takenAt: modified, revision: result.revision, liveKeys: result.liveKeys, size: size,
+                                sha256: result.sha256, health: result.health.rawValue, reason: result.reason,
+                                verifyDurationMs: result.durationMs, resources: resources)
+    }
+
+    /// What `saveVerified` did.
+    public struct SavedSnapshot: Sendable {
+        public var save: SnapshotSaveResult
+        public var verification: SnapshotVerification
+        public var metadata: SnapshotMetadata
+    }
+
+    /// Takes a snapshot into this directory under the standard name, verifies it, writes its sidecar.
+    ///
+    /// Contract: the directory gains exactly one snapshot and its sidecar, or (on any failure before the
+    /// rename) nothing. A snapshot that fails verification after it was written stays, with a sidecar
+    /// saying so and why, and the call throws `.corrupt`: the file is evidence, never silently kept as good.
+    /// `fileName` overrides the standard name.
+    public func saveVerified(from client: EtcdClient, endpoint: Endpoint? = nil, takenAt: Date = Date(),
+                             fileName: String? = nil,
+                             progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SavedSnapshot {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var name = fileName
+        if name == nil {
+            let status = try await client.status(of: endpoint)
+            let member = try? await client.memberList(endpoint: endpoint).members.first { $0.id == status.header.memberID }?.name
+            name = SnapshotSaver.fileName(takenAt: takenAt, memberName: member)
+        }
+        let path = (directory as NSString).appendingPathComponent(name ?? "snapshot.db")
+        let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, progress: progress)
+        let verification = SnapshotVerifier.verify(path: path)
+        var metadata = Self.analyze(path: path, verification: verification)
+        metadata.takenAt = takenAt
+        metadata.endpoint = save.endpoint
+        metadata.clusterID = String(save.clusterID, radix: 16)
+        metadata.memberID = String(save.memberID, radix: 16)
+        metadata.memberName = save.memberName
+        metadata.etcdVersion = save.etcdVersion
+        metadata.saveDurationMs = Int(save.duration.components.seconds * 1000 + save.duration.components.attoseconds / 1_000_000_000_000_000)
+        try writeSidecar(metadata, for: path)
+        guard verification.health == .good else {
+            throw SnapshotStoreError(.corrupt, path: path,
+                                     "the snapshot \(path) was written but does not verify: \(verification.reason ?? "unknown reason"); it is kept for inspection and marked corrupt")
+        }
+        return SavedSnapshot(save: save, verification: verification, metadata: metadata)
+    }
+
+    /// A warning when the snapshot directory and etcd's data dir are on the same filesystem (a
+    /// failing disk then takes both), or nil. Directories that do not exist are not compared.
+    public func sameFilesystemWarning(dataDir: String) -> String? {
+        var a = stat()
+        var b = stat()
+        guard stat(directory, &a) == 0, stat(dataDir, &b) == 0, a.st_dev == b.st_dev else { return nil }
+        return "warning: the snapshot directory \(directory) is on the same filesystem as etcd's data dir \(dataDir); a disk failure loses both: copy snapshots elsewhere too"
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Proleptic Gregorian calendar arithmetic in UTC, without `Calendar` or `DateFormatter`: retention buckets,
+/// their labels, sidecar dates and timestamps in file names. Pure integer math, so it is fast, exact and
+/// independent of the machine's time zone and locale.
+enum UTCCalendar {
+    /// A point in UTC broken into its civil fields.
+    struct Fields: Equatable {
+        var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
+        /// Nanoseconds within the second, 0..<1_000_000_000.
+        var nanosecond: Int
+    }
+
+    static func floorDiv(_ a: Int, _ b: Int) -> Int {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+
+    static func floorMod(_ a: Int, _ b: Int) -> Int { a - floorDiv(a, b) * b }
+
+    /// Whole seconds since 1970-01-01T00:00:00Z, rounded down (so 13:59:59.9 is in the 13:00 hour).
+    static func epochSeconds(_ date: Date) -> Int {
+        Int(date.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = floorDiv(y, 400)
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The civil date of a day number (Howard Hinnant's `civil_from_days`).
+    static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = floorDiv(z, 146_097)
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// The date for civil fields in UTC, or nil when a field is out of range (month 13, February 30, ...).
+    static func date(_ f: Fields) -> Date? {
+        guard (1...12).contains(f.month), (1...daysInMonth(year: f.year, month: f.month)).contains(f.day),
+              (0...23).contains(f.hour), (0...59).contains(f.minute), (0...59).contains(f.second),
+              (0..<1_000_000_000).contains(f.nanosecond) else { return nil }
+        let seconds = days(year: f.year, month: f.month, day: f.day) * 86_400 + f.hour * 3600 + f.minute * 60 + f.second
+        return Date(timeIntervalSince1970: Double(seconds) + Double(f.nanosecond) / 1e9)
+    }
+
+    static func fields(_ date: Date) -> Fields {
+        let t = date.timeIntervalSince1970
+        var seconds = Int(t.rounded(.down))
+        var nanos = Int(((t - Double(seconds)) * 1e9).rounded())
+        if nanos >= 1_000_000_000 { seconds += 1; nanos -= 1_000_000_000 }
+        let day = floorDiv(seconds, 86_400)
+        let inDay = seconds - day * 86_400
+        let (y, m, d) = civil(days: day)
+        return Fields(year: y, month: m, day: d, hour: inDay / 3600, minute: inDay % 3600 / 60, second: inDay % 60,
+                      nanosecond: nanos)
+    }
+
+    /// The Monday-based week number since the epoch (1970-01-01 was a Thursday; ISO weeks start on Monday).
+    static func weekIndex(days: Int) -> Int { floorDiv(days + 3, 7) }
+
+    /// ISO 8601 week-numbering year and week of a day: the week belongs to the year of its Thursday.
+    static func isoWeek(days: Int) -> (year: Int, week: Int) {
+        let weekday = floorMod(days + 3, 7)           // Monday 0 ... Sunday 6
+        let thursday = days - weekday + 3
+        let year = civil(days: thursday).year
+        return (year, (thursday - Self.days(year: year, month: 1, day: 1)) / 7 + 1)
+    }
+
+    /// Two-digit (or wider) zero-padded decimal.
+    static func pad(_ value: Int, _ width: Int = 2) -> String {
+        let s = String(value)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    /// `2026-11-25T14:00:00.123Z`: ISO 8601 in UTC with milliseconds (sidecars are read by people too).
+    static func iso8601(_ date: Date) -> String {
+        let ms = Int((date.timeIntervalSince1970 * 1000).rounded())
+        let f = fields(Date(timeIntervalSince1970: Double(floorDiv(ms, 1000))))
+        return "\(pad(f.year, 4))-\(pad(f.month))-\(pad(f.day))T\(pad(f.hour)):\(pad(f.minute)):\(pad(f.second))"
+            + ".\(pad(floorMod(ms, 1000), 3))Z"
+    }
+
+    /// Parses `yyyy-MM-ddTHH:mm:ss[.fraction](Z|±HH:MM)`; nil for anything else.
+    static func parseISO8601(_ text: String) -> Date? {
+        let b = Array(text.utf8)
+        var i = 0
+        func number(_ width: Int) -> Int? {
+            guard i + width <= b.count else { return nil }
+            var value = 0
+            for k in i..<(i + width) {
+                guard b[k] >= 48, b[k] <= 57 else { return nil }
+                value = value * 10 + Int(b[k] - 48)
+            }
+            i += width
+            return value
+        }
+        func expect(_ c: UInt8) -> Bool {
+            guard i < b.count, b[i] == c else { return false }
+            i += 1
+            return true
+        }
+        guard let year = number(4), expect(UInt8(ascii: "-")), let month = number(2), expect(UInt8(ascii: "-")),
+              let day = number(2), expect(UInt8(ascii: "T")) || expect(UInt8(ascii: " ")),
+              let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
+              let second = number(2) else { return nil }
+        var nanos = 0
+        if expect(UInt8(ascii: ".")) {
+            var digits = 0
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                if digits < 9 { nanos = nanos * 10 + Int(b[i] - 48) }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<max(digits, 9) { nanos *= 10 }
+        }
+        var offset = 0
+        if expect(UInt8(ascii: "Z")) {
+        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 1
+            guard let h = number(2), expect(UInt8(ascii: ":")), let m = number(2), h < 24, m < 60 else { return nil }
+            offset = sign * (h * 3600 + m * 60)
+        } else {
+            return nil
+        }
+        guard i == b.count,
+              let local = date(Fields(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
+                                      nanosecond: nanos)) else { return nil }
+        return local.addingTimeInterval(TimeInterval(-offset))
+    }
+}

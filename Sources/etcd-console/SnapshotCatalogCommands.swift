@@ -1,0 +1,435 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import SnapshotStore
+
+/// RFC 3339 UTC time, as the JSON outputs carry it.
+func rfc3339(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.string(from: date)
+}
+
+/// "3m", "2h05m", "4d03h": ages in the tables.
+func formatAge(_ seconds: TimeInterval) -> String {
+    let s = max(0, Int(seconds))
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m" }
+    if s < 86400 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
+    return String(format: "%dd%02dh", s / 86400, (s % 86400) / 3600)
+}
+
+struct SnapshotListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the snapshots in the directory, newest first, with health, revision and keys.",
+        discussion: """
+        Lists every *.db file: ours (with a .meta.json sidecar) and ones made by etcdctl. Files without a
+        sidecar are verified once and the result cached (.etcd-console-cache.json). Leftover .part files
+        from crashed saves are reported (snapshot prune removes them).
+
+        Examples:
+          etcd-console snapshot list
+          etcd-console snapshot list --dir /backup/etcd -o json
+        """)
+
+    @OptionGroup var directory: DirectoryOption
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let listing = try SnapshotCatalog.standard(directory: directory.dir).list()
+        let now = Date()
+        for warning in listing.warnings { printError("warning: \(warning)") }
+        for part in listing.leftoverParts {
+            printError("leftover from an interrupted save: \(part) (snapshot prune removes it)")
+        }
+        switch output.output {
+        case .json:
+            try printJSON(listing.entries.map { ListEntryJSON($0, now: now) })
+        case .table:
+            if listing.entries.isEmpty {
+                print("no snapshots in \(directory.dir)")
+                return
+            }
+            let rows = listing.entries.map { e -> [String] in
+                [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
+                 e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
+                 e.health + (e.reason.map { ": \($0)" } ?? "")]
+            }
+            print(renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows), terminator: "")
+            let good = listing.entries.first { $0.health == SnapshotHealth.good.rawValue }
+            let total = listing.entries.reduce(0) { $0 + $1.size }
+            print("\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
+                  + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none"))
+        }
+    }
+}
+
+struct ListEntryJSON: Encodable {
+    var name: String
+    var path: String
+    var size: Int
+    var takenAt: String
+    var ageSeconds: Int
+    var health: String
+    var reason: String?
+    var revision: Int64?
+    var liveKeys: Int?
+    var clusterId: String?
+    var memberId: String?
+    var memberName: String?
+    var etcdVersion: String?
+    var resources: [String: Int]?
+
+    init(_ e: SnapshotEntry, now: Date) {
+        name = e.name
+        path = e.path
+        size = e.size
+        takenAt = rfc3339(e.takenAt)
+        ageSeconds = Int(e.ageSeconds(now: now))
+        health = e.health
+        reason = e.reason
+        revision = e.revision
+        liveKeys = e.liveKeys
+        clusterId = e.clusterID
+        memberId = e.memberID
+        memberName = e.memberName
+        etcdVersion = e.etcdVersion
+        resources = e.resources
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, path, size, takenAt, ageSeconds, health, reason, revision, liveKeys, clusterId, memberId,
+             memberName, etcdVersion, resources
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(path, forKey: .path)
+        try c.encode(size, forKey: .size)
+        try c.encode(takenAt, forKey: .takenAt)
+        try c.encode(ageSeconds, forKey: .ageSeconds)
+        try c.encode(health, forKey: .health)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(revision, forKey: .revision)
+        try c.encode(liveKeys, forKey: .liveKeys)
+        try c.encodeIfPresent(clusterId, forKey: .clusterId)
+        try c.encodeIfPresent(memberId, forKey: .memberId)
+        try c.encodeIfPresent(memberName, forKey: .memberName)
+        try c.encodeIfPresent(etcdVersion, forKey: .etcdVersion)
+        try c.encodeIfPresent(resources, forKey: .resources)
+    }
+}
+
+struct SnapshotVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a snapshot: SHA-256 trailer, bbolt structure, etcd keys. Exit 1 when corrupt.",
+        discussion: """
+        Examples:
+          etcd-console snapshot verify /var/lib/etcd-backup/snapshot-20261125T140000Z-master1.db
+          etcd-console snapshot verify --all --dir /backup/etcd -o json
+        """)
+
+    @Argument(help: "The snapshot file.") var file: String?
+    @Flag(help: "Verify every snapshot in --dir.") var all = false
+    @OptionGroup var directory: DirectoryOption
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if all == (file != nil) { throw ValidationError("give a FILE or --all") }
+    }
+
+    func run() throws {
+        let paths: [String]
+        if all {
+            paths = try SnapshotCatalog.standard(directory: directory.dir).list().entries.map(\.path)
+        } else {
+            paths = [file!]
+        }
+        let results = paths.map { (path: $0, result: SnapshotVerifier.verify(path: $0)) }
+        switch output.output {
+        case .json where all:
+            try printJSON(results.map { VerifyJSON(file: $0.path, $0.result) })
+        case .json:
+            try printJSON(VerifyJSON(file: nil, results[0].result))
+        case .table:
+            for (path, r) in results {
+                let detail = r.reason.map { ": \($0)" } ?? ""
+                let facts = r.health == .good ? " (revision \(r.revision.map(String.init) ?? "?"), \(r.liveKeys.map(String.init) ?? "?") keys)" : ""
+                print("\(path): \(r.health.rawValue)\(detail)\(facts)")
+            }
+        }
+        if results.contains(where: { $0.result.health != .good }) { throw ExitCode(1) }
+    }
+}
+
+struct VerifyJSON: Encodable {
+    var file: String?
+    var health: String
+    var reason: String?
+    var revision: Int64?
+    var liveKeys: Int?
+    var sha256: String?
+    var kind: String
+
+    init(file: String?, _ r: SnapshotVerification) {
+        self.file = file
+        health = r.health.rawValue
+        reason = r.reason
+        revision = r.revision
+        liveKeys = r.liveKeys
+        sha256 = r.sha256
+        kind = r.kind.rawValue
+    }
+
+    enum CodingKeys: String, CodingKey { case file, health, reason, revision, liveKeys, sha256, kind }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(file, forKey: .file)
+        try c.encode(health, forKey: .health)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(revision, forKey: .revision)
+        try c.encode(liveKeys, forKey: .liveKeys)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(kind, forKey: .kind)
+    }
+}
+
+struct SnapshotInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Revision, size, live keys and Kubernetes objects per resource and namespace (offline).",
+        discussion: """
+        Works on the file alone: nothing has to be running. Encrypted values (k8s:enc:) are counted, never decoded.
+
+        Examples:
+          etcd-console snapshot inspect snap.db
+          etcd-console snapshot inspect snap.db --resource pods --namespace kube-system -o json
+        """)
+
+    @Argument(help: "The snapshot file.") var file: String
+    @Option(help: "Only this resource, e.g. pods or deployments.") var resource: String?
+    @Option(help: "Only this namespace.") var namespace: String?
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let inspection = try SnapshotInspector.inspect(path: file, resource: resource, namespace: namespace)
+        switch output.output {
+        case .json:
+            try printJSON(inspection)
+        case .table:
+            print("revision:     \(inspection.revision)")
+            print("total size:   \(formatBytes(Int(inspection.totalSize))) (\(inspection.totalSize) bytes)")
+            print("live keys:    \(inspection.liveKeys)")
+            print("objects:      \(inspection.objects) Kubernetes, \(inspection.encrypted) encrypted, \(inspection.nonKubernetesKeys) other keys")
+            print("")
+            let resources = inspection.resources.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            print(renderTable(["RESOURCE", "OBJECTS"], resources.map { [$0.key, String($0.value)] }), terminator: "")
+            print("")
+            let namespaces = inspection.namespaces.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            print(renderTable(["NAMESPACE", "OBJECTS"], namespaces.map { [$0.key, String($0.value)] }), terminator: "")
+        }
+    }
+}
+
+struct SnapshotBrowseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "browse",
+        abstract: "List the Kubernetes objects in a snapshot, or show one object's metadata (offline).",
+        discussion: """
+        Secret data is never shown: only metadata is read.
+
+        Examples:
+          etcd-console snapshot browse snap.db --resource pods --namespace default
+          etcd-console snapshot browse snap.db --key /registry/pods/default/web-1
+        """)
+
+    @Argument(help: "The snapshot file.") var file: String
+    @Option(help: "Only this resource.") var resource: String?
+    @Option(help: "Only this namespace.") var namespace: String?
+    @Option(help: "Show the metadata of the object stored under this etcd key.") var key: String?
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        if let key {
+            guard let object = try SnapshotInspector.object(path: file, key: key) else {
+                printError("error: no live key \(key) in \(file)")
+                throw ExitCode(1)
+            }
+            switch output.output {
+            case .json: try printJSON(ObjectJSON(object))
+            case .table:
+                let json = ObjectJSON(object)
+                for (label, value) in json.fields { print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)") }
+            }
+            return
+        }
+        let objects = try SnapshotInspector.objects(path: file, resource: resource, namespace: namespace)
+        switch output.output {
+        case .json:
+            try printJSON(objects.map(ObjectJSON.init))
+        case .table:
+            let rows = objects.map { o -> [String] in
+                [o.resource, o.namespace ?? "-", o.name, o.kind ?? (o.encoding == .encrypted ? "(encrypted)" : "-"),
+                 o.apiVersion ?? "-", o.creationTimestamp.map(rfc3339) ?? "-", formatBytes(o.valueSize)]
+            }
+            print(renderTable(["RESOURCE", "NAMESPACE", "NAME", "KIND", "API VERSION", "CREATED", "SIZE"], rows), terminator: "")
+        }
+    }
+}
+
+/// One object's metadata for output; no data, no annotations.
+struct ObjectJSON: Encodable {
+    var key: String
+    var resource: String
+    var namespace: String?
+    var name: String
+    var kind: String?
+    var apiVersion: String?
+    var uid: String?
+    var creationTimestamp: String?
+    var labels: [String: String]
+    var valueSize: Int
+    var encoding: String
+
+    init(_ o: KubernetesObject) {
+        key = o.etcdKey
+        resource = o.resource
+        namespace = o.namespace
+        name = o.name
+        kind = o.kind
+        apiVersion = o.apiVersion
+        uid = o.uid
+        creationTimestamp = o.creationTimestamp.map(rfc3339)
+        labels = o.labels
+        valueSize = o.valueSize
+        encoding = "\(o.encoding)"
+    }
+
+    var fields: [(String, String)] {
+        [("key:", key), ("resource:", resource), ("namespace:", namespace ?? "-"), ("name:", name),
+         ("kind:", kind ?? "-"), ("apiVersion:", apiVersion ?? "-"), ("uid:", uid ?? "-"),
+         ("created:", creationTimestamp ?? "-"),
+         ("labels:", labels.isEmpty ? "-" : labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")),
+         ("value size:", formatBytes(valueSize)), ("encoding:", encoding)]
+    }
+}
+
+struct SnapshotDiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "What changed between two snapshots: objects added, removed and changed (offline).",
+        discussion: """
+        Example: what changed between the 15:45 and the 16:05 backup?
+          etcd-console snapshot diff snapshot-20261125T154500Z-m1.db snapshot-20261125T160500Z-m1.db
+        """)
+
+    @Argument(help: "The older snapshot.") var from: String
+    @Argument(help: "The newer snapshot.") var to: String
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let diff = try SnapshotDiffer.diff(from, to)
+        switch output.output {
+        case .json:
+            try printJSON(diff)
+        case .table:
+            print("revision \(diff.fromRevision) -> \(diff.toRevision): \(diff.added.count) added, \(diff.removed.count) removed, \(diff.changed.count) changed")
+            if diff.isEmpty { return }
+            print("")
+            print(renderTable(["RESOURCE", "NAMESPACE", "ADDED", "REMOVED", "CHANGED"],
+                              diff.summary.map { [$0.resource, $0.namespace ?? "-", String($0.added), String($0.removed), String($0.changed)] }),
+                  terminator: "")
+            print("")
+            let lines = diff.added.map { ("+", $0) } + diff.removed.map { ("-", $0) } + diff.changed.map { ("~", $0) }
+            for (mark, ref) in lines.sorted(by: { $0.1 < $1.1 }) { print("\(mark) \(ref)") }
+        }
+    }
+}
+
+struct SnapshotPruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete old snapshots by a retention policy; never the newest good one.",
+        discussion: """
+        Without policy flags the default policy applies: the last 6, plus the newest good snapshot per hour
+        for 24 hours, per day for 7 days, per week for 4 weeks and per month for 3 months. Nothing is
+        deleted when the newest snapshot is not good. Corrupt snapshots never count as kept copies.
+        --dry-run lists what would go and why each one stays. Also removes .part files left by saves that
+        crashed more than an hour ago.
+
+        Examples:
+          etcd-console snapshot prune --dry-run
+          etcd-console snapshot prune --keep-last 6
+          etcd-console snapshot prune --keep-last 4 --daily 7 --weekly 4 -o json
+        """)
+
+    @OptionGroup var directory: DirectoryOption
+    @OptionGroup var retention: RetentionOptions
+    @Flag(help: "Only show what would be deleted.") var dryRun = false
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let catalog = SnapshotCatalog.standard(directory: directory.dir)
+        let listing = try catalog.list()
+        let now = Date()
+        let plan = Retention.plan(listing.entries.map(\.retentionCandidate), policy: retention.policy, now: now)
+        var removedParts: [String] = []
+        var deleted: [String] = []
+        if !dryRun {
+            let byName = Dictionary(uniqueKeysWithValues: listing.entries.map { ($0.name, $0) })
+            for item in plan.delete {
+                guard let entry = byName[item.name] else { continue }
+                try catalog.delete(entry)
+                deleted.append(item.name)
+            }
+            removedParts = try catalog.removeLeftoverParts(olderThan: 3600, now: now)
+        }
+        switch output.output {
+        case .json:
+            try printJSON(PruneJSON(dryRun: dryRun, keep: plan.keep.map { .init(name: $0.name, reasons: $0.reasons) },
+                                    delete: plan.delete.map { .init(name: $0.name, reason: $0.reason) },
+                                    deletesNothingReason: plan.deletesNothingReason, removedParts: removedParts))
+        case .table:
+            if let why = plan.deletesNothingReason { print("nothing to delete: \(why)") }
+            for item in plan.keep { print("keep    \(item.name)  (\(item.reasons.joined(separator: "; ")))") }
+            for item in plan.delete { print("\(dryRun ? "would delete" : "deleted") \(item.name)  (\(item.reason))") }
+            for part in removedParts { print("removed leftover \(part)") }
+        }
+    }
+}
+
+struct PruneJSON: Encodable {
+    struct Kept: Encodable { var name: String; var reasons: [String] }
+    struct Deleted: Encodable { var name: String; var reason: String }
+    var dryRun: Bool
+    var keep: [Kept]
+    var delete: [Deleted]
+    var deletesNothingReason: String?
+    var removedParts: [String]
+}
+
+/// Retention flags, shared by `snapshot prune` and (later) `backup`.
+struct RetentionOptions: ParsableArguments {
+    @Option(help: "Keep the N newest good snapshots.") var keepLast: Int?
+    @Option(help: "Keep the newest good snapshot of each of the last H hours.") var hourly: Int?
+    @Option(help: "Keep the newest good snapshot of each of the last D days.") var daily: Int?
+    @Option(help: "Keep the newest good snapshot of each of the last W weeks.") var weekly: Int?
+    @Option(help: "Keep the newest good snapshot of each of the last M months.") var monthly: Int?
+
+    func validate() throws {
+        for (flag, value) in [("--keep-last", keepLast), ("--hourly", hourly), ("--daily", daily),
+                              ("--weekly", weekly), ("--monthly", monthly)] {
+            if let value, value < 0 { throw ValidationError("\(flag) must be 0 or more") }
+        }
+    }
+
+    /// The flags as a policy; none given means the default policy.
+    var policy: RetentionPolicy {
+        if keepLast == nil && hourly == nil && daily == nil && weekly == nil && monthly == nil { return .default }
+        return RetentionPolicy(keepLast: keepLast, hourly: hourly, daily: daily, weekly: weekly, monthly: monthly)
+    }
+}
