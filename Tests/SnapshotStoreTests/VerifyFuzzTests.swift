@@ -74,29 +74,4 @@ struct VerifyFuzzTests {
         }
     }
 
-    /// One random change, aimed at page headers and elements most of the time; sometimes a truncation, a
-    /// random range, or a byte inside a value (where only etcd-level checks and the checksum can notice).
-    private func mutate(_ bytes: inout [UInt8], pageSize: Int, random: inout SeededRandom) {
-        guard !bytes.isEmpty else { return }
-        let pages = max(1, bytes.count / pageSize)
-        switch random.next(below: 10) {
-        case 0:
-            bytes.removeLast(random.next(below: bytes.count))
-        case 1:
-            let start = random.next(below: bytes.count)
-            let length = min(bytes.count - start, random.next(below: 4096) + 1)
-            bytes.replaceSubrange(start..<start + length, with: random.bytes(length))
-        case 2, 3:
-            bytes[random.next(below: bytes.count)] ^= UInt8(1 << random.next(below: 8))
-        default:
-            let page = pages > 2 ? 2 + random.next(below: pages - 2) : 0
-            let offset = min(bytes.count - 1, page * pageSize + random.next(below: 16 + 16 * 8))
-            switch random.next(below: 3) {
-            case 0: bytes[offset] ^= UInt8(1 << random.next(below: 8))
-            case 1: bytes[offset] = UInt8(truncatingIfNeeded: random.next())
-            default:
-                for index in offset..<min(bytes.count, offset + 8) { bytes[index] = 0xFF }
-            }
-        }
-    }
 }
