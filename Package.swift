@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries (Debian packages; scripts/setup installs them).
@@ -27,7 +28,7 @@ let package = Package(
                 dependencies: ["CNGHTTP2", "COpenSSL",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL"]),
-        .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient"]),
+        .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
         .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
         .executableTarget(name: "etcd-console",
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
+        .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
         .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore"]),
     ],
     swiftLanguageModes: [.v6]

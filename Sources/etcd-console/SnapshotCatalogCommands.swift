@@ -2,12 +2,21 @@ import ArgumentParser
 import EtcdClient
 import Foundation
 import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// RFC 3339 UTC time, as the JSON outputs carry it.
+/// RFC 3339 UTC time to the second, as the JSON outputs carry it. Formatted by hand with gmtime_r:
+/// a DateFormatter per entry took half the time of listing 1,000 snapshots.
 func rfc3339(_ date: Date) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime]
-    return formatter.string(from: date)
+    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func pad(_ value: Int32, _ width: Int = 2) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))Z"
 }
 
 /// "3m", "2h05m", "4d03h": ages in the tables.
