@@ -32,31 +32,13 @@ extension SnapshotCatalog {
         return nil
     }
 
-    /// `yyyy[-]MM[-]dd[T_- ]HH[:-]mm[:-]ss[Z]` at `i`, followed by a non-digit or the end.
+    /// `yyyy[-]MM[-]dd[T_- ]HH[:-]mm[:-]ss[Z]` at `start`, followed by a non-digit or the end.
     private static func match(_ b: [UInt8], at start: Int) -> Date? {
-        var i = start
-        func number(_ width: Int) -> Int? {
-            guard i + width <= b.count else { return nil }
-            var value = 0
-            for k in i..<(i + width) {
-                guard b[k] >= 48, b[k] <= 57 else { return nil }
-                value = value * 10 + Int(b[k] - 48)
-            }
-            i += width
-            return value
-        }
-        /// Takes one of `allowed` if it is next; returns it.
-        func separator(_ allowed: String) -> UInt8? {
-            guard i < b.count, allowed.utf8.contains(b[i]) else { return nil }
-            i += 1
-            return b[i - 1]
-        }
-        func same(_ sep: UInt8?) -> Bool {
-            guard let sep else { return true }
-            guard i < b.count, b[i] == sep else { return false }
-            i += 1
-            return true
-        }
+        var cursor = ASCIICursor(b, at: start)
+        func number(_ width: Int) -> Int? { cursor.number(width) }
+        func separator(_ allowed: String) -> UInt8? { cursor.takeAny(of: allowed) }
+        /// The same separator as before, if there was one.
+        func same(_ sep: UInt8?) -> Bool { sep.map { cursor.take($0) } ?? true }
         guard let year = number(4), (1990...2199).contains(year) else { return nil }
         let dateSep = separator("-")
         guard let month = number(2), same(dateSep), let day = number(2) else { return nil }
@@ -65,7 +47,7 @@ extension SnapshotCatalog {
         let timeSep = separator(":-")
         guard let minute = number(2), same(timeSep), let second = number(2) else { return nil }
         _ = separator("Z")
-        if i < b.count, b[i] >= 48, b[i] <= 57 { return nil }
+        if cursor.isDigit() { return nil }
         return UTCCalendar.date(.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
                                       nanosecond: 0))
     }

@@ -103,23 +103,9 @@ enum UTCCalendar {
 
     /// Parses `yyyy-MM-ddTHH:mm:ss[.fraction](Z|±HH:MM)`; nil for anything else.
     static func parseISO8601(_ text: String) -> Date? {
-        let b = Array(text.utf8)
-        var i = 0
-        func number(_ width: Int) -> Int? {
-            guard i + width <= b.count else { return nil }
-            var value = 0
-            for k in i..<(i + width) {
-                guard b[k] >= 48, b[k] <= 57 else { return nil }
-                value = value * 10 + Int(b[k] - 48)
-            }
-            i += width
-            return value
-        }
-        func expect(_ c: UInt8) -> Bool {
-            guard i < b.count, b[i] == c else { return false }
-            i += 1
-            return true
-        }
+        var cursor = ASCIICursor(Array(text.utf8))
+        func number(_ width: Int) -> Int? { cursor.number(width) }
+        func expect(_ c: UInt8) -> Bool { cursor.take(c) }
         guard let year = number(4), expect(UInt8(ascii: "-")), let month = number(2), expect(UInt8(ascii: "-")),
               let day = number(2), expect(UInt8(ascii: "T")) || expect(UInt8(ascii: " ")),
               let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
@@ -127,27 +113,73 @@ enum UTCCalendar {
         var nanos = 0
         if expect(UInt8(ascii: ".")) {
             var digits = 0
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
-                if digits < 9 { nanos = nanos * 10 + Int(b[i] - 48) }
+            while let digit = cursor.digit() {
+                if digits < 9 { nanos = nanos * 10 + digit }
                 digits += 1
-                i += 1
             }
             guard digits > 0 else { return nil }
             for _ in digits..<max(digits, 9) { nanos *= 10 }
         }
         var offset = 0
         if expect(UInt8(ascii: "Z")) {
-        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
-            i += 1
+        } else if let signByte = cursor.takeAny(of: "+-") {
+            let sign = signByte == UInt8(ascii: "-") ? -1 : 1
             guard let h = number(2), expect(UInt8(ascii: ":")), let m = number(2), h < 24, m < 60 else { return nil }
             offset = sign * (h * 3600 + m * 60)
         } else {
             return nil
         }
-        guard i == b.count,
+        guard cursor.atEnd,
               let local = date(Fields(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
                                       nanosecond: nanos)) else { return nil }
         return local.addingTimeInterval(TimeInterval(-offset))
+    }
+}
+
+/// Reads fixed-width decimal numbers and single separator bytes from ASCII text, left to right.
+struct ASCIICursor {
+    let bytes: [UInt8]
+    var index: Int
+
+    init(_ bytes: [UInt8], at index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
+
+    var atEnd: Bool { index == bytes.count }
+
+    /// True when the byte at `offset` (relative to the cursor) is a decimal digit.
+    func isDigit(at offset: Int = 0) -> Bool {
+        let i = index + offset
+        return i >= 0 && i < bytes.count && bytes[i] >= 48 && bytes[i] <= 57
+    }
+
+    /// Exactly `width` digits as a number, or nil (and the cursor does not move).
+    mutating func number(_ width: Int) -> Int? {
+        guard index + width <= bytes.count else { return nil }
+        var value = 0
+        for k in index..<(index + width) {
+            guard bytes[k] >= 48, bytes[k] <= 57 else { return nil }
+            value = value * 10 + Int(bytes[k] - 48)
+        }
+        index += width
+        return value
+    }
+
+    /// One digit, or nil.
+    mutating func digit() -> Int? { number(1) }
+
+    /// Takes `c` if it is next.
+    mutating func take(_ c: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == c else { return false }
+        index += 1
+        return true
+    }
+
+    /// Takes one of `allowed` if it is next and returns it.
+    mutating func takeAny(of allowed: String) -> UInt8? {
+        guard index < bytes.count, allowed.utf8.contains(bytes[index]) else { return nil }
+        index += 1
+        return bytes[index - 1]
     }
 }
