@@ -37,8 +37,9 @@ struct ConnectionFailureTests {
         let elapsed = ContinuousClock.now - started
         #expect(error?.kind == .connectTimeout)
         #expect(error?.detail.contains("timed out after 700ms") == true)
-        // Lower bound: the timeout was waited out. The upper bound is loose: a loaded CI machine is slow to resume tests.
-        #expect(elapsed >= .milliseconds(650) && elapsed < .seconds(20))
+        // The timeout was waited out. No upper bound: with every core busy, resuming a test can take seconds
+        // (speed lives in scripts/bench, not in unit tests); the message shows which timeout fired.
+        #expect(elapsed >= .milliseconds(650))
     }
 
     @Test("A server that accepts but never speaks HTTP/2 times out waiting for the greeting")
@@ -88,7 +89,7 @@ struct ConnectionFailureTests {
         kill(etcd.pid, SIGCONT)
         #expect(error?.kind == .deadlineExceeded)
         #expect(error?.detail == "/etcdserverpb.Maintenance/Status timed out after 600ms")
-        #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(20))
+        #expect(elapsed >= .milliseconds(550))
         // The connection stays usable once etcd answers again.
         let status = try await client.status()
         #expect(status.version.hasPrefix("3.4."))

@@ -2,6 +2,9 @@ import EtcdClient
 import EtcdTestSupport
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("TLS: verification on by default, mutual TLS, and handshake failures with OpenSSL's reason")
 struct TLSTests {
@@ -102,7 +105,8 @@ struct TLSTests {
         server.standardError = FileHandle.nullDevice
         server.standardInput = Pipe()
         try server.run()
-        defer { server.terminate() }
+        // SIGKILL: Process.terminate() left s_server running on Linux.
+        defer { kill(server.processIdentifier, SIGKILL) }
         // Wait until it listens.
         for _ in 0..<50 {
             if (try? TestSockets.probe(port: port)) == true { break }

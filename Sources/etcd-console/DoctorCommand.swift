@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Recovery
+import SnapshotStore
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Diagnose an etcd data dir offline (without changing it): snapshots, db, WAL, space and backups.",
+        discussion: """
+        Each finding has a severity (ok, warning, critical), a code, what was found and what to do next.
+        Catches the failure where etcd panics at start with "failed to find database snapshot file".
+        Exit codes: 0 nothing critical, 1 at least one critical finding.
+
+        Examples:
+          etcd-console doctor
+          etcd-console doctor --data-dir /var/lib/etcd --dir /backup/etcd -o json
+        """)
+
+    @Option(help: ArgumentHelp("etcd's data dir (default: discovered from systemd/kubeadm, else /var/lib/etcd).", valueName: "dir"))
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("etcd's WAL dir when it is not <data-dir>/member/wal (default: discovered).", valueName: "dir"))
+    var walDir: String?
+
+    @Option(help: ArgumentHelp("Snapshot directory.", valueName: "dir"))
+    var dir: String = SnapshotCatalog.defaultDirectory
+
+    @Option(help: ArgumentHelp("etcd's --quota-backend-bytes.", valueName: "bytes"))
+    var quotaBackendBytes: Int64 = 2 << 30
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard quotaBackendBytes > 0 else { throw ValidationError("--quota-backend-bytes must be positive") }
+    }
+
+    func run() throws {
+        var dataDir = self.dataDir
+        var walDir = self.walDir
+        if dataDir == nil {
+            let deployment = try? EtcdDiscovery().discover()
+            dataDir = deployment?.dataDir
+            if walDir == nil, let discovered = deployment?.walDir, !discovered.isEmpty { walDir = discovered }
+        }
+        let report = DataDirDoctor(dataDir: dataDir ?? "/var/lib/etcd", walDir: walDir, backupDirectory: dir,
+                                   quotaBytes: quotaBackendBytes, now: Date()).examine()
+        switch output.output {
+        case .json:
+            try printJSON(report)
+        case .table:
+            for finding in report.findings {
+                print("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)")
+                if !finding.action.isEmpty { print("  -> \(finding.action)") }
+            }
+            print("\nRecommendation: \(report.recommendation)")
+        }
+        if report.hasCritical { throw ExitCode(1) }
+    }
+}
