@@ -65,12 +65,27 @@ public enum SnapshotSaver {
         return "snapshot-\(formatter.string(from: takenAt))\(member).db"
     }
 
-    public static func save(from client: EtcdClient, endpoint: Endpoint? = nil, to path: String,
-                            progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SnapshotSaveResult {
-        let started = ContinuousClock.now
+    /// The member a snapshot comes from: its Status and its name from MemberList (nil if unavailable).
+    public struct Source: Sendable {
+        public var status: Etcdserverpb_StatusResponse
+        public var memberName: String?
+    }
+
+    /// Asks the member for its status and name (two calls), e.g. to name the file before saving.
+    public static func source(from client: EtcdClient, endpoint: Endpoint? = nil) async throws -> Source {
         let status = try await client.status(of: endpoint)
         let members = try? await client.memberList(endpoint: endpoint)
-        let memberName = members?.members.first { $0.id == status.header.memberID }?.name
+        return Source(status: status, memberName: members?.members.first { $0.id == status.header.memberID }?.name)
+    }
+
+    /// `source` saves the Status and MemberList calls when the caller already made them.
+    public static func save(from client: EtcdClient, endpoint: Endpoint? = nil, to path: String, source: Source? = nil,
+                            progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SnapshotSaveResult {
+        let started = ContinuousClock.now
+        let member: Source
+        if let source { member = source } else { member = try await Self.source(from: client, endpoint: endpoint) }
+        let status = member.status
+        let memberName = member.memberName
 
         let writer = try AtomicFileWriter(path: path)
         do {

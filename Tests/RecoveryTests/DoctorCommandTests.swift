@@ -3,33 +3,17 @@ import Foundation
 import Testing
 @testable import Recovery
 
-/// The built `etcd-console` next to the test bundle (`swift build --build-tests` builds both).
-enum DoctorBinary {
-    static let path: String = {
-        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [bundleDir.appendingPathComponent("etcd-console").path,
-                          URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                              .deletingLastPathComponent().appendingPathComponent(".build/debug/etcd-console").path]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }()
-
-    static func run(_ arguments: [String]) throws -> CommandResult {
-        try #require(FileManager.default.isExecutableFile(atPath: path), "etcd-console not built at \(path): run swift build")
-        return try runCommand(path, arguments)
-    }
-}
-
 @Suite("Doctor: the etcd-console doctor command and the real etcd")
 struct DoctorCommandTests {
     @Test("doctor -o json on a healthy data dir exits 0; on the founding failure it exits 1 and names snap-db-missing")
     func json() async throws {
         let c = try await DoctorCase.make(.v3_5)
         defer { c.remove() }
-        let healthy = try DoctorBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir, "-o", "json"])
+        let healthy = try EtcdConsoleBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir, "-o", "json"])
         #expect(healthy.status == 0, "\(healthy.output)")
 
         try makeDatabaseBehindSnapshot(dataDir: c.dataDir)
-        let result = try DoctorBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir, "-o", "json"])
+        let result = try EtcdConsoleBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir, "-o", "json"])
         #expect(result.status == 1, "\(result.output)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
                                   "not a JSON object: \(result.stdout)")
@@ -40,7 +24,7 @@ struct DoctorCommandTests {
         let recommendation = try #require(object["recommendation"] as? String)
         #expect(recommendation.contains("etcd-console restore \(c.backupDir)/\(c.pristine.backupName)"))
 
-        let table = try DoctorBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir])
+        let table = try EtcdConsoleBinary.run(["doctor", "--data-dir", c.dataDir, "--dir", c.backupDir])
         #expect(table.status == 1)
         #expect(table.stdout.contains("CRITICAL snap-db-missing: "))
         #expect(table.stdout.contains("\n  -> Restore from the newest good snapshot"))

@@ -38,14 +38,10 @@ extension SnapshotCatalog {
                              progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SavedSnapshot {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        var name = fileName
-        if name == nil {
-            let status = try await client.status(of: endpoint)
-            let member = try? await client.memberList(endpoint: endpoint).members.first { $0.id == status.header.memberID }?.name
-            name = SnapshotSaver.fileName(takenAt: takenAt, memberName: member)
-        }
-        let path = (directory as NSString).appendingPathComponent(name ?? "snapshot.db")
-        let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, progress: progress)
+        let source = try await SnapshotSaver.source(from: client, endpoint: endpoint)
+        let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt, memberName: source.memberName)
+        let path = (directory as NSString).appendingPathComponent(name)
+        let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
         let verification = SnapshotVerifier.verify(path: path)
         var metadata = Self.analyze(path: path, verification: verification)
         metadata.takenAt = takenAt
