@@ -108,3 +108,26 @@ struct SnapshotSaveTerminalTests {
         #expect(plain.stderr.isEmpty)
     }
 }
+
+@Suite("snapshot save without permission to write")
+struct SnapshotSavePermissionTests {
+    @Test("A directory the user may not write to: exit 1, the reason and what to do, directory unchanged (run as nobody)")
+    func permissionDenied() async throws {
+        let etcd = try await SnapshotSaveCommandTests.etcd.get()
+        let dir = try TestDirectories.make("cli-perm")
+        chmod(dir.path, 0o755)   // root-owned: nobody may read it but not write it
+        var parent = dir.deletingLastPathComponent()
+        // Only the test's own directories are opened up for traversal, never /tmp itself.
+        while parent.path.hasPrefix(TestDirectories.base) {
+            chmod(parent.path, 0o755)
+            parent = parent.deletingLastPathComponent()
+        }
+        try Data("older".utf8).write(to: dir.appendingPathComponent("older.db"))
+        let result = try runCommand("/usr/sbin/runuser", ["-u", "nobody", "--", ConsoleBinary.path, "snapshot", "save",
+                                                          "--endpoints", etcd.clientURL, "--dir", dir.path, "--data-dir", "/nonexistent"])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.contains("Permission denied (check the directory's owner and mode, or run as a user who may write there)"),
+                "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["older.db"])
+    }
+}
