@@ -131,3 +131,41 @@ struct SnapshotSavePermissionTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["older.db"])
     }
 }
+
+@Suite("snapshot save interrupted by Ctrl-C")
+struct SnapshotSaveInterruptTests {
+    @Test("SIGINT during a save: exit 1, 'snapshot cancelled; nothing was saved', no file and no .part")
+    func interrupted() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-sigint"))
+        defer { Task { await etcd.stop() } }
+        // Enough data (~40 MB) that the stream lasts longer than the polling below.
+        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "40"])
+        try #require(fill.status == 0, "\(fill.output)")
+        let dir = try TestDirectories.make("cli-sigint")
+        let path = dir.appendingPathComponent("interrupted.db").path
+        let save = Process()
+        save.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
+        save.arguments = ["snapshot", "save", "--endpoints", etcd.clientURL, "--file", path, "--data-dir", "/nonexistent"]
+        let errURL = dir.appendingPathComponent("stderr.txt")
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        save.standardError = try FileHandle(forWritingTo: errURL)
+        save.standardOutput = FileHandle.nullDevice
+        // Freeze etcd as soon as the .part exists, so the save is stuck mid-stream when Ctrl-C arrives.
+        try save.run()
+        var sawPart = false
+        for _ in 0..<5000 where !sawPart {
+            sawPart = FileManager.default.fileExists(atPath: path + ".part")
+            if !sawPart { usleep(1000) }
+        }
+        try #require(sawPart, "the save never created its .part")
+        kill(etcd.pid, SIGSTOP)
+        defer { kill(etcd.pid, SIGCONT) }
+        kill(save.processIdentifier, SIGINT)
+        for _ in 0..<500 where save.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!save.isRunning)
+        #expect(save.terminationStatus == 1)
+        let stderr = try String(contentsOf: errURL, encoding: .utf8)
+        #expect(stderr.contains("snapshot cancelled; nothing was saved"), "\(stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["stderr.txt"])
+    }
+}
