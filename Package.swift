@@ -29,10 +29,11 @@ let package = Package(
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL"]),
         .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", .product(name: "Yams", package: "Yams")]),
         .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
         .executableTarget(name: "etcd-console",
-                          dependencies: ["EtcdClient", "SnapshotStore", "Recovery", "ConsoleUI",
+                          dependencies: ["EtcdClient", "SnapshotStore", "Recovery", "Operations", "ConsoleUI",
                                          "CursesTerminal",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
@@ -43,7 +44,10 @@ let package = Package(
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
-        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdTestSupport",
+                                                            .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore",
+                                                             .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,13 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Operations
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// How to reach etcd: the flags etcdctl users know, each also read from its `ETCDCTL_*` variable.
+/// How to reach etcd: the flags etcdctl users know, each also read from its `ETCDCTL_*` variable, then from the
+/// config file (`--config`, `ETCD_CONSOLE_CONFIG`, else /etc/etcd-console/config.yaml), then from discovery.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Comma-separated etcd client URLs (env ETCDCTL_ENDPOINTS).", valueName: "urls"))
     var endpoints: String?
@@ -19,60 +21,98 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Client key for mutual TLS (env ETCDCTL_KEY).", valueName: "file"))
     var key: String?
 
-    @Option(name: .long, help: ArgumentHelp("User name; the password comes from ETCDCTL_PASSWORD or a prompt (env ETCDCTL_USER).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("User name; the password comes from ETCDCTL_PASSWORD, the config file's password-file or a prompt (env ETCDCTL_USER).", valueName: "name"))
     var user: String?
 
     @Flag(name: .long, help: "Do not verify etcd's server certificate (dangerous; for emergencies only).")
     var insecureSkipTlsVerify = false
 
-    @Option(name: .long, help: ArgumentHelp("Time allowed to connect to one endpoint, e.g. 3s.", valueName: "duration"))
-    var dialTimeout: String = "3s"
+    @Option(name: .long, help: ArgumentHelp("Time allowed to connect to one endpoint, e.g. 3s (default 3s).", valueName: "duration"))
+    var dialTimeout: String?
 
-    @Option(name: .long, help: ArgumentHelp("Time allowed for each request, e.g. 5s.", valueName: "duration"))
-    var commandTimeout: String = "5s"
+    @Option(name: .long, help: ArgumentHelp("Time allowed for each request, e.g. 5s (default 5s).", valueName: "duration"))
+    var commandTimeout: String?
+
+    @OptionGroup var config: ConfigOption
 
     func validate() throws {
-        _ = try parseDuration(dialTimeout, flag: "--dial-timeout")
-        _ = try parseDuration(commandTimeout, flag: "--command-timeout")
-        let env = ProcessInfo.processInfo.environment
-        if (cert ?? env["ETCDCTL_CERT"]) != nil && (key ?? env["ETCDCTL_KEY"]) == nil {
+        if let dialTimeout { _ = try parseDuration(dialTimeout, flag: "--dial-timeout") }
+        if let commandTimeout { _ = try parseDuration(commandTimeout, flag: "--command-timeout") }
+        if cert != nil && key == nil && ProcessInfo.processInfo.environment["ETCDCTL_KEY"] == nil {
             throw ValidationError("--cert needs --key")
         }
-        if (key ?? env["ETCDCTL_KEY"]) != nil && (cert ?? env["ETCDCTL_CERT"]) == nil {
+        if key != nil && cert == nil && ProcessInfo.processInfo.environment["ETCDCTL_CERT"] == nil {
             throw ValidationError("--key needs --cert")
         }
     }
 
-    /// The client configuration from flags, then `ETCDCTL_*` variables, then defaults.
-    func configuration(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> EtcdClientConfiguration {
-        let tls = TLSConfiguration(caFile: cacert ?? env["ETCDCTL_CACERT"], certificateFile: cert ?? env["ETCDCTL_CERT"],
-                                   keyFile: key ?? env["ETCDCTL_KEY"],
-                                   insecureSkipVerify: insecureSkipTlsVerify || env["ETCDCTL_INSECURE_SKIP_TLS_VERIFY"] == "true")
-        let usesTLS = tls.caFile != nil || tls.certificateFile != nil || tls.insecureSkipVerify
-        let list = endpoints ?? env["ETCDCTL_ENDPOINTS"] ?? (usesTLS ? "https://127.0.0.1:2379" : "http://127.0.0.1:2379")
-        let parsed = try Endpoint.parseList(list, defaultSecure: usesTLS)
-        var credentials: Credentials?
-        if let userText = user ?? env["ETCDCTL_USER"] {
-            credentials = try Self.credentials(userText, environment: env)
-        }
-        return EtcdClientConfiguration(endpoints: parsed, tls: tls, credentials: credentials,
-                                       connectTimeout: try parseDuration(dialTimeout, flag: "--dial-timeout"),
-                                       callTimeout: try parseDuration(commandTimeout, flag: "--command-timeout"))
+    /// The connection flags given on the command line, for the resolver.
+    var flags: [ConfigurationKey: String] {
+        var flags: [ConfigurationKey: String] = [:]
+        flags[.endpoints] = endpoints
+        flags[.cacert] = cacert.map(absolutePath)
+        flags[.cert] = cert.map(absolutePath)
+        flags[.key] = key.map(absolutePath)
+        flags[.user] = user
+        flags[.dialTimeout] = dialTimeout
+        flags[.commandTimeout] = commandTimeout
+        if insecureSkipTlsVerify { flags[.insecureSkipTLSVerify] = "true" }
+        return flags
     }
 
-    /// `name` with the password from ETCDCTL_PASSWORD or a prompt; `name:password` is accepted as
-    /// etcdctl does, with a warning, since other users can read it from the process list.
-    static func credentials(_ text: String, environment env: [String: String]) throws -> Credentials {
+    /// Every setting after precedence: these flags plus `extra` (a command's own flags), the environment, the
+    /// config file, discovery, defaults.
+    func resolve(extra: [ConfigurationKey: String] = [:],
+                 environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedConfiguration {
+        try config.resolve(flags: flags.merging(extra) { _, command in command }, environment: env)
+    }
+
+    /// The client configuration from the resolved settings.
+    func configuration(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> EtcdClientConfiguration {
+        try clientConfiguration(try resolve(environment: env), environment: env)
+    }
+
+    /// `name` with the password from ETCDCTL_PASSWORD, the password file or a prompt; `name:password` is accepted
+    /// as etcdctl does, with a warning, since other users can read it from the process list.
+    static func credentials(_ text: String, passwordFile: String?, environment env: [String: String]) throws -> Credentials {
         if let colon = text.firstIndex(of: ":") {
             FileHandle.standardError.write(Data("warning: a password on the command line is visible to other users (ps); prefer ETCDCTL_PASSWORD\n".utf8))
             return Credentials(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
         }
         if let password = env["ETCDCTL_PASSWORD"] { return Credentials(user: text, password: password) }
+        if let passwordFile {
+            guard let data = FileManager.default.contents(atPath: passwordFile) else {
+                throw ValidationError("could not read the password file \(passwordFile) for etcd user \(text): run as a user who may read it, or set ETCDCTL_PASSWORD")
+            }
+            let password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+            return Credentials(user: text, password: password)
+        }
         guard let password = promptPassword("Password for etcd user \(text): ") else {
-            throw ValidationError("no password for user \(text): set ETCDCTL_PASSWORD or run on a terminal to be asked")
+            throw ValidationError("no password for user \(text): set ETCDCTL_PASSWORD, password-file in the config file, or run on a terminal to be asked")
         }
         return Credentials(user: text, password: password)
     }
+}
+
+/// The etcd client configuration for resolved settings.
+func clientConfiguration(_ resolved: ResolvedConfiguration,
+                         environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> EtcdClientConfiguration {
+    let tls = TLSConfiguration(caFile: resolved[.cacert], certificateFile: resolved[.cert], keyFile: resolved[.key],
+                               insecureSkipVerify: resolved.insecureSkipTLSVerify)
+    let usesTLS = tls.caFile != nil || tls.certificateFile != nil || tls.insecureSkipVerify
+    let parsed = try Endpoint.parseList(resolved.endpoints.joined(separator: ","), defaultSecure: usesTLS)
+    var credentials: Credentials?
+    if let userText = resolved[.user] {
+        credentials = try ConnectionOptions.credentials(userText, passwordFile: resolved[.passwordFile], environment: env)
+    }
+    return EtcdClientConfiguration(endpoints: parsed, tls: tls, credentials: credentials,
+                                   connectTimeout: resolved.dialTimeout, callTimeout: resolved.commandTimeout)
+}
+
+/// A path made absolute against the working directory (the config resolver only takes absolute paths).
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
 }
 
 /// Reads a password from the terminal with echo off; nil when there is no terminal.
@@ -96,10 +136,6 @@ func promptPassword(_ prompt: String) -> String? {
 
 /// "500ms", "3s", "2m", "1h" or a bare number of seconds.
 func parseDuration(_ text: String, flag: String) throws -> Duration {
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        if let value = Double(text.dropLast(suffix.count)), value > 0 { return .milliseconds(Int64(value * scale * 1000)) }
-    }
-    if let value = Double(text), value > 0 { return .milliseconds(Int64(value * 1000)) }
+    if let duration = ConfigurationKey.parseDuration(text) { return duration }
     throw ValidationError("\(flag): \"\(text)\" is not a duration (examples: 500ms, 3s, 2m)")
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Operations
 import SnapshotStore
 
 @main
@@ -13,7 +14,8 @@ struct EtcdConsole: AsyncParsableCommand {
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
         """,
         version: "0.1.0",
-        subcommands: [StatusCommand.self, SnapshotCommand.self, FillCommand.self, DoctorCommand.self])
+        subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, DoctorCommand.self,
+                      FillCommand.self])
 
     func run() async throws {
         printError("""
@@ -37,6 +39,9 @@ struct EtcdConsole: AsyncParsableCommand {
             }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
+        } catch let error as ConfigurationError {
+            printError("error: \(error)")
+            Foundation.exit(2)
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }           // --help, --version

@@ -198,7 +198,7 @@ public struct EtcdDiscovery: Sendable {
     }
 
     /// Parses YAML into a node tree; errors name the file and the line.
-    static func parseYAML(_ text: String, file: String) throws -> Node? {
+    public static func parseYAML(_ text: String, file: String) throws -> Node? {
         do {
             return try Yams.compose(yaml: text)
         } catch let error as YamlError {

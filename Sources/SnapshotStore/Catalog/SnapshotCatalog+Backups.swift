@@ -32,16 +32,19 @@ extension SnapshotCatalog {
     /// Contract: the directory gains exactly one snapshot and its sidecar, or (on any failure before the
     /// rename) nothing. A snapshot that fails verification after it was written stays, with a sidecar
     /// saying so and why, and the call throws `.corrupt`: the file is evidence, never silently kept as good.
-    /// `fileName` overrides the standard name.
+    /// `fileName` overrides the standard name. `streamed` is called once the file is complete and renamed,
+    /// before it is verified (a headless run reports its phases with it).
     public func saveVerified(from client: EtcdClient, endpoint: Endpoint? = nil, takenAt: Date = Date(),
                              fileName: String? = nil,
-                             progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SavedSnapshot {
+                             progress: (@Sendable (SnapshotProgress) -> Void)? = nil,
+                             streamed: (@Sendable (SnapshotSaveResult) -> Void)? = nil) async throws -> SavedSnapshot {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let source = try await SnapshotSaver.source(from: client, endpoint: endpoint)
         let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt, memberName: source.memberName)
         let path = (directory as NSString).appendingPathComponent(name)
         let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+        streamed?(save)
         let verification = SnapshotVerifier.verify(path: path)
         var metadata = Self.analyze(path: path, verification: verification)
         metadata.takenAt = takenAt
