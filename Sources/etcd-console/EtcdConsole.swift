@@ -14,7 +14,8 @@ struct EtcdConsole: AsyncParsableCommand {
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
         """,
         version: "0.1.0",
-        subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, DoctorCommand.self,
+        subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
+                      ConfigCommand.self, DoctorCommand.self,
                       FillCommand.self])
 
     func run() async throws {

@@ -1,14 +1,18 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Operations
+import SnapshotStore
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show every etcd member: version, leader, database size, raft indexes, alarms, latency.",
         discussion: """
-        Asks the member list from the first endpoint that answers, then each member's status.
-        Exits 1 when no endpoint answers.
+        Asks the member list from the first endpoint that answers, then each member's status. \
+        Warns on stderr (even when etcd is down) when the newest good snapshot in the snapshot directory is \
+        older than twice the schedule interval (schedule.every in the config file, default 30min), or when a \
+        configured schedule has no good snapshot at all. Exits 1 when no endpoint answers.
 
         Examples:
           etcd-console status
@@ -20,12 +24,15 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let client = EtcdClient(try connection.configuration())
+        let resolved = try connection.resolve()
+        let backups = Self.backupFreshness(resolved)
+        if let warning = backups?.warning { printError("warning: \(warning)") }
+        let client = EtcdClient(try clientConfiguration(resolved))
         defer { Task { await client.close() } }
         let members = try await client.clusterStatus()
         switch output.output {
         case .json:
-            try printJSON(StatusReport(members: members.map(MemberJSON.init)))
+            try printJSON(StatusReport(members: members.map(MemberJSON.init), backups: backups))
         case .table:
             print(Self.table(members), terminator: "")
         }
@@ -49,6 +56,41 @@ struct StatusCommand: AsyncParsableCommand {
 
 struct StatusReport: Encodable {
     var members: [MemberJSON]
+    var backups: BackupFreshnessJSON?
+}
+
+/// The snapshot directory's freshness as `status` reports it; `warning` is null when all is well.
+struct BackupFreshnessJSON: Encodable {
+    var directory: String
+    var every: String
+    var verdict: String
+    var newestGood: String?
+    var newestGoodAgeSeconds: Int?
+    var warning: String?
+}
+
+extension StatusCommand {
+    /// Checks the newest good snapshot against twice the schedule interval (`SnapshotFreshness`). Nil when there is
+    /// nothing to judge: no snapshot directory and no configured schedule (someone who keeps backups elsewhere).
+    static func backupFreshness(_ resolved: ResolvedConfiguration, now: Date = Date()) -> BackupFreshnessJSON? {
+        let directory = resolved.snapshotDirectory
+        let interval = resolved.interval
+        let exists = FileManager.default.fileExists(atPath: directory)
+        guard exists || resolved.intervalIsConfigured else { return nil }
+        let entries = exists ? ((try? SnapshotCatalog.standard(directory: directory).list())?.entries ?? []) : []
+        let freshness = SnapshotFreshness.check(entries, intervalSeconds: interval.seconds, now: now)
+        var warning: String?
+        switch freshness.verdict {
+        case .fresh: break
+        case .stale:
+            warning = "the newest good snapshot in \(directory) (\(freshness.newestGood ?? "?")) is \(formatAge(freshness.ageSeconds ?? 0)) old, more than twice the \(interval) schedule: check `etcd-console schedule status` and take one with `etcd-console backup`"
+        case .none:
+            warning = "no good snapshot in \(directory) (schedule every \(interval)): take one now with `etcd-console backup`"
+        }
+        return BackupFreshnessJSON(directory: directory, every: interval.description, verdict: freshness.verdict.rawValue,
+                                   newestGood: freshness.newestGood, newestGoodAgeSeconds: freshness.ageSeconds.map { Int($0) },
+                                   warning: warning)
+    }
 }
 
 /// The JSON shape of one member; every key is always present (null when the member did not answer).

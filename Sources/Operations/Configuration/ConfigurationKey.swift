@@ -10,12 +10,12 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case dialTimeout = "dial-timeout"
     case commandTimeout = "command-timeout"
     case dir
-    case keepLast = "keep-last"
-    case hourly, daily, weekly, monthly
-    case every
     case metricsFile = "metrics-file"
     case dataDir = "data-dir"
     case unit
+    case keepLast = "keep-last"
+    case hourly, daily, weekly, monthly
+    case every
 
     /// What kind of value a key holds; every layer's text is checked and normalised by its kind.
     public enum Kind: Sendable {
