@@ -11,6 +11,11 @@ public struct ConfigFile: Sendable, Equatable {
     public struct Value: Sendable, Equatable {
         public var text: String
         public var line: Int
+
+        public init(text: String, line: Int) {
+            self.text = text
+            self.line = line
+        }
     }
 
     /// The standard place: `/etc/etcd-console/config.yaml`.
