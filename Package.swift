@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdTestSupport",
                                                             .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore",
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Operations",
                                                              .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v6]

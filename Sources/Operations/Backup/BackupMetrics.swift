@@ -41,13 +41,13 @@ public struct BackupMetrics: Sendable, Equatable {
         let attempt = history.lastAttempt
         let success = history.lastSuccess
         gauge("etcd_console_backup_last_attempt_timestamp_seconds", "When the last backup run finished (Unix time).",
-              attempt.map { [(label, $0.finishedAt.timeIntervalSince1970)] } ?? [])
+              attempt.map { [(label, Self.timestamp($0.finishedAt))] } ?? [])
         gauge("etcd_console_backup_last_attempt_success", "1 when the last backup run wrote a good snapshot, else 0.",
               attempt.map { [(label, $0.succeeded ? 1 : 0)] } ?? [])
         gauge("etcd_console_backup_last_duration_seconds", "How long the last backup run took.",
               attempt.map { [(label, $0.durationSeconds)] } ?? [])
         gauge("etcd_console_backup_last_success_timestamp_seconds", "When the last successful backup run finished (Unix time).",
-              success.map { [(label, $0.finishedAt.timeIntervalSince1970)] } ?? [])
+              success.map { [(label, Self.timestamp($0.finishedAt))] } ?? [])
         gauge("etcd_console_backup_last_success_size_bytes", "Size of the snapshot the last successful run wrote.",
               success?.sizeBytes.map { [(label, Double($0))] } ?? [])
         gauge("etcd_console_backup_last_success_revision", "etcd revision in the snapshot the last successful run wrote.",
@@ -56,7 +56,7 @@ public struct BackupMetrics: Sendable, Equatable {
               snapshotCounts.keys.sorted().map { ("\(label),health=\"\($0)\"", Double(snapshotCounts[$0] ?? 0)) })
         gauge("etcd_console_snapshots_bytes", "Total size of the snapshots in the directory.", [(label, Double(totalBytes))])
         gauge("etcd_console_newest_good_snapshot_timestamp_seconds", "When the newest good snapshot was taken (Unix time).",
-              newestGoodTakenAt.map { [(label, $0.timeIntervalSince1970)] } ?? [])
+              newestGoodTakenAt.map { [(label, Self.timestamp($0))] } ?? [])
         gauge("etcd_console_newest_good_snapshot_age_seconds", "Age of the newest good snapshot when the file was written.",
               newestGoodTakenAt.map { [(label, max(0, now.timeIntervalSince($0)))] } ?? [])
         return out
@@ -66,6 +66,9 @@ public struct BackupMetrics: Sendable, Equatable {
     public func write(to path: String) throws(SnapshotStoreError) {
         try AtomicFileWriter.replace(path, with: Data(render().utf8), mode: 0o644)
     }
+
+    /// Unix time in whole seconds: what the history file keeps, so every run writes the same value for one event.
+    static func timestamp(_ date: Date) -> Double { date.timeIntervalSince1970.rounded(.down) }
 
     static func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
