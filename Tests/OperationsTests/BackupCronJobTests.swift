@@ -6,7 +6,7 @@ import Yams
 @Suite("Backup CronJob manifest")
 struct BackupCronJobTests {
     static let job = BackupCronJob(image: "debian:bookworm-slim", interval: ScheduleInterval(count: 30, unit: .minutes),
-                                   binary: "/usr/local/bin/etcd-console", backupArguments: ["--config", "/etc/etcd-console/config.yaml"],
+                                   binary: "/usr/local/bin/etcd-console", backupArguments: ["--config", "/etc/etcd-console/config.yaml", "--keep-last", "4"],
                                    snapshotDirectory: "/var/lib/etcd-backup", metricsFile: "/var/lib/node-exporter/etcd-console.prom")
 
     @Test("The manifest parses back as a batch/v1 CronJob with every field a control-plane backup needs")
@@ -33,7 +33,7 @@ struct BackupCronJobTests {
         let containers = try #require(pod["containers"] as? [[String: Any]])
         #expect(containers.count == 1)
         #expect(containers[0]["command"] as? [String] == ["chroot", "/host", "/usr/local/bin/etcd-console", "backup",
-                                                          "--config", "/etc/etcd-console/config.yaml"])
+                                                          "--config", "/etc/etcd-console/config.yaml", "--keep-last", "4"])
         let mounts = try #require(containers[0]["volumeMounts"] as? [[String: Any]])
         let volumes = try #require(pod["volumes"] as? [[String: Any]])
         func hostPath(_ name: String) -> String? {

@@ -96,8 +96,12 @@ public struct BackupCronJob: Sendable, Equatable {
     }
 
     private func map(_ pairs: (String, Node)...) -> Node { Node(pairs.map { (Node($0.0), $0.1) }) }
-    /// A string; the empty one is quoted, as a plain empty value reads back as null.
-    private func str(_ text: String) -> Node { Node(text, Tag(.str), text.isEmpty ? .doubleQuoted : .any) }
+    /// A string, quoted when YAML would read it plain as something else ("" as null, "4" as a number, "on" as true):
+    /// Kubernetes wants strings in `command`, labels and node selectors.
+    private func str(_ text: String) -> Node {
+        let plain = Resolver.default.resolveTag(of: Node(text)) == .str
+        return Node(text, Tag(.str), plain ? .any : .doubleQuoted)
+    }
     private func int(_ value: Int) -> Node { Node(String(value), Tag(.int)) }
     private func bool(_ value: Bool) -> Node { Node(value ? "true" : "false", Tag(.bool)) }
 }
