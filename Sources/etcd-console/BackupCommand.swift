@@ -12,20 +12,22 @@ struct BackupCommand: AsyncParsableCommand {
         commandName: "backup",
         abstract: "One headless backup for a scheduler: save, verify, sidecar, retention, metrics.",
         discussion: """
-        Takes a lock on the snapshot directory (a second run at the same time exits 1 and does nothing), saves a
-        snapshot atomically, verifies it, writes its sidecar, then applies retention (only after a good save, and
-        never to the newest good snapshot) and writes the Prometheus textfile (--metrics-file). Logs one line per
-        step on stdout (no progress bar unless stderr is a terminal; no timestamps under journald). Records its
-        progress in <dir>/.etcd-console-backup.json for the console's Jobs screen and the outcome in
-        <dir>/.etcd-console-backup-history.json.
-        Settings come from flags, then ETCDCTL_*/ETCD_CONSOLE_* variables, then the config file, then discovery.
-        Exit codes: 0 a good snapshot was written; 1 no good snapshot was written (or another backup is running);
-        2 usage or configuration error.
+        Takes a lock on the snapshot directory (a second run at the same time exits 1 and does nothing), saves \
+        a snapshot atomically, verifies it, writes its sidecar, then applies retention (only after a good save, \
+        never to the newest good snapshot) and writes the Prometheus textfile (--metrics-file).
+
+        Logs one line per step on stdout (no progress bar unless stderr is a terminal; no timestamps under \
+        journald). Records its progress in <dir>/.etcd-console-backup.json for the console's Jobs screen and the \
+        outcome in <dir>/.etcd-console-backup-history.json.
+
+        Settings: flags, then ETCDCTL_*/ETCD_CONSOLE_* variables, then the config file, then discovery.
+        Exit codes: 0 a good snapshot was written; 1 none was (or another backup is running); 2 usage or \
+        configuration error.
 
         Examples:
-          etcd-console backup                                  # everything from /etc/etcd-console/config.yaml
+          etcd-console backup          # settings from /etc/etcd-console/config.yaml
           etcd-console backup --dir /backup/etcd --keep-last 12 --daily 7
-          etcd-console backup --metrics-file /var/lib/prometheus/node-exporter/etcd-console.prom
+          etcd-console backup --metrics-file /var/lib/node_exporter/etcd-console.prom
         """)
 
     @OptionGroup var connection: ConnectionOptions

@@ -11,6 +11,10 @@ struct ConfigCommand: ParsableCommand {
         discussion: """
         Precedence: flags > environment (ETCDCTL_*, ETCD_CONSOLE_*) > config file > discovery > defaults. \
         The file is /etc/etcd-console/config.yaml unless --config or ETCD_CONSOLE_CONFIG names another.
+
+        Examples:
+          etcd-console config init
+          etcd-console config show -o json
         """,
         subcommands: [ConfigInitCommand.self, ConfigShowCommand.self])
 }
@@ -26,8 +30,9 @@ struct ConfigInitCommand: ParsableCommand {
 
         Examples:
           etcd-console config init
-          etcd-console config init --dir /backup/etcd --metrics-file /var/lib/prometheus/node-exporter/etcd-console.prom
-          etcd-console config init --file ./config.yaml --root /mnt/sysimage   # a host's disk mounted elsewhere
+          etcd-console config init --dir /backup/etcd --every 1h
+          # a host's disk mounted on a rescue system:
+          etcd-console config init --file ./config.yaml --root /mnt/sysimage
         """)
 
     @Option(help: ArgumentHelp("Where to write (default /etc/etcd-console/config.yaml).", valueName: "file"))

@@ -12,6 +12,14 @@ struct EtcdConsole: AsyncParsableCommand {
         discussion: """
         Without a subcommand, opens the console (not built yet: use the commands below).
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
+
+        Examples:
+          etcd-console status
+          etcd-console backup                      # save, verify, retention, metrics
+          etcd-console schedule systemd --install  # every 30 min, without Kubernetes
+          etcd-console snapshot list
+          etcd-console --generate-completion-script bash \\
+              > /etc/bash_completion.d/etcd-console
         """,
         version: "0.1.0",
         subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,

@@ -10,6 +10,11 @@ struct ScheduleCommand: ParsableCommand {
         discussion: """
         The systemd timer keeps taking backups when the API server, the kubelet or the whole cluster is down; \
         a CronJob stops with the cluster, which is exactly when a backup is needed.
+
+        Examples:
+          etcd-console schedule systemd --every 30min --install
+          etcd-console schedule cronjob | kubectl apply -f -
+          etcd-console schedule status -o json
         """,
         subcommands: [ScheduleSystemdCommand.self, ScheduleCronJobCommand.self, ScheduleStatusCommand.self])
 }
@@ -136,7 +141,7 @@ struct ScheduleCronJobCommand: ParsableCommand {
 
         Examples:
           etcd-console schedule cronjob | kubectl apply -f -
-          etcd-console schedule cronjob --every 1h --image busybox:1.36 > etcd-backup-cronjob.yaml
+          etcd-console schedule cronjob --every 1h --image busybox:1.36 > cronjob.yaml
         """)
 
     @OptionGroup var settings: ScheduledBackupOptions

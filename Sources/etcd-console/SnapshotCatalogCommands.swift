@@ -137,7 +137,7 @@ struct SnapshotVerifyCommand: ParsableCommand {
         abstract: "Check a snapshot: SHA-256 trailer, bbolt structure, etcd keys. Exit 1 when corrupt.",
         discussion: """
         Examples:
-          etcd-console snapshot verify /var/lib/etcd-backup/snapshot-20261125T140000Z-master1.db
+          etcd-console snapshot verify snapshot-20261125T140000Z-master1.db
           etcd-console snapshot verify --all --dir /backup/etcd -o json
         """)
 
@@ -216,7 +216,8 @@ struct SnapshotInspectCommand: ParsableCommand {
 
         Examples:
           etcd-console snapshot inspect snap.db
-          etcd-console snapshot inspect snap.db --resource pods --namespace kube-system -o json
+          etcd-console snapshot inspect snap.db --resource pods \\
+              --namespace kube-system -o json
         """)
 
     @Argument(help: "The snapshot file.") var file: String
@@ -332,8 +333,11 @@ struct SnapshotDiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "What changed between two snapshots: objects added, removed and changed (offline).",
         discussion: """
-        Example: what changed between the 15:45 and the 16:05 backup?
-          etcd-console snapshot diff snapshot-20261125T154500Z-m1.db snapshot-20261125T160500Z-m1.db
+        Examples:
+          # what changed between the 15:45 and the 16:05 backup?
+          etcd-console snapshot diff snapshot-20261125T154500Z-m1.db \\
+              snapshot-20261125T160500Z-m1.db
+          etcd-console snapshot diff old.db new.db -o json
         """)
 
     @Argument(help: "The older snapshot.") var from: String

@@ -11,7 +11,14 @@ struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
         abstract: "Take, list, verify, inspect, compare and prune etcd snapshots.",
-        discussion: "Exit codes: 0 good, 1 corrupt or failed, 2 usage.",
+        discussion: """
+        Exit codes: 0 good, 1 corrupt or failed, 2 usage.
+
+        Examples:
+          etcd-console snapshot save
+          etcd-console snapshot list -o json
+          etcd-console snapshot verify --all
+        """,
         subcommands: [SnapshotSaveCommand.self, SnapshotListCommand.self, SnapshotVerifyCommand.self,
                       SnapshotInspectCommand.self, SnapshotBrowseCommand.self, SnapshotDiffCommand.self,
                       SnapshotPruneCommand.self])

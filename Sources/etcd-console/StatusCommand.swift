@@ -16,7 +16,8 @@ struct StatusCommand: AsyncParsableCommand {
 
         Examples:
           etcd-console status
-          etcd-console status --endpoints https://10.0.0.5:2379 --cacert /etc/etcd/ca.pem \\
+          etcd-console status --endpoints https://10.0.0.5:2379 \\
+              --cacert /etc/etcd/ca.pem \\
               --cert /etc/etcd/client.pem --key /etc/etcd/client-key.pem -o json
         """)
 
