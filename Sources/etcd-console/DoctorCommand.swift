@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Operations
 import Recovery
 import SnapshotStore
 
@@ -23,8 +24,10 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("etcd's WAL dir when it is not <data-dir>/member/wal (default: discovered).", valueName: "dir"))
     var walDir: String?
 
-    @Option(help: ArgumentHelp("Snapshot directory.", valueName: "dir"))
-    var dir: String = SnapshotCatalog.defaultDirectory
+    @Option(help: ArgumentHelp("Snapshot directory (default: ETCD_CONSOLE_DIR, config file, else /var/lib/etcd-backup).", valueName: "dir"))
+    var dir: String?
+
+    @OptionGroup var config: ConfigOption
 
     @Option(help: ArgumentHelp("etcd's --quota-backend-bytes.", valueName: "bytes"))
     var quotaBackendBytes: Int64 = 2 << 30
@@ -36,14 +39,18 @@ struct DoctorCommand: ParsableCommand {
     }
 
     func run() throws {
-        var dataDir = self.dataDir
+        var flags: [ConfigurationKey: String] = [:]
+        flags[.dir] = dir.map(absolutePath)
+        flags[.dataDir] = dataDir.map(absolutePath)
+        // data dir: flag, ETCD_CONSOLE_DATA_DIR, config file, discovery, /var/lib/etcd.
+        let resolved = try config.resolve(flags: flags)
         var walDir = self.walDir
-        if dataDir == nil {
-            let deployment = try? EtcdDiscovery().discover()
-            dataDir = deployment?.dataDir
-            if walDir == nil, let discovered = deployment?.walDir, !discovered.isEmpty { walDir = discovered }
+        if walDir == nil, resolved.settings[.dataDir]?.source.layer == "discovery",
+           let discovered = (try? EtcdDiscovery().discover())?.walDir, !discovered.isEmpty {
+            walDir = discovered
         }
-        let report = DataDirDoctor(dataDir: dataDir ?? "/var/lib/etcd", walDir: walDir, backupDirectory: dir,
+        let report = DataDirDoctor(dataDir: resolved[.dataDir] ?? "/var/lib/etcd", walDir: walDir,
+                                   backupDirectory: resolved.snapshotDirectory,
                                    quotaBytes: quotaBackendBytes, now: Date()).examine()
         switch output.output {
         case .json:

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Operations
 import SnapshotStore
 #if canImport(Glibc)
 import Glibc
@@ -46,7 +47,8 @@ struct SnapshotListCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let listing = try SnapshotCatalog.standard(directory: directory.dir).list()
+        let dir = try directory.resolved()
+        let listing = try SnapshotCatalog.standard(directory: dir).list()
         let now = Date()
         for warning in listing.warnings { printError("warning: \(warning)") }
         for part in listing.leftoverParts {
@@ -57,7 +59,7 @@ struct SnapshotListCommand: ParsableCommand {
             try printJSON(listing.entries.map { ListEntryJSON($0, now: now) })
         case .table:
             if listing.entries.isEmpty {
-                print("no snapshots in \(directory.dir)")
+                print("no snapshots in \(dir)")
                 return
             }
             let rows = listing.entries.map { e -> [String] in
@@ -153,7 +155,7 @@ struct SnapshotVerifyCommand: ParsableCommand {
     func run() throws {
         let paths: [String]
         if all {
-            paths = try SnapshotCatalog.standard(directory: directory.dir).list().entries.map(\.path)
+            paths = try SnapshotCatalog.standard(directory: try directory.resolved()).list().entries.map(\.path)
         } else {
             paths = [file!]
         }
@@ -368,7 +370,8 @@ struct SnapshotPruneCommand: ParsableCommand {
         commandName: "prune",
         abstract: "Delete old snapshots by a retention policy; never the newest good one.",
         discussion: """
-        Without policy flags the default policy applies: the last 6, plus the newest good snapshot per hour
+        Policy flags override the config file's retention keys one by one; with neither, the default policy
+        applies: the last 6, plus the newest good snapshot per hour
         for 24 hours, per day for 7 days, per week for 4 weeks and per month for 3 months. Nothing is
         deleted when the newest snapshot is not good. Corrupt snapshots never count as kept copies.
         --dry-run lists what would go and why each one stays. Also removes .part files left by saves that
@@ -386,10 +389,13 @@ struct SnapshotPruneCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let catalog = SnapshotCatalog.standard(directory: directory.dir)
+        var flags = retention.configurationFlags
+        flags[.dir] = directory.dir.map(absolutePath)
+        let resolved = try directory.config.resolve(flags: flags)
+        let catalog = SnapshotCatalog.standard(directory: resolved.snapshotDirectory)
         let listing = try catalog.list()
         let now = Date()
-        let plan = Retention.plan(listing.entries.map(\.retentionCandidate), policy: retention.policy, now: now)
+        let plan = Retention.plan(listing.entries.map(\.retentionCandidate), policy: resolved.retentionPolicy, now: now)
         var removedParts: [String] = []
         var deleted: [String] = []
         if !dryRun {
@@ -425,7 +431,7 @@ struct PruneJSON: Encodable {
     var removedParts: [String]
 }
 
-/// Retention flags, shared by `snapshot prune` and (later) `backup`.
+/// Retention flags, shared by `snapshot prune`, `backup` and `schedule`.
 struct RetentionOptions: ParsableArguments {
     @Option(help: "Keep the N newest good snapshots.") var keepLast: Int?
     @Option(help: "Keep the newest good snapshot of each of the last H hours.") var hourly: Int?
@@ -438,11 +444,5 @@ struct RetentionOptions: ParsableArguments {
                               ("--weekly", weekly), ("--monthly", monthly)] {
             if let value, value < 0 { throw ValidationError("\(flag) must be 0 or more") }
         }
-    }
-
-    /// The flags as a policy; none given means the default policy.
-    var policy: RetentionPolicy {
-        if keepLast == nil && hourly == nil && daily == nil && weekly == nil && monthly == nil { return .default }
-        return RetentionPolicy(keepLast: keepLast, hourly: hourly, daily: daily, weekly: weekly, monthly: monthly)
     }
 }

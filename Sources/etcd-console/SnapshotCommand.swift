@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import EtcdClient
 import Foundation
+import Operations
 import SnapshotStore
 #if canImport(Glibc)
 import Glibc
@@ -24,10 +25,19 @@ struct SnapshotCommand: AsyncParsableCommand {
                       SnapshotPruneCommand.self])
 }
 
-/// `--dir`, shared by the catalog commands.
+/// `--dir`, shared by the catalog commands; without it the directory comes from ETCD_CONSOLE_DIR, the config
+/// file, else /var/lib/etcd-backup.
 struct DirectoryOption: ParsableArguments {
-    @Option(help: ArgumentHelp("Snapshot directory (default /var/lib/etcd-backup).", valueName: "dir"))
-    var dir: String = SnapshotCatalog.defaultDirectory
+    @Option(help: ArgumentHelp("Snapshot directory (env ETCD_CONSOLE_DIR, config file, else /var/lib/etcd-backup).", valueName: "dir"))
+    var dir: String?
+
+    @OptionGroup var config: ConfigOption
+
+    /// The snapshot directory after precedence.
+    func resolved() throws -> String {
+        if let dir { return absolutePath(dir) }
+        return try config.resolve(flags: [:]).snapshotDirectory
+    }
 }
 
 struct SnapshotSaveCommand: AsyncParsableCommand {
@@ -56,15 +66,16 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     var file: String?
 
     @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk.", valueName: "dir"))
-    var dataDir: String = "/var/lib/etcd"
+    var dataDir: String?
 
     func validate() throws {
         if dir != nil && file != nil { throw ValidationError("use either --dir or --file, not both") }
     }
 
     func run() async throws {
-        let client = EtcdClient(try connection.configuration())
-        let directory = file.map { ($0 as NSString).deletingLastPathComponent } ?? dir ?? SnapshotCatalog.defaultDirectory
+        let resolved = try connection.resolve(extra: dir.map { [.dir: absolutePath($0)] } ?? [:])
+        let directory = file.map { ($0 as NSString).deletingLastPathComponent } ?? resolved.snapshotDirectory
+        let client = EtcdClient(try clientConfiguration(resolved))
         let catalog = SnapshotCatalog.standard(directory: directory.isEmpty ? "." : directory)
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY && output.output == .table)
         let fileName = file.map { ($0 as NSString).lastPathComponent }
@@ -81,7 +92,8 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
             throw error
         }
         await client.close()
-        if let warning = catalog.sameFilesystemWarning(dataDir: dataDir) { printError(warning) }
+        if let dataDir = dataDir.map(absolutePath) ?? resolved[.dataDir],
+           let warning = catalog.sameFilesystemWarning(dataDir: dataDir) { printError(warning) }
         let result = saved.save
         switch output.output {
         case .json:

@@ -117,4 +117,28 @@ struct ConfigCommandTests {
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("error: ETCD_CONSOLE_EVERY \"45min\" does not divide an hour or a day evenly"))
     }
+
+    @Test("snapshot list and prune take the directory and the retention from the config file; flags still win")
+    func catalogCommandsReadConfig() async throws {
+        let scene = try await CatalogScene.shared.get()
+        let dir = try TestDirectories.make("config-catalog")
+        let backups = dir.appendingPathComponent("backups")
+        try FileManager.default.createDirectory(at: backups, withIntermediateDirectories: true)
+        let snapshot = URL(fileURLWithPath: scene.first)
+        for day in 1...3 {
+            try FileManager.default.copyItem(at: snapshot, to: backups.appendingPathComponent(String(format: "snapshot-202601%02dT000000Z-m.db", day)))
+        }
+        let config = dir.appendingPathComponent("config.yaml")
+        try "dir: \(backups.path)\nretention:\n  keep-last: 2\n".write(to: config, atomically: true, encoding: .utf8)
+        let env = ["ETCD_CONSOLE_CONFIG": config.path]
+        let list = try ConsoleBinary.run(["snapshot", "list", "-o", "json"], environment: env)
+        #expect(list.status == 0, "\(list.output)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.count == 3)
+        let dryRun = try ConsoleBinary.run(["snapshot", "prune", "--dry-run", "-o", "json"], environment: env)
+        let plan = try ConsoleBinary.json(dryRun)
+        #expect((plan["delete"] as? [[String: Any]])?.count == 1, "\(dryRun.output)")
+        let flagWins = try ConsoleBinary.run(["snapshot", "prune", "--dry-run", "--keep-last", "1", "-o", "json"], environment: env)
+        #expect((try ConsoleBinary.json(flagWins)["delete"] as? [[String: Any]])?.count == 2, "\(flagWins.output)")
+    }
 }
