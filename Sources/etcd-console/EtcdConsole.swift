@@ -23,7 +23,7 @@ struct EtcdConsole: AsyncParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
-                      ConfigCommand.self, DoctorCommand.self,
+                      ConfigCommand.self, DoctorCommand.self, DemoCommand.self,
                       FillCommand.self])
 
     func run() async throws {

@@ -153,12 +153,14 @@ final class ProgressLine: @unchecked Sendable {
     }
 }
 
-/// Turns SIGINT/SIGTERM into a cancellation so a save can clean up its .part before exiting.
+/// Turns SIGINT/SIGTERM (or the given signals) into a cancellation so a save can clean up its .part before exiting.
 final class InterruptHandler: @unchecked Sendable {
+    private let signals: [Int32]
     private var sources: [DispatchSourceSignal] = []
 
-    init(_ action: @escaping @Sendable () -> Void) {
-        for sig in [SIGINT, SIGTERM] {
+    init(signals: [Int32] = [SIGINT, SIGTERM], _ action: @escaping @Sendable () -> Void) {
+        self.signals = signals
+        for sig in signals {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler(handler: action)
@@ -169,7 +171,6 @@ final class InterruptHandler: @unchecked Sendable {
 
     func cancel() {
         for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        for sig in signals { signal(sig, SIG_DFL) }
     }
 }

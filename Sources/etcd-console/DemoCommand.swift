@@ -1,0 +1,266 @@
+import ArgumentParser
+import Dispatch
+import EtcdClient
+import Foundation
+import Operations
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "A throwaway sandbox: a real etcd with Kubernetes-shaped data and snapshots, and the console on it.",
+        discussion: """
+        Starts the installed etcd in a temporary directory on free loopback ports, writes a few thousand \
+        Kubernetes-shaped objects (pods, deployments, configmaps, secrets... in default, kube-system and \
+        business), takes three snapshots, and opens the console on it with a practice service controller, so \
+        backups, browsing, diffs and the whole restore wizard can be tried safely. --drill first breaks the \
+        data dir the way the power loss behind this project did (etcd then refuses to start) so the recovery \
+        can be rehearsed. Everything is removed on exit. Nothing outside the temporary directory is touched.
+
+        Examples:
+          etcd-console demo
+          etcd-console demo --drill
+          etcd-console demo --etcd /usr/local/bin/etcd --objects 10000
+        """)
+
+    @Flag(help: "Break the data dir first (etcd's 'failed to find database snapshot file') to rehearse the recovery.")
+    var drill = false
+
+    @Option(help: ArgumentHelp("The etcd binary (default: etcd on PATH, /usr/bin/etcd, /usr/local/bin/etcd).", valueName: "path"))
+    var etcd: String?
+
+    @Option(help: "Kubernetes-shaped objects to write.")
+    var objects: Int = 3000
+
+    @Flag(help: "Keep the sandbox directory on exit (etcd is stopped anyway).")
+    var keep = false
+
+    func validate() throws {
+        guard objects >= 100 else { throw ValidationError("--objects must be at least 100 (three snapshots need something to differ)") }
+    }
+
+    func run() async throws {
+        let binary = try Self.locateEtcd(etcd)
+        let work = try Self.makeTemporaryDirectory()
+        let sandbox = try DemoSandbox(root: work, etcdBinary: binary, controller: try ProcessServiceController(directory: work + "/services"))
+        let cleanup = DemoCleanup(sandbox: sandbox, keep: keep)
+        // SIGTERM and SIGHUP (a closed SSH session) clean up too.
+        let signals = InterruptHandler(signals: [SIGTERM, SIGHUP]) { cleanup.run(); Foundation.exit(130) }
+        defer { signals.cancel() }
+        do {
+            try await sandbox.build(objects: objects, drill: drill)
+        } catch {
+            printError("error: the demo could not be set up: \(error)")
+            printError("etcd's log: \(sandbox.controller.logPath(unit: "etcd"))" + (keep ? "" : " (removed on exit; --keep keeps it)"))
+            cleanup.run()
+            throw ExitCode(1)
+        }
+        let status = sandbox.runConsole()
+        print("the console exited (status \(status)).")
+        if status != 0 && Terminal.stdinIsTTY {
+            print("The sandbox is still up: \(sandbox.endpoint)  (try: \(currentBinaryPath()) status --endpoints \(sandbox.endpoint))")
+            print("Press Enter to stop etcd and remove \(work).")
+            fflush(nil)
+            _ = readLine()
+        }
+        cleanup.run()
+    }
+
+    /// The etcd binary to run, or an error saying how to install one.
+    static func locateEtcd(_ given: String?) throws -> String {
+        // pyenv and similar shims are skipped: they are not etcd and may run a different one.
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            .filter { !$0.contains("/shims") }
+        let candidates = given.map { [absolutePath($0)] } ?? (path.map { $0 + "/etcd" } + ["/usr/bin/etcd", "/usr/local/bin/etcd"])
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            printError("""
+            error: \(given.map { "no etcd at \($0)" } ?? "etcd is not installed"): the demo runs a throwaway etcd on \
+            loopback and needs the etcd binary.
+              Debian/Ubuntu: apt-get install etcd-server   (or run scripts/setup in a clone of etcd-console)
+              elsewhere:     download etcd from https://github.com/etcd-io/etcd/releases and pass --etcd /path/to/etcd
+            """)
+            throw ExitCode(1)
+        }
+        return found
+    }
+
+    /// `$TMPDIR/etcd-console-demo.XXXXXX` (TMPDIR defaults to /tmp), mode 0700.
+    static func makeTemporaryDirectory() throws -> String {
+        let parent = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((parent + "/etcd-console-demo.XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            printError("error: could not create a temporary directory in \(parent): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        return String(cString: made)
+    }
+}
+
+/// The sandbox: where things are, and the steps that build it.
+final class DemoSandbox: @unchecked Sendable {
+    let root: String
+    let etcdBinary: String
+    let controller: DemoServiceController
+    let clientPort: Int
+    let peerPort: Int
+
+    init(root: String, etcdBinary: String, controller: DemoServiceController) throws {
+        self.root = root
+        self.etcdBinary = etcdBinary
+        self.controller = controller
+        clientPort = try freeLoopbackPort()
+        peerPort = try freeLoopbackPort()
+    }
+
+    var dataDir: String { root + "/data" }
+    var backups: String { root + "/backups" }
+    var endpoint: String { "http://127.0.0.1:\(clientPort)" }
+
+    func build(objects: Int, drill: Bool) async throws {
+        say("sandbox in \(root)")
+        let peer = "http://127.0.0.1:\(peerPort)"
+        // A low --snapshot-count so raft snapshots (.snap files) exist for the drill, as on any busy cluster.
+        try controller.define(unit: "etcd", command: [
+            etcdBinary, "--name", "demo", "--data-dir", dataDir, "--snapshot-count", "500",
+            "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "demo=\(peer)",
+        ])
+        try controller.start(unit: "etcd")
+        let client = EtcdClient(EtcdClientConfiguration(endpoints: try Endpoint.parseList(endpoint, defaultSecure: false)))
+        defer { Task { await client.close() } }
+        try await waitUntilServing(client)
+        say("etcd \(etcdBinary) serves \(endpoint) (pid \(controller.pid(unit: "etcd")?.description ?? "?"))")
+
+        // Three snapshots "an hour apart", with objects added between them, so list and diff have something to show.
+        let catalog = SnapshotCatalog.standard(directory: backups)
+        let now = Date()
+        let share = objects / 3
+        for step in 0..<3 {
+            let (written, _) = try await writeSampleObjects(to: client, limit: .count(step == 2 ? objects - 2 * share : share),
+                                                            seed: UInt64(step + 1), concurrency: 16)
+            let saved = try await catalog.saveVerified(from: client, takenAt: now - Double(2 - step) * 3600)
+            say("wrote \(written) objects; snapshot \((saved.save.path as NSString).lastPathComponent) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))")
+        }
+        await client.close()
+        if drill { try breakDataDir() }
+        say("ready: endpoint \(endpoint), snapshots in \(backups), data dir \(dataDir)")
+    }
+
+    /// Stops etcd, breaks the data dir, and shows etcd refusing to start.
+    private func breakDataDir() throws {
+        controller.stop(unit: "etcd")
+        let breakage = try FoundingFailure.reproduce(dataDir: dataDir)
+        say("drill: power loss simulated: the db's consistent index is \(breakage.consistentIndex), below the raft snapshot \(breakage.snapFile) (index \(breakage.snapIndex)), and its .snap.db is missing")
+        try controller.start(unit: "etcd")
+        for _ in 0..<300 where controller.pid(unit: "etcd") != nil { usleep(50_000) }
+        let log = (try? String(contentsOfFile: controller.logPath(unit: "etcd"), encoding: .utf8)) ?? ""
+        let lines = log.split(separator: "\n").map(String.init)
+        let panic = (lines.first { $0.contains("failed to find database snapshot file") }
+            ?? lines.first { $0.contains("snapshot file doesn't exist") } ?? lines.first { $0.hasPrefix("panic:") })
+            .map(Self.etcdLogMessage)
+        if controller.pid(unit: "etcd") == nil {
+            say("drill: etcd now refuses to start: \(panic ?? "see \(controller.logPath(unit: "etcd"))")")
+        } else {
+            say("drill: etcd still runs after the breakage (an etcd older than 3.3?); stopping it")
+            controller.stop(unit: "etcd")
+        }
+        say("drill: bring it back: in the console's restore wizard, or by hand (README, \"Restoring by hand\")")
+    }
+
+    /// The message of one etcd log line: `msg: error` of a JSON line (3.5+), the text after `| ` of a 3.4 line.
+    static func etcdLogMessage(_ line: String) -> String {
+        if line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+           let message = object["msg"] as? String {
+            return message + ((object["error"] as? String).map { ": " + $0 } ?? "")
+        }
+        return line.range(of: " | ").map { String(line[$0.upperBound...]) } ?? line
+    }
+
+    private func waitUntilServing(_ client: EtcdClient) async throws {
+        var lastError: Error?
+        for _ in 0..<200 {
+            guard controller.pid(unit: "etcd") != nil else {
+                throw DemoError("etcd exited at start; its log: \(controller.logPath(unit: "etcd"))")
+            }
+            do {
+                _ = try await client.clusterStatus()
+                return
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw DemoError("etcd did not answer on \(endpoint) within 20 seconds: \(lastError.map { "\($0)" } ?? "")")
+    }
+
+    /// Runs the console on the sandbox as a child with the terminal; returns its exit status.
+    func runConsole() -> Int32 {
+        var environment = ProcessInfo.processInfo.environment
+        if let bin = controller.binDirectory { environment["PATH"] = bin + ":" + (environment["PATH"] ?? "/usr/bin:/bin") }
+        for name in environment.keys where name.hasPrefix("ETCDCTL_") || name.hasPrefix("ETCD_CONSOLE_") { environment[name] = nil }
+        let console = Process()
+        console.executableURL = URL(fileURLWithPath: currentBinaryPath())
+        console.arguments = ["--endpoints", endpoint, "--dir", backups, "--data-dir", dataDir, "--unit", "etcd"]
+        console.environment = environment
+        say("opening the console: etcd-console \(console.arguments!.joined(separator: " "))")
+        fflush(nil)
+        // The console owns the terminal and its keys; the demo only waits.
+        signal(SIGINT, SIG_IGN)
+        defer { signal(SIGINT, SIG_DFL) }
+        do { try console.run() } catch {
+            printError("error: could not start the console: \(error)")
+            return 1
+        }
+        console.waitUntilExit()
+        return console.terminationStatus
+    }
+
+    func say(_ text: String) { print("demo: " + text) }
+}
+
+/// Stops etcd and removes the sandbox, once.
+final class DemoCleanup: @unchecked Sendable {
+    private let sandbox: DemoSandbox
+    private let keep: Bool
+    private let lock = NSLock()
+    private var done = false
+
+    init(sandbox: DemoSandbox, keep: Bool) {
+        self.sandbox = sandbox
+        self.keep = keep
+    }
+
+    /// Holds the lock throughout, so a signal handler that arrives while the main thread cleans up waits for it
+    /// to finish before the process exits.
+    func run() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        sandbox.controller.stop(unit: "etcd")
+        if keep {
+            sandbox.say("etcd stopped; kept \(sandbox.root)")
+        } else {
+            try? FileManager.default.removeItem(atPath: sandbox.root)
+            sandbox.say("etcd stopped; removed \(sandbox.root)")
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw DemoError("could not create a socket: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0 else { throw DemoError("could not bind a loopback port: \(String(cString: strerror(errno)))") }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,142 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `etcd-console demo` on a terminal: tmux gives it one (80x24), as an operator's SSH session would.
+@Suite("etcd-console demo, in tmux")
+struct DemoCommandTests {
+    static let tmux = "/usr/bin/tmux"
+
+    /// A tmux session running `command` on its own server socket; the pane's text (wrapped lines joined) and a
+    /// way to type into it. tmux is run with posix_spawn and waitpid: Foundation's Process misses the exit of a
+    /// `new-session` client (it stays a zombie and the call hangs).
+    struct Session {
+        let name = "demo"
+        let socket: String
+
+        static func start(_ command: String, in dir: URL) throws -> Session {
+            let session = Session(socket: dir.appendingPathComponent("tmux.sock").path)
+            try session.tmux(["new-session", "-d", "-s", session.name, "-x", "80", "-y", "24", command])
+            return session
+        }
+
+        @discardableResult
+        func tmux(_ arguments: [String]) throws -> String {
+            let output = socket + ".out"
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            // The test runner's threads may block or ignore signals; the tmux server and the demo must not inherit that
+            // (the demo's hang-up handling is under test).
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var none = sigset_t()
+            sigemptyset(&none)
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for sig in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+            posix_spawnattr_setsigmask(&attributes, &none)
+            posix_spawnattr_setsigdefault(&attributes, &defaults)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            let argv = ([DemoCommandTests.tmux, "-S", socket] + arguments).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, DemoCommandTests.tmux, &actions, &attributes, argv, environ)
+            guard spawned == 0 else { throw EtcdTestSupportError("could not run tmux: \(String(cString: strerror(spawned)))") }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            guard status == 0 else { throw EtcdTestSupportError("tmux \(arguments.joined(separator: " ")) failed (\(status)): \(text)") }
+            return text
+        }
+
+        func screen() -> String { (try? tmux(["capture-pane", "-p", "-J", "-S", "-200", "-t", name])) ?? "" }
+
+        func keys(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
+
+        /// Waits until the pane shows `text`. The limit only keeps a stuck demo from hanging the run; nothing is timed.
+        @discardableResult
+        func waitFor(_ text: String) async throws -> String {
+            for _ in 0..<3000 {
+                let shown = screen()
+                if shown.contains(text) { return shown }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let shown = screen()
+            try #require(shown.contains(text), "never saw \"\(text)\" in:\n\(shown)")
+            return shown
+        }
+
+        func kill() { _ = try? tmux(["kill-server"]) }
+    }
+
+    /// etcd processes whose command line mentions `path` (the sandbox's data dir).
+    static func etcdProcesses(under path: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.filter { pid in
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            let text = String(decoding: cmdline, as: UTF8.self)
+            return text.hasPrefix("/") && text.contains("etcd") && text.contains(path)
+        }
+    }
+
+    @Test("--drill: the sandbox comes up, etcd refuses to start after the breakage, Enter removes everything")
+    func drillAndEnter() async throws {
+        let dir = try TestDirectories.make("demo-tmux")
+        let session = try Session.start("TMPDIR=\(dir.path) \(ConsoleBinary.path) demo --drill --objects 1500 --etcd /usr/bin/etcd; echo demo-exited-$?; sleep 600", in: dir)
+        defer { session.kill() }
+        let ready = try await session.waitFor("demo: ready: endpoint http://127.0.0.1:")
+        #expect(ready.contains("demo: wrote 500 objects; snapshot snapshot-"))
+        #expect(ready.contains("demo: drill: etcd now refuses to start: etcdserver: recovering backend from snapshot error: failed to find database snapshot file"),
+                "\(ready)")
+        let sandboxes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("etcd-console-demo.") }
+        try #require(sandboxes.count == 1, "\(sandboxes)")
+        let sandbox = dir.appendingPathComponent(sandboxes[0]).path
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: sandbox + "/backups").filter { $0.hasSuffix(".db") }
+        #expect(snapshots.count == 3)
+        // Until the console is merged, the child exits at once and the demo waits for Enter with etcd stopped by the drill.
+        _ = try await session.waitFor("Press Enter to stop etcd and remove \(sandbox).")
+        try session.keys("Enter")
+        let done = try await session.waitFor("demo-exited-")
+        #expect(done.contains("demo: etcd stopped; removed \(sandbox)"))
+        #expect(done.contains("demo-exited-0"), "\(done)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox))
+        #expect(Self.etcdProcesses(under: sandbox).isEmpty)
+    }
+
+    @Test("Closing the terminal (tmux kill-server, SIGHUP) stops etcd and removes the sandbox")
+    func hangUp() async throws {
+        let dir = try TestDirectories.make("demo-hup")
+        // exec: the demo is the pane's process, which tmux hangs up when the server goes.
+        let session = try Session.start("exec env TMPDIR=\(dir.path) \(ConsoleBinary.path) demo --objects 300 --etcd /usr/bin/etcd", in: dir)
+        defer { session.kill() }
+        _ = try await session.waitFor("demo: ready: endpoint http://127.0.0.1:")
+        let sandboxes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("etcd-console-demo.") }
+        let sandbox = dir.appendingPathComponent(try #require(sandboxes.first)).path
+        try #require(!Self.etcdProcesses(under: sandbox).isEmpty, "etcd is not running in \(sandbox)")
+        session.kill()
+        var gone = false
+        for _ in 0..<600 where !gone {
+            gone = !FileManager.default.fileExists(atPath: sandbox) && Self.etcdProcesses(under: sandbox).isEmpty
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "after SIGHUP: sandbox exists \(FileManager.default.fileExists(atPath: sandbox)), etcd \(Self.etcdProcesses(under: sandbox))")
+    }
+
+    @Test("No etcd: a clear message with how to install it, exit 1, nothing left behind")
+    func noEtcd() throws {
+        let dir = try TestDirectories.make("demo-noetcd")
+        let result = try ConsoleBinary.run(["demo", "--etcd", dir.appendingPathComponent("etcd").path], environment: ["TMPDIR": dir.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: no etcd at \(dir.path)/etcd: the demo runs a throwaway etcd on loopback and needs the etcd binary."))
+        #expect(result.stderr.contains("apt-get install etcd-server"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+}
