@@ -81,6 +81,37 @@ struct BackupLog: Sendable {
     }
 }
 
+/// A thread-safe boolean that only goes from false to true.
+final class SignalFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// A task set once it exists; cancelling before that cancels it as soon as it is set.
+final class CancellableTask: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: Task<SnapshotCatalog.SavedSnapshot, Error>?
+    private var cancelled = false
+
+    func set(_ task: Task<SnapshotCatalog.SavedSnapshot, Error>) {
+        let cancelNow = lock.withLock { () -> Bool in
+            self.task = task
+            return cancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    func cancel() {
+        let task = lock.withLock { () -> Task<SnapshotCatalog.SavedSnapshot, Error>? in
+            cancelled = true
+            return self.task
+        }
+        task?.cancel()
+    }
+}
+
 /// Keeps `<dir>/.etcd-console-backup.json` current: at each phase and at most once a second while streaming.
 /// A record that cannot be written is reported once and never fails the backup.
 final class JobRecorder: @unchecked Sendable {
@@ -116,9 +147,21 @@ final class JobRecorder: @unchecked Sendable {
 struct BackupRun {
     let resolved: ResolvedConfiguration
     let log: BackupLog
+    /// Set by SIGINT/SIGTERM: the error that follows is reported as an interruption, whatever the call says.
+    let interrupted = SignalFlag()
+    /// The running save, for the signal handler to cancel.
+    let saveTask = CancellableTask()
 
     func perform() async -> Bool {
         let started = Date()
+        // Installed first, so a SIGTERM (systemctl stop) at any point is recorded, never a silent death.
+        let interrupted = self.interrupted
+        let saveTask = self.saveTask
+        let interrupt = InterruptHandler {
+            interrupted.set()
+            saveTask.cancel()
+        }
+        defer { interrupt.cancel() }
         let directory = resolved.snapshotDirectory
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -142,8 +185,8 @@ struct BackupRun {
         do {
             saved = try await save(into: catalog, recorder: recorder)
         } catch {
-            let reason = error is CancellationError || (error as? SnapshotStoreError)?.kind == .cancelled
-                ? "interrupted (SIGINT/SIGTERM); nothing was saved" : "\(error)"
+            let reason = interrupted.isSet || error is CancellationError || (error as? SnapshotStoreError)?.kind == .cancelled
+                ? "interrupted by a signal (SIGINT/SIGTERM); nothing was saved" : "\(error)"
             log.error("no snapshot was saved: \(reason)")
             finish(recorder: recorder, started: started, catalog: catalog,
                    run: .init(startedAt: started, finishedAt: Date(), succeeded: false, message: reason))
@@ -171,7 +214,8 @@ struct BackupRun {
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY)
         let log = self.log
         let task = Task {
-            try await catalog.saveVerified(from: client, progress: { progress in
+            try Task.checkCancellation()
+            return try await catalog.saveVerified(from: client, progress: { progress in
                 bar.update(progress)
                 recorder.update(force: progress.bytesReceived == 0) { record in
                     record.phase = .saving
@@ -189,8 +233,7 @@ struct BackupRun {
                 }
             })
         }
-        let interrupt = InterruptHandler { task.cancel() }
-        defer { interrupt.cancel() }
+        saveTask.set(task)
         do {
             let saved = try await task.value
             await client.close()

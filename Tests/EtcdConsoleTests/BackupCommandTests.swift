@@ -85,28 +85,10 @@ struct BackupCommandTests {
         kill(etcd.pid, SIGSTOP)
         var resumed = false
         defer { if !resumed { kill(etcd.pid, SIGCONT) } }
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
-        first.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "60s",
-                           "--command-timeout", "60s", "--data-dir", "/nonexistent"]
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let (first, holder) = try await Self.startHangingBackup(etcd, into: backups)
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
-        let lockFile = backups.appendingPathComponent(".etcd-console-backup.lock").path
-        var holder = ""
-        for _ in 0..<3000 where !holder.hasPrefix("\(first.processIdentifier) ") {
-            holder = (try? String(contentsOfFile: lockFile, encoding: .utf8)) ?? ""
-            if !holder.hasPrefix("\(first.processIdentifier) ") { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        try #require(holder.hasPrefix("\(first.processIdentifier) "), "the first run never took the lock: \(holder)")
-        // The console's Jobs screen sees the first run (its record is written just after the lock is taken).
-        var record: BackupJobRecord?
-        for _ in 0..<3000 where record == nil {
-            record = BackupJobRecord.read(fromDirectory: backups.path)
-            if record == nil { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        let running = try #require(record)
+        // The console's Jobs screen sees the first run.
+        let running = try #require(BackupJobRecord.read(fromDirectory: backups.path))
         #expect(running.pid == first.processIdentifier)
         #expect(!running.phase.isFinished)
 
@@ -130,6 +112,62 @@ struct BackupCommandTests {
         try await Task.sleep(for: .seconds(1.1))
         let third = try ConsoleBinary.run(["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--data-dir", "/nonexistent"])
         #expect(third.status == 0, "\(third.output)")
+    }
+
+    /// Starts `backup` against a frozen etcd and waits until it holds the lock and has written its job record;
+    /// returns it and the lock file's text.
+    static func startHangingBackup(_ etcd: EtcdProcess, into backups: URL) async throws -> (Process, String) {
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
+        run.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "60s",
+                         "--command-timeout", "60s", "--data-dir", "/nonexistent"]
+        let log = backups.deletingLastPathComponent().appendingPathComponent("hanging-backup.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        run.standardOutput = try FileHandle(forWritingTo: log)
+        run.standardError = run.standardOutput
+        try run.run()
+        let lockFile = backups.appendingPathComponent(".etcd-console-backup.lock").path
+        var holder = ""
+        for _ in 0..<3000 where !holder.hasPrefix("\(run.processIdentifier) ") {
+            holder = (try? String(contentsOfFile: lockFile, encoding: .utf8)) ?? ""
+            if !holder.hasPrefix("\(run.processIdentifier) ") { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(holder.hasPrefix("\(run.processIdentifier) "), "the backup never took the lock: \(holder)")
+        // Its job record comes just after the lock (and after its signal handler is installed).
+        var record: BackupJobRecord?
+        for _ in 0..<3000 where record?.pid != run.processIdentifier {
+            record = BackupJobRecord.read(fromDirectory: backups.path)
+            if record?.pid != run.processIdentifier { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(record?.pid == run.processIdentifier, "the backup never wrote its job record")
+        return (run, holder)
+    }
+
+    @Test("SIGTERM (systemctl stop) during a run: exit 1, recorded as interrupted, nothing saved, no .part")
+    func terminated() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-term"))
+        defer { Task { await etcd.stop() } }
+        let dir = try TestDirectories.make("backup-term")
+        let backups = dir.appendingPathComponent("backups")
+        kill(etcd.pid, SIGSTOP)
+        var resumed = false
+        defer { if !resumed { kill(etcd.pid, SIGCONT) } }
+        let (run, _) = try await Self.startHangingBackup(etcd, into: backups)
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
+        kill(run.processIdentifier, SIGTERM)
+        // The pending call ends when etcd answers again.
+        kill(etcd.pid, SIGCONT)
+        resumed = true
+        for _ in 0..<6000 where run.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!run.isRunning)
+        #expect(run.terminationStatus == 1)
+        let output = try String(contentsOf: dir.appendingPathComponent("hanging-backup.log"), encoding: .utf8)
+        #expect(output.contains("backup: error: no snapshot was saved: interrupted by a signal (SIGINT/SIGTERM); nothing was saved"), "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: backups.path).filter { $0.hasSuffix(".db") || $0.hasSuffix(".part") }.isEmpty)
+        let record = try #require(BackupJobRecord.read(fromDirectory: backups.path))
+        #expect(record.phase == .failed)
+        #expect(record.message?.hasPrefix("interrupted by a signal") == true)
+        #expect(BackupHistory.read(fromDirectory: backups.path).lastAttempt?.succeeded == false)
     }
 
     @Test("etcd down: exit 1, the metrics show the failure and keep the last success, nothing is deleted")
