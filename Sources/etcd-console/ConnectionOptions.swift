@@ -38,12 +38,8 @@ struct ConnectionOptions: ParsableArguments {
     func validate() throws {
         if let dialTimeout { _ = try parseDuration(dialTimeout, flag: "--dial-timeout") }
         if let commandTimeout { _ = try parseDuration(commandTimeout, flag: "--command-timeout") }
-        if cert != nil && key == nil && ProcessInfo.processInfo.environment["ETCDCTL_KEY"] == nil {
-            throw ValidationError("--cert needs --key")
-        }
-        if key != nil && cert == nil && ProcessInfo.processInfo.environment["ETCDCTL_CERT"] == nil {
-            throw ValidationError("--key needs --cert")
-        }
+        // A certificate without its key (or the reverse) is checked after precedence: the other half may come
+        // from the environment or the config file.
     }
 
     /// The connection flags given on the command line, for the resolver.

@@ -141,4 +141,18 @@ struct ConfigCommandTests {
         let flagWins = try ConsoleBinary.run(["snapshot", "prune", "--dry-run", "--keep-last", "1", "-o", "json"], environment: env)
         #expect((try ConsoleBinary.json(flagWins)["delete"] as? [[String: Any]])?.count == 2, "\(flagWins.output)")
     }
+
+    @Test("A client certificate without its key is refused naming where the certificate came from; the key may come from the file")
+    func certificateHalves() throws {
+        let alone = try ConsoleBinary.run(["status", "--cert", "/x/client.crt"])
+        #expect(alone.status == 2)
+        #expect(alone.stderr == "error: cert is set (flag --cert) but key is not: a client certificate needs both; set --key, ETCDCTL_KEY or key in the config file\n")
+        let dir = try TestDirectories.make("config-halves")
+        let config = dir.appendingPathComponent("config.yaml")
+        try "key: /file/client.key\n".write(to: config, atomically: true, encoding: .utf8)
+        let halves = try ConsoleBinary.run(["config", "show", "--config", config.path, "--cert", "/x/client.crt", "-o", "json"])
+        #expect(halves.status == 0, "\(halves.output)")
+        let settings = try #require(try ConsoleBinary.json(halves)["settings"] as? [[String: String]])
+        #expect(settings.first { $0["key"] == "key" }?["source"] == "\(config.path):1")
+    }
 }
