@@ -128,11 +128,13 @@ final class JobRecorder: @unchecked Sendable {
         self.record = BackupJobRecord(startedAt: startedAt, phase: .connecting)
     }
 
+    /// Applies `change`; writes the record when `force`, when the phase changed, or when a second has passed.
     func update(force: Bool = true, _ change: (inout BackupJobRecord) -> Void) {
         lock.withLock {
+            let phase = record.phase
             change(&record)
             let now = Date()
-            guard force || now.timeIntervalSince(lastWrite) >= 1 else { return }
+            guard force || record.phase != phase || now.timeIntervalSince(lastWrite) >= 1 else { return }
             record.updatedAt = now
             lastWrite = now
             do { try record.write(toDirectory: directory) } catch {
@@ -217,7 +219,7 @@ struct BackupRun {
             try Task.checkCancellation()
             return try await catalog.saveVerified(from: client, progress: { progress in
                 bar.update(progress)
-                recorder.update(force: progress.bytesReceived == 0) { record in
+                recorder.update(force: false) { record in
                     record.phase = .saving
                     record.bytesWritten = Int64(progress.bytesReceived)
                     record.bytesTotal = progress.totalBytes.map(Int64.init)

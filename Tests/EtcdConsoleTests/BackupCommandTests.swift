@@ -170,6 +170,46 @@ struct BackupCommandTests {
         #expect(BackupHistory.read(fromDirectory: backups.path).lastAttempt?.succeeded == false)
     }
 
+    @Test("While the snapshot streams, the job record shows phase saving with bytes written and the total")
+    func recordWhileStreaming() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-jobs"))
+        defer { Task { await etcd.stop() } }
+        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "20"])
+        try #require(fill.status == 0, "\(fill.output)")
+        let dir = try TestDirectories.make("backup-jobs")
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
+        run.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", dir.path, "--data-dir", "/nonexistent"]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
+        // Freeze etcd as soon as the .part exists, then let it run in 2 ms steps until the record says "saving":
+        // the save cannot finish in between, so the check never races it.
+        var sawPart = false
+        for _ in 0..<10000 where !sawPart {
+            sawPart = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.hasSuffix(".db.part") }
+            if !sawPart { usleep(1000) }
+        }
+        try #require(sawPart, "the backup never created its .part")
+        kill(etcd.pid, SIGSTOP)
+        var record = BackupJobRecord.read(fromDirectory: dir.path)
+        for _ in 0..<2000 where record?.phase != .saving {
+            kill(etcd.pid, SIGCONT)
+            usleep(2000)
+            kill(etcd.pid, SIGSTOP)
+            record = BackupJobRecord.read(fromDirectory: dir.path)
+        }
+        kill(etcd.pid, SIGCONT)
+        #expect(record?.phase == .saving)
+        #expect(record?.pid == run.processIdentifier)
+        #expect((record?.bytesWritten ?? 0) > 0)
+        #expect((record?.bytesTotal ?? 0) > 20_000_000)
+        for _ in 0..<6000 where run.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(run.terminationStatus == 0)
+        #expect(BackupJobRecord.read(fromDirectory: dir.path)?.phase == .succeeded)
+    }
+
     @Test("etcd down: exit 1, the metrics show the failure and keep the last success, nothing is deleted")
     func etcdDown() async throws {
         let etcd = try await Self.etcd.get()
