@@ -250,18 +250,9 @@ struct BackupRun {
     /// Deletes what the policy lets go and leftover `.part` files older than an hour; a failure here is a warning:
     /// the good snapshot is already written.
     private func applyRetention(_ catalog: SnapshotCatalog) {
-        let policy = resolved.retentionPolicy
         do {
-            let listing = try catalog.list()
-            let plan = Retention.plan(listing.entries.map(\.retentionCandidate), policy: policy, now: Date())
-            let byName = Dictionary(uniqueKeysWithValues: listing.entries.map { ($0.name, $0) })
-            var deleted: [String] = []
-            for item in plan.delete {
-                guard let entry = byName[item.name] else { continue }
-                try catalog.delete(entry)
-                deleted.append(item.name)
-            }
-            let parts = try catalog.removeLeftoverParts(olderThan: 3600, now: Date())
+            let outcome = try catalog.prune(policy: resolved.retentionPolicy, now: Date(), dryRun: false)
+            let (plan, deleted, parts) = (outcome.plan, outcome.deleted, outcome.removedParts)
             var line = "retention: kept \(plan.keep.count), deleted \(deleted.count)"
             if !deleted.isEmpty { line += " (\(deleted.joined(separator: ", ")))" }
             if let why = plan.deletesNothingReason { line += "; \(why)" }

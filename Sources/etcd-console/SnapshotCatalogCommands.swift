@@ -393,20 +393,9 @@ struct SnapshotPruneCommand: ParsableCommand {
         flags[.dir] = directory.dir.map(absolutePath)
         let resolved = try directory.config.resolve(flags: flags)
         let catalog = SnapshotCatalog.standard(directory: resolved.snapshotDirectory)
-        let listing = try catalog.list()
-        let now = Date()
-        let plan = Retention.plan(listing.entries.map(\.retentionCandidate), policy: resolved.retentionPolicy, now: now)
-        var removedParts: [String] = []
-        var deleted: [String] = []
-        if !dryRun {
-            let byName = Dictionary(uniqueKeysWithValues: listing.entries.map { ($0.name, $0) })
-            for item in plan.delete {
-                guard let entry = byName[item.name] else { continue }
-                try catalog.delete(entry)
-                deleted.append(item.name)
-            }
-            removedParts = try catalog.removeLeftoverParts(olderThan: 3600, now: now)
-        }
+        let outcome = try catalog.prune(policy: resolved.retentionPolicy, now: Date(), dryRun: dryRun)
+        let plan = outcome.plan
+        let removedParts = outcome.removedParts
         switch output.output {
         case .json:
             try printJSON(PruneJSON(dryRun: dryRun, keep: plan.keep.map { .init(name: $0.name, reasons: $0.reasons) },
