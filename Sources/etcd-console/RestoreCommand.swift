@@ -209,7 +209,10 @@ struct RestoreCommand: AsyncParsableCommand {
         case .json:
             try printJSON(report)
         case .table:
-            if report.succeeded {
+            if rollback, let result = report.rollback {
+                print(result.problems.isEmpty ? "Rolled back: the original data dir is at \(report.dataDir)\(result.etcdRunning ? " and etcd answers" : "")."
+                                              : "Rolled back with problems: \(result.problems.joined(separator: "; "))")
+            } else if report.succeeded {
                 print("Restored \(report.snapshot) into \(report.dataDir).")
             } else {
                 print("Restore FAILED: \(report.error ?? "see the steps above")")
@@ -218,6 +221,8 @@ struct RestoreCommand: AsyncParsableCommand {
             for note in report.notes { print("note: \(note)") }
             for reminder in report.reminders { print("next: \(reminder)") }
         }
+        // A rollback the operator asked for succeeds when the original is back and etcd answers.
+        if rollback, let result = report.rollback, result.originalRestored, result.etcdRunning, result.problems.isEmpty { return }
         if !report.succeeded { throw ExitCode(1) }
     }
 }

@@ -84,7 +84,14 @@ public struct PracticeSystemctl: Sendable {
       mapfile -t command < "$command_file"
       touch "$log"
       offset=$(stat -c %s "$log")
-      setsid "${command[@]}" >>"$log" 2>&1 </dev/null &
+      # The daemon keeps none of the caller's descriptors (a pipe held open would make the caller wait).
+      (
+        for fd in /proc/self/fd/*; do
+          n="${fd##*/}"
+          case "$n" in 0|1|2) ;; *) eval "exec $n>&-" 2>/dev/null ;; esac
+        done
+        exec setsid "${command[@]}" >>"$log" 2>&1 </dev/null
+      ) &
       echo $! > "$pid_file"
       for _ in $(seq 1 600); do
         if ! alive; then
