@@ -45,6 +45,9 @@ struct RestoreCommandTests {
         try await killAfterMove(lab)
         let journal = try #require(RestoreJournal.unfinished(dataDir: lab.dataDir))
         #expect(journal.movedAside)
+        let diagnosis = DataDirDoctor(dataDir: lab.dataDir, now: Date()).examine()
+        #expect(diagnosis.severity("restore-unfinished") == .critical, "\(diagnosis.summary)")
+        #expect(diagnosis.findings("restore-unfinished").first?.action.contains("restore --resume") == true)
 
         let blocked = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--yes"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
         #expect(blocked.status == 1)

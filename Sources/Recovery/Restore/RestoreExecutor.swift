@@ -310,7 +310,7 @@ public struct RestoreExecutor: Sendable {
                 if text != lastError { output(text) }
                 lastError = text
             }
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw RestoreError(.unhealthy, "etcd did not answer on \(plan.endpoints.joined(separator: ",")) within \(plan.startTimeoutSeconds)s after the start: \(lastError)")
     }

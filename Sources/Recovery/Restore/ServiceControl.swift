@@ -25,7 +25,7 @@ struct ServiceControl: Sendable {
                 guard ContinuousClock.now < deadline else {
                     throw RestoreError(.serviceControl, "\(unit) is still \(state) \(timeout) after systemctl stop; stop it by hand and run restore --resume")
                 }
-                try await Task.sleep(for: .milliseconds(250))
+                try await Task.sleep(for: .milliseconds(100))
             }
         case .staticPod(let manifest, let parked):
             if FileManager.default.fileExists(atPath: manifest) {
@@ -78,7 +78,7 @@ struct ServiceControl: Sendable {
                 guard ContinuousClock.now < deadline else {
                     throw RestoreError(.serviceControl, "something still answers on \(url) \(timeout) after etcd was stopped: stop it by hand and run restore --resume")
                 }
-                try await Task.sleep(for: .milliseconds(250))
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
     }
