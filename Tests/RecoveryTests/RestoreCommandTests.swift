@@ -82,6 +82,27 @@ struct RestoreCommandTests {
         #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
     }
 
+    @Test("Zero configuration: a TLS etcd is found from its systemd unit and checked with its own certificates")
+    func discoveredTLSRestore() async throws {
+        let lab = try await RestoreLab.make(.v3_5, tls: true)
+        defer { Task { await lab.tearDown() } }
+        let discoveryRoot = try lab.writeSystemdUnit()
+        let path = ["PATH": lab.environment["PATH"]!]
+
+        let dryRun = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--dry-run", "--discovery-root", discoveryRoot], environment: path)
+        #expect(dryRun.status == 0, "\(dryRun.output)")
+        #expect(dryRun.stdout.contains("--data-dir \(lab.dataDir) --name master --initial-cluster master=\(lab.etcd.peerURL) --initial-cluster-token etcd-console-test"))
+        #expect(dryRun.stdout.contains("--endpoints \(lab.etcd.clientURL)"))
+
+        let result = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--yes", "-o", "json", "--discovery-root", discoveryRoot], environment: path)
+        #expect(result.status == 0, "\(result.output)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["succeeded"] as? Bool == true)
+        let contents = try await lab.contents()
+        #expect(contents.keys == lab.snapshotKeys)
+        #expect(!contents.hasAfterSnapshotKey)
+    }
+
     /// Starts `restore --yes` and SIGKILLs it as soon as the journal records the data dir moved aside.
     private func killAfterMove(_ lab: RestoreLab) async throws {
         let process = Process()

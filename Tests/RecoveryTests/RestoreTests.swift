@@ -174,6 +174,41 @@ struct RestoreTests {
         #expect(try await lab.isActive() == "active")
     }
 
+    @Test("A static pod is stopped by parking its manifest and started by putting it back (a kubelet stand-in runs etcd)")
+    func staticPodRestore() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        try await lab.systemctl("stop")
+        // The kubelet cannot run here: a loop that, like it, runs etcd while the manifest is in manifests/.
+        let manifests = lab.root.appendingPathComponent("kubernetes/manifests")
+        try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
+        let manifest = manifests.appendingPathComponent("etcd.yaml").path
+        try Data("apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n".utf8).write(to: URL(fileURLWithPath: manifest))
+        let kubelet = Process()
+        kubelet.executableURL = URL(fileURLWithPath: "/bin/bash")
+        kubelet.arguments = ["-c", "while :; do if [ -f '\(manifest)' ]; then systemctl is-active etcd >/dev/null || systemctl start etcd >/dev/null 2>&1; else systemctl stop etcd; fi; sleep 0.2; done"]
+        kubelet.environment = lab.environment
+        kubelet.standardOutput = FileHandle.nullDevice
+        kubelet.standardError = FileHandle.nullDevice
+        try kubelet.run()
+        defer { kill(kubelet.processIdentifier, SIGKILL) }
+        for _ in 0..<300 where try await lab.isActive() != "active" { try await Task.sleep(for: .milliseconds(100)) }
+        try #require(try await lab.isActive() == "active")
+
+        var options = lab.options()
+        options.unit = nil
+        options.staticPodManifest = manifest
+        let plan = try await lab.plan(options)
+        let parked = lab.root.appendingPathComponent("kubernetes/etcd.yaml.parked-by-etcd-console").path
+        #expect(plan.service == .staticPod(manifest: manifest, parkedAt: parked))
+        let report = await (try lab.executor(plan)).run()
+        #expect(report.succeeded, "\(report.summary)")
+        #expect(report.steps.first { $0.kind == .stopEtcd }?.detail.contains("closed") == true)
+        #expect(FileManager.default.fileExists(atPath: manifest))
+        #expect(!FileManager.default.fileExists(atPath: parked))
+        #expect(try await lab.contents().keys == lab.snapshotKeys)
+    }
+
     @Test("An unfinished journal blocks a new restore until it is resumed or rolled back")
     func unfinishedJournalBlocksNewRun() async throws {
         let lab = try await RestoreLab.make(.v3_4)
