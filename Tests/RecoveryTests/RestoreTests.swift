@@ -149,6 +149,26 @@ struct RestoreTests {
         #expect(report.reminders.contains { $0.contains(plan.failedRestorePath) })
     }
 
+    @Test("A stop requested after the move (Ctrl-C) ends the restore between steps and rolls back")
+    func stopRequestRollsBack() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        let plan = try await lab.plan()
+        let stop = RestoreExecutor.StopRequest()
+        let events = EventLog { event in
+            if case .stepFinished(let result) = event, result.kind == .moveAside { stop.request() }
+        }
+        let executor = RestoreExecutor(plan: plan, runner: lab.runner, clientConfiguration: try lab.clientConfiguration,
+                                       environment: lab.environment, stopRequest: stop)
+        let report = await executor.run(onEvent: events.handler)
+        #expect(report.errorKind == .stopped, "\(report.summary)")
+        #expect(report.status(.restore) == .failed)
+        #expect(report.rolledBack)
+        #expect(report.rollback?.originalRestored == true)
+        #expect(try await lab.contents().hasAfterSnapshotKey)
+        #expect(try await lab.isActive() == "active")
+    }
+
     @Test("Not enough free space for the restore is refused in preflight and nothing changes")
     func noFreeSpaceRefusedInPreflight() async throws {
         let lab = try await RestoreLab.make(.v3_5)
