@@ -3,6 +3,7 @@ import Dispatch
 import EtcdClient
 import Foundation
 import Operations
+import Recovery
 import SnapshotStore
 #if canImport(Glibc)
 import Glibc
@@ -45,7 +46,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let binary = try Self.locateEtcd(etcd)
         let work = try Self.makeTemporaryDirectory()
-        let sandbox = try DemoSandbox(root: work, etcdBinary: binary, controller: try ProcessServiceController(directory: work + "/services"))
+        let sandbox = try DemoSandbox(root: work, etcdBinary: binary)
         let cleanup = DemoCleanup(sandbox: sandbox, keep: keep)
         // SIGTERM and SIGHUP (a closed SSH session) clean up too.
         let signals = InterruptHandler(signals: [SIGTERM, SIGHUP]) { cleanup.run(); Foundation.exit(130) }
@@ -54,7 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await sandbox.build(objects: objects, drill: drill)
         } catch {
             printError("error: the demo could not be set up: \(error)")
-            printError("etcd's log: \(sandbox.controller.logPath(unit: "etcd"))" + (keep ? "" : " (removed on exit; --keep keeps it)"))
+            printError("etcd's log: \(sandbox.practice.logPath(unit: "etcd"))" + (keep ? "" : " (removed on exit; --keep keeps it)"))
             cleanup.run()
             throw ExitCode(1)
         }
@@ -99,18 +100,21 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-/// The sandbox: where things are, and the steps that build it.
+/// The sandbox: where things are, and the steps that build it. etcd runs as the unit `etcd` of a practice
+/// `systemctl` (Recovery's `PracticeSystemctl`), which goes first on the console's PATH, so the console's
+/// restore wizard stops and starts it as it would a real systemd unit.
 final class DemoSandbox: @unchecked Sendable {
     let root: String
     let etcdBinary: String
-    let controller: DemoServiceController
+    let practice: PracticeSystemctl
     let clientPort: Int
     let peerPort: Int
+    private let runner = SystemProcessRunner()
 
-    init(root: String, etcdBinary: String, controller: DemoServiceController) throws {
+    init(root: String, etcdBinary: String) throws {
         self.root = root
         self.etcdBinary = etcdBinary
-        self.controller = controller
+        practice = try PracticeSystemctl.install(in: root + "/service")
         clientPort = try freeLoopbackPort()
         peerPort = try freeLoopbackPort()
     }
@@ -119,20 +123,36 @@ final class DemoSandbox: @unchecked Sendable {
     var backups: String { root + "/backups" }
     var endpoint: String { "http://127.0.0.1:\(clientPort)" }
 
+    /// `systemctl <verb> etcd` through the practice stand-in.
+    @discardableResult
+    private func systemctl(_ verb: String) async throws -> ProcessOutcome {
+        try await runner.run(ProcessRequest(practice.executable, [verb, "etcd"], timeout: .seconds(120)))
+    }
+
+    /// Stops etcd without waiting on anything async (cleanup runs in signal handlers too): SIGTERM, then
+    /// SIGKILL after 10 seconds, as `systemctl stop` does.
+    func stopEtcdNow() {
+        guard let pid = practice.pid(unit: "etcd") else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<100 where kill(pid, 0) == 0 { usleep(100_000) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
+
     func build(objects: Int, drill: Bool) async throws {
         say("sandbox in \(root)")
         let peer = "http://127.0.0.1:\(peerPort)"
         // A low --snapshot-count so raft snapshots (.snap files) exist for the drill, as on any busy cluster.
-        try controller.define(unit: "etcd", command: [
+        try practice.define(unit: "etcd", command: [
             etcdBinary, "--name", "demo", "--data-dir", dataDir, "--snapshot-count", "500",
             "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "demo=\(peer)",
         ])
-        try controller.start(unit: "etcd")
+        let started = try await systemctl("start")
+        guard started.succeeded else { throw DemoError("etcd did not start: \(started.tail())") }
         let client = EtcdClient(EtcdClientConfiguration(endpoints: try Endpoint.parseList(endpoint, defaultSecure: false)))
         defer { Task { await client.close() } }
         try await waitUntilServing(client)
-        say("etcd \(etcdBinary) serves \(endpoint) (pid \(controller.pid(unit: "etcd")?.description ?? "?"))")
+        say("etcd \(etcdBinary) serves \(endpoint) (pid \(practice.pid(unit: "etcd")?.description ?? "?"), unit etcd of a practice systemctl)")
 
         // Three snapshots "an hour apart", with objects added between them, so list and diff have something to show.
         let catalog = SnapshotCatalog.standard(directory: backups)
@@ -145,27 +165,26 @@ final class DemoSandbox: @unchecked Sendable {
             say("wrote \(written) objects; snapshot \((saved.save.path as NSString).lastPathComponent) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))")
         }
         await client.close()
-        if drill { try breakDataDir() }
+        if drill { try await breakDataDir() }
         say("ready: endpoint \(endpoint), snapshots in \(backups), data dir \(dataDir)")
     }
 
     /// Stops etcd, breaks the data dir, and shows etcd refusing to start.
-    private func breakDataDir() throws {
-        controller.stop(unit: "etcd")
+    private func breakDataDir() async throws {
+        try await systemctl("stop")
         let breakage = try FoundingFailure.reproduce(dataDir: dataDir)
         say("drill: power loss simulated: the db's consistent index is \(breakage.consistentIndex), below the raft snapshot \(breakage.snapFile) (index \(breakage.snapIndex)), and its .snap.db is missing")
-        try controller.start(unit: "etcd")
-        for _ in 0..<300 where controller.pid(unit: "etcd") != nil { usleep(50_000) }
-        let log = (try? String(contentsOfFile: controller.logPath(unit: "etcd"), encoding: .utf8)) ?? ""
+        let start = try await systemctl("start")
+        let log = (try? String(contentsOfFile: practice.logPath(unit: "etcd"), encoding: .utf8)) ?? ""
         let lines = log.split(separator: "\n").map(String.init)
         let panic = (lines.first { $0.contains("failed to find database snapshot file") }
             ?? lines.first { $0.contains("snapshot file doesn't exist") } ?? lines.first { $0.hasPrefix("panic:") })
             .map(Self.etcdLogMessage)
-        if controller.pid(unit: "etcd") == nil {
-            say("drill: etcd now refuses to start: \(panic ?? "see \(controller.logPath(unit: "etcd"))")")
+        if !start.succeeded {
+            say("drill: `systemctl start etcd` fails: \(panic ?? "see \(practice.logPath(unit: "etcd"))")")
         } else {
-            say("drill: etcd still runs after the breakage (an etcd older than 3.3?); stopping it")
-            controller.stop(unit: "etcd")
+            say("drill: etcd still starts after the breakage (an etcd older than 3.3?); stopping it")
+            try await systemctl("stop")
         }
         say("drill: bring it back: in the console's restore wizard, or by hand (README, \"Restoring by hand\")")
     }
@@ -182,8 +201,8 @@ final class DemoSandbox: @unchecked Sendable {
     private func waitUntilServing(_ client: EtcdClient) async throws {
         var lastError: Error?
         for _ in 0..<200 {
-            guard controller.pid(unit: "etcd") != nil else {
-                throw DemoError("etcd exited at start; its log: \(controller.logPath(unit: "etcd"))")
+            guard practice.pid(unit: "etcd") != nil else {
+                throw DemoError("etcd exited at start; its log: \(practice.logPath(unit: "etcd"))")
             }
             do {
                 _ = try await client.clusterStatus()
@@ -199,7 +218,7 @@ final class DemoSandbox: @unchecked Sendable {
     /// Runs the console on the sandbox as a child with the terminal; returns its exit status.
     func runConsole() -> Int32 {
         var environment = ProcessInfo.processInfo.environment
-        if let bin = controller.binDirectory { environment["PATH"] = bin + ":" + (environment["PATH"] ?? "/usr/bin:/bin") }
+        environment["PATH"] = practice.binDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         for name in environment.keys where name.hasPrefix("ETCDCTL_") || name.hasPrefix("ETCD_CONSOLE_") { environment[name] = nil }
         let console = Process()
         console.executableURL = URL(fileURLWithPath: currentBinaryPath())
@@ -240,7 +259,7 @@ final class DemoCleanup: @unchecked Sendable {
         defer { lock.unlock() }
         guard !done else { return }
         done = true
-        sandbox.controller.stop(unit: "etcd")
+        sandbox.stopEtcdNow()
         if keep {
             sandbox.say("etcd stopped; kept \(sandbox.root)")
         } else {

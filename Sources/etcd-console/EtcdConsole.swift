@@ -23,8 +23,8 @@ struct EtcdConsole: AsyncParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
-                      ConfigCommand.self, DoctorCommand.self, DemoCommand.self,
-                      FillCommand.self])
+                      ConfigCommand.self, DoctorCommand.self, RestoreCommand.self, DemoCommand.self,
+                      FillCommand.self, PracticeServiceCommand.self])
 
     func run() async throws {
         printError("""

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import Operations
+import Recovery
 import SnapshotStore
 
-struct ScheduleCommand: ParsableCommand {
+struct ScheduleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
         abstract: "Schedule `etcd-console backup`: a systemd timer (recommended) or a Kubernetes CronJob; show its state.",
@@ -71,7 +72,7 @@ func currentBinaryPath() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? absolutePath(CommandLine.arguments[0])
 }
 
-struct ScheduleSystemdCommand: ParsableCommand {
+struct ScheduleSystemdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "systemd",
         abstract: "Print (or --install) etcd-console-backup.service and .timer.",
@@ -97,7 +98,7 @@ struct ScheduleSystemdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where --install writes the units.", valueName: "dir"))
     var unitDir: String = "/etc/systemd/system"
 
-    func run() throws {
+    func run() async throws {
         let (resolved, configFile) = try settings.resolve()
         let units = SystemdBackupUnits(binary: currentBinaryPath(),
                                        backupArguments: ScheduledBackupOptions.backupArguments(resolved, configFile: configFile),
@@ -116,9 +117,15 @@ struct ScheduleSystemdCommand: ParsableCommand {
         try AtomicFileWriter.replace(timerPath, with: Data(units.timer.utf8), mode: 0o644)
         print("wrote \(servicePath)")
         print("wrote \(timerPath)")
+        let runner = SystemProcessRunner()
         for arguments in [["daemon-reload"], ["enable", "--now", SystemdBackupUnits.timerName]] {
-            let result = try runSystemctl(arguments)
-            guard result.status == 0 else {
+            let result: ProcessOutcome
+            do { result = try await runner.run(ProcessRequest("systemctl", arguments)) } catch {
+                printError("error: \(error)")
+                printError("the unit files are in place; on a host with systemd run: systemctl daemon-reload && systemctl enable --now \(SystemdBackupUnits.timerName)")
+                throw ExitCode(1)
+            }
+            guard result.succeeded else {
                 printError("error: systemctl \(arguments.joined(separator: " ")) failed (exit \(result.status)): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
                 printError("the unit files are in place; fix the cause and run: systemctl daemon-reload && systemctl enable --now \(SystemdBackupUnits.timerName)")
                 throw ExitCode(1)

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import Operations
+import Recovery
 import SnapshotStore
 
-struct ScheduleStatusCommand: ParsableCommand {
+struct ScheduleStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Last backup run, last success, next run, and the newest good snapshot's age.",
@@ -27,7 +28,7 @@ struct ScheduleStatusCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func run() async throws {
         var flags: [ConfigurationKey: String] = [:]
         flags[.dir] = dir.map(absolutePath)
         flags[.every] = every
@@ -38,7 +39,7 @@ struct ScheduleStatusCommand: ParsableCommand {
         let status = ScheduleStatus(directory: directory, interval: resolved.interval, record: record,
                                     interrupted: record?.isInterrupted() ?? false,
                                     history: BackupHistory.read(fromDirectory: directory),
-                                    entries: listing?.entries ?? [], nextRun: Self.nextTimerRun(), now: Date())
+                                    entries: listing?.entries ?? [], nextRun: await Self.nextTimerRun(), now: Date())
         switch output.output {
         case .json: try printJSON(ScheduleStatusJSON(status))
         case .table: print(Self.text(status), terminator: "")
@@ -47,9 +48,10 @@ struct ScheduleStatusCommand: ParsableCommand {
     }
 
     /// The timer's next elapse as systemd prints it, or nil (no systemd, timer not installed).
-    static func nextTimerRun() -> String? {
-        guard let result = try? runSystemctl(["show", "--property=NextElapseUSecRealtime", "--value", "etcd-console-backup.timer"]),
-              result.status == 0 else { return nil }
+    static func nextTimerRun() async -> String? {
+        let request = ProcessRequest("systemctl", ["show", "--property=NextElapseUSecRealtime", "--value", SystemdBackupUnits.timerName],
+                                     timeout: .seconds(10))
+        guard let result = try? await SystemProcessRunner().run(request), result.succeeded else { return nil }
         let text = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty || text == "n/a" ? nil : text
     }
