@@ -44,6 +44,8 @@ let package = Package(
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
         .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore"]),
+        .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "EtcdTestSupport", "SnapshotStore", "Recovery", "EtcdClient"],
+                    exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )

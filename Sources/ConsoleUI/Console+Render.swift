@@ -1,0 +1,120 @@
+import Foundation
+
+extension Console {
+    /// Draws the whole console: tab bar, health line, the screen, its footer and any overlay.
+    public func render(into grid: inout TextGrid) {
+        let context = RenderContext(now: now, clock: clock, readonly: readonly)
+        guard grid.width >= 40, grid.height >= 10 else {
+            grid.put("etcd-console needs at least 40x10", row: 0, column: 0, style: .bad)
+            grid.put("(now \(grid.width)x\(grid.height)); q quits", row: 1, column: 0)
+            return
+        }
+        renderHeader(into: &grid, context: context)
+        let area = Area(top: 2, height: grid.height - 3, width: grid.width)
+        switch pushed {
+        case .browse(let screen): screen.render(into: &grid, area: area, context: context)
+        case .diff(let screen): screen.render(into: &grid, area: area, context: context)
+        case nil:
+            switch tab {
+            case .members: members.render(into: &grid, area: area, context: context)
+            case .snapshots: snapshots.render(into: &grid, area: area, context: context)
+            case .jobs: jobs.render(into: &grid, area: area, context: context)
+            }
+        }
+        renderBottomLine(into: &grid)
+        switch overlay {
+        case .help: renderHelp(into: &grid)
+        case .confirm(let confirmation): renderConfirm(confirmation, into: &grid)
+        case .command, nil: break
+        }
+    }
+
+    private func renderHeader(into grid: inout TextGrid, context: RenderContext) {
+        grid.paint(row: 0, style: .title)
+        var col = grid.put(" etcd-console ", row: 0, column: 0, style: .title)
+        for tab in Tab.allCases {
+            let running = tab == .jobs && !jobs.running.isEmpty ? "*" : ""
+            let label = "\(tab.rawValue) \(tab.title)\(running)"
+            col = grid.put(tab == self.tab ? "[\(label)]" : " \(label) ", row: 0, column: col + 1,
+                           style: tab == self.tab ? .selected : .title)
+        }
+        let right = (readonly ? "READ-ONLY · " : "") + clock.time(now)
+        grid.put(right, row: 0, column: grid.width - right.count - 1, style: readonly ? .warning : .title)
+        let (summary, style) = members.summary(context)
+        let line = grid.put(" " + summary, row: 1, column: 0, style: style)
+        grid.put("  " + endpoints, row: 1, column: line, style: .dim)
+    }
+
+    private func renderBottomLine(into grid: inout TextGrid) {
+        let row = grid.height - 1
+        if case .command(let text) = overlay {
+            grid.put(":" + text + "▏", row: row, column: 0, style: .key)
+            return
+        }
+        if tab == .snapshots && pushed == nil && snapshots.editingFilter {
+            grid.put("/" + snapshots.filter + "▏  (enter keeps the filter, esc clears it)", row: row, column: 0, style: .key)
+            return
+        }
+        if let loading {
+            grid.put(" " + loading, row: row, column: 0, style: .warning)
+            return
+        }
+        if let message {
+            grid.put(" " + message.text, row: row, column: 0, style: message.isError ? .bad : .good)
+            return
+        }
+        var col = 1
+        for binding in currentBindings.filter(\.inFooter) + Self.globalBindings.filter(\.inFooter) {
+            let text = binding.label
+            let short = binding.title.split(separator: ":").first.map(String.init) ?? binding.title
+            let title = " " + (short.components(separatedBy: " (").first ?? short).split(separator: " ").prefix(2).joined(separator: " ")
+            if col + text.count + title.count + 2 > grid.width { break }
+            col = grid.put(text, row: row, column: col, style: .key)
+            col = grid.put(title + "  ", row: row, column: col, style: .dim)
+        }
+    }
+
+    /// A centred box over the screen.
+    private func drawBox(_ title: String, lines: [(String, CellStyle)], into grid: inout TextGrid, minWidth: Int = 30) {
+        let width = min(grid.width - 2, max(minWidth, title.count + 4, (lines.map(\.0.count).max() ?? 0) + 4))
+        let height = min(grid.height - 2, lines.count + 2)
+        let top = max(1, (grid.height - height) / 2)
+        let left = max(1, (grid.width - width) / 2)
+        grid.clear(row: top, column: left, height: height, width: width)
+        grid.put("┌" + String(repeating: "─", count: width - 2) + "┐", row: top, column: left, style: .title)
+        grid.put(" \(title) ", row: top, column: left + 2, style: .title)
+        for (i, line) in lines.prefix(height - 2).enumerated() {
+            grid.put("│", row: top + 1 + i, column: left, style: .title)
+            grid.put(line.0.fitted(width - 4), row: top + 1 + i, column: left + 2, style: line.1)
+            grid.put("│", row: top + 1 + i, column: left + width - 1, style: .title)
+        }
+        grid.put("└" + String(repeating: "─", count: width - 2) + "┘", row: top + height - 1, column: left, style: .title)
+    }
+
+    /// Help, generated from the binding tables: this screen's keys, then the global ones.
+    private func renderHelp(into grid: inout TextGrid) {
+        var lines: [(String, CellStyle)] = []
+        let screen = currentBindings
+        let all = screen + Self.globalBindings
+        let keyWidth = min(16, all.map(\.label.count).max() ?? 8)
+        lines.append(("This screen", .header))
+        lines += screen.map { ($0.label.fitted(keyWidth, pad: true) + "  " + $0.title, .normal) }
+        lines.append(("Everywhere", .header))
+        lines += Self.globalBindings.map { ($0.label.fitted(keyWidth, pad: true) + "  " + $0.title, .normal) }
+        if readonly { lines.append(("read-only session: delete, prune and restore are off", .warning)) }
+        lines.append(("esc or ? closes this help", .dim))
+        drawBox("Help", lines: lines, into: &grid, minWidth: 60)
+    }
+
+    private func renderConfirm(_ confirmation: Confirmation, into grid: inout TextGrid) {
+        var lines = confirmation.lines.map { ($0, CellStyle.normal) }
+        lines.append(("", .normal))
+        if let word = confirmation.typedWord {
+            lines.append(("type \(word) and press enter to confirm, esc cancels:", .warning))
+            lines.append(("> " + confirmation.typed + "▏", .key))
+        } else {
+            lines.append(("y confirms · n or esc cancels", .warning))
+        }
+        drawBox(confirmation.title, lines: lines, into: &grid, minWidth: 50)
+    }
+}

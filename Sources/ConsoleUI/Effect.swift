@@ -1,0 +1,77 @@
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+
+/// A snapshot as an effect names it: the file name (what operators see) and its path.
+public struct SnapshotRef: Sendable, Equatable {
+    public var name: String
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+/// What the console asks the runtime to do. Key handling returns effects; it never performs them.
+public enum Effect: Sendable, Equatable {
+    case quit
+    /// Ask every member's status (the 2 s refresh).
+    case refreshMembers
+    /// Run the data-dir doctor (etcd is down).
+    case diagnoseDataDir
+    case loadSnapshots
+    /// Read the progress file of a headless `etcd-console backup`.
+    case pollBackupRecord
+    case saveSnapshot(job: Int)
+    case verify(job: Int, SnapshotRef)
+    case delete(job: Int, SnapshotRef)
+    /// Work out what the default retention policy would delete (no change yet).
+    case planPrune
+    case prune(job: Int, names: [String])
+    case browse(SnapshotRef)
+    case diff(from: SnapshotRef, to: SnapshotRef)
+}
+
+/// What the runtime feeds back: results of effects, and the passing of time.
+public enum ConsoleEvent: Sendable {
+    case tick(Date)
+    case members([MemberStatus], at: Date)
+    case membersFailed(String, at: Date)
+    case doctor(DoctorReport, dataDir: String)
+    case snapshots(CatalogListing, freeBytes: Int64?, at: Date)
+    case snapshotsFailed(String)
+    case backupRecord(BackupJobRecord?, interrupted: Bool)
+    case jobProgress(job: Int, SnapshotProgress)
+    case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)
+    case prunePlan(RetentionPlan)
+    case prunePlanFailed(String)
+    case browseLoaded(SnapshotRef, [KubernetesObject])
+    case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff)
+    /// A browse or diff that could not be done: shown as a message.
+    case failed(String)
+}
+
+/// A question the operator answers before a destructive effect runs.
+public struct Confirmation: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case quit
+        case delete(SnapshotRef)
+        case prune([String])
+    }
+
+    public var title: String
+    public var lines: [String]
+    public var action: Action
+    /// When set, the operator types this word and presses enter; otherwise `y` confirms.
+    public var typedWord: String?
+    public var typed = ""
+
+    public init(title: String, lines: [String], action: Action, typedWord: String? = nil) {
+        self.title = title
+        self.lines = lines
+        self.action = action
+        self.typedWord = typedWord
+    }
+}

@@ -1,0 +1,35 @@
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+
+/// Everything the console does to the world, behind one protocol: the executable wires the real modules
+/// (etcd, the snapshot directory, the doctor); the runtime calls these off the UI thread.
+public protocol ConsoleServices: Sendable {
+    func clusterStatus() async throws -> [MemberStatus]
+    /// The doctor's report for the local data dir, and which dir it examined.
+    func diagnoseDataDir() async -> (DoctorReport, dataDir: String)
+    func listSnapshots() async throws -> CatalogListing
+    /// Free bytes on the snapshot directory's filesystem.
+    func freeBytes() async -> Int64?
+    func backupRecord() async -> (BackupJobRecord, interrupted: Bool)?
+    /// Takes, verifies and records a snapshot; returns a one-line result.
+    func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String
+    func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification
+    func delete(_ snapshot: SnapshotRef) async throws
+    func planPrune(now: Date) async throws -> RetentionPlan
+    /// Deletes these snapshots (a confirmed prune plan); returns the names deleted.
+    func prune(_ names: [String]) async throws -> [String]
+    func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject]
+    func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff
+}
+
+/// The terminal as the runtime sees it; `CursesTerminal` is the real one.
+public protocol ConsoleTerminal: AnyObject {
+    /// Columns and rows now.
+    var size: (width: Int, height: Int) { get }
+    /// The next key, waiting at most `timeoutMilliseconds`; nil when none came.
+    func readKey(timeoutMilliseconds: Int) -> Key?
+    /// Shows `grid`, drawing only what changed since the last call.
+    func draw(_ grid: TextGrid)
+}

@@ -1,0 +1,113 @@
+import ConsoleUI
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The console's effects against the real modules: etcd through one `EtcdClient`, the snapshot directory
+/// through `SnapshotCatalog`, the data dir through `DataDirDoctor`.
+struct LiveConsoleServices: ConsoleServices {
+    let client: EtcdClient
+    let catalog: SnapshotCatalog
+    /// `--data-dir`; nil: discovered (systemd unit, kubeadm manifest), else /var/lib/etcd.
+    let dataDir: String?
+
+    func clusterStatus() async throws -> [MemberStatus] {
+        try await client.clusterStatus()
+    }
+
+    func diagnoseDataDir() async -> (DoctorReport, dataDir: String) {
+        var dir = dataDir
+        var walDir: String?
+        if dir == nil, let deployment = try? EtcdDiscovery().discover() {
+            dir = deployment.dataDir
+            if let wal = deployment.walDir, !wal.isEmpty { walDir = wal }
+        }
+        let examined = dir ?? "/var/lib/etcd"
+        let report = DataDirDoctor(dataDir: examined, walDir: walDir, backupDirectory: catalog.directory, now: Date()).examine()
+        return (report, examined)
+    }
+
+    func listSnapshots() async throws -> CatalogListing {
+        guard FileManager.default.fileExists(atPath: catalog.directory) else {
+            return CatalogListing(entries: [], leftoverParts: [], ignored: [])
+        }
+        return try catalog.list()
+    }
+
+    func freeBytes() async -> Int64? {
+        var info = statvfs()
+        var path = catalog.directory
+        while !FileManager.default.fileExists(atPath: path) && path != "/" { path = (path as NSString).deletingLastPathComponent }
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    func backupRecord() async -> (BackupJobRecord, interrupted: Bool)? {
+        guard let record = BackupJobRecord.read(fromDirectory: catalog.directory) else { return nil }
+        return (record, record.isInterrupted())
+    }
+
+    func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String {
+        let throttle = ProgressThrottle(progress)
+        let saved = try await catalog.saveVerified(from: client, progress: { throttle.send($0) })
+        let name = (saved.save.path as NSString).lastPathComponent
+        return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)"
+    }
+
+    func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification {
+        SnapshotVerifier.verify(path: snapshot.path)
+    }
+
+    func delete(_ snapshot: SnapshotRef) async throws {
+        guard let entry = try catalog.list().entries.first(where: { $0.name == snapshot.name }) else {
+            throw SnapshotStoreError(.io, path: snapshot.path, "\(snapshot.path) is no longer in the directory")
+        }
+        try catalog.delete(entry)
+    }
+
+    func planPrune(now: Date) async throws -> RetentionPlan {
+        Retention.plan(try catalog.list().entries.map(\.retentionCandidate), policy: .default, now: now)
+    }
+
+    func prune(_ names: [String]) async throws -> [String] {
+        let entries = try catalog.list().entries
+        var deleted: [String] = []
+        for name in names {
+            guard let entry = entries.first(where: { $0.name == name }) else { continue }
+            try catalog.delete(entry)
+            deleted.append(name)
+        }
+        return deleted
+    }
+
+    func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject] {
+        try SnapshotInspector.objects(path: snapshot.path)
+    }
+
+    func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {
+        try SnapshotDiffer.diff(from.path, to.path)
+    }
+}
+
+/// Passes on at most ten progress updates a second (a save reports every chunk).
+final class ProgressThrottle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ContinuousClock.now - .seconds(1)
+    private let forward: @Sendable (SnapshotProgress) -> Void
+
+    init(_ forward: @escaping @Sendable (SnapshotProgress) -> Void) { self.forward = forward }
+
+    func send(_ progress: SnapshotProgress) {
+        let due = lock.withLock {
+            let now = ContinuousClock.now
+            guard now - last >= .milliseconds(100) else { return false }
+            last = now
+            return true
+        }
+        if due { forward(progress) }
+    }
+}
