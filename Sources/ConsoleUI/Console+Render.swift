@@ -42,7 +42,9 @@ extension Console {
         grid.put(right, row: 0, column: grid.width - right.count - 1, style: readonly ? .warning : .title)
         let (summary, style) = members.summary(context)
         let line = grid.put(" " + summary, row: 1, column: 0, style: style)
-        grid.put("  " + endpoints, row: 1, column: line, style: .dim)
+        let list = endpoints.split(separator: ",")
+        let shown = line + 2 + endpoints.count <= grid.width || list.count < 2 ? endpoints : "\(list[0]) +\(list.count - 1) more"
+        grid.put("  " + shown.fitted(max(0, grid.width - line - 2)), row: 1, column: line, style: .dim)
     }
 
     private func renderBottomLine(into grid: inout TextGrid) {
@@ -64,10 +66,10 @@ extension Console {
             return
         }
         var col = 1
-        for binding in currentBindings.filter(\.inFooter) + Self.globalBindings.filter(\.inFooter) {
+        for binding in currentBindings + Self.globalBindings {
+            guard let short = binding.footer else { continue }
             let text = binding.label
-            let short = binding.title.split(separator: ":").first.map(String.init) ?? binding.title
-            let title = " " + (short.components(separatedBy: " (").first ?? short).split(separator: " ").prefix(2).joined(separator: " ")
+            let title = " " + short
             if col + text.count + title.count + 2 > grid.width { break }
             col = grid.put(text, row: row, column: col, style: .key)
             col = grid.put(title + "  ", row: row, column: col, style: .dim)

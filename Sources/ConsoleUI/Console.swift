@@ -62,12 +62,12 @@ public struct Console: Sendable {
     public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord] }
 
     static let globalBindings: [KeyBinding] = [
-        KeyBinding([.character("?")], "help: this list", footer: true),
-        KeyBinding([.character(":")], "command: :members :snapshots :jobs :help :q", footer: true),
+        KeyBinding([.character("?")], "help: this list", footer: "help"),
+        KeyBinding([.character(":")], "command: :members :snapshots :jobs :help :q", footer: "command"),
         KeyBinding([.tab, .backTab], "next / previous screen"),
         KeyBinding([.character("1"), .character("2"), .character("3")], "Members / Snapshots / Jobs"),
         KeyBinding([.escape], "back: close a dialog, browse or diff, clear a filter"),
-        KeyBinding([.character("q")], "quit (asks while a job runs)", footer: true),
+        KeyBinding([.character("q")], "quit (asks while a job runs)", footer: "quit"),
     ]
 
     /// The bindings of what is on screen now, for help and the footer; destructive ones gone when read-only.
@@ -171,7 +171,7 @@ public struct Console: Sendable {
                 message = ("a snapshot save is already running (\(running.target))", true)
                 return []
             }
-            let id = startJob(.save, target: "snapshot of \(endpoints) into \(snapshots.directory)")
+            let id = startJob(.save, target: "new snapshot in \(snapshots.directory)")
             message = ("taking a snapshot: see Jobs (3)", false)
             return [.saveSnapshot(job: id)]
         case .verify(let ref):

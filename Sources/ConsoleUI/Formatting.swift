@@ -29,7 +29,8 @@ public struct ConsoleClock: Sendable {
     public func fullDateTime(_ date: Date) -> String {
         let p = parts(date)
         return String(format: "%04d-%02d-%02d %02d:%02d:%02d ", p.year ?? 0, p.month ?? 0, p.day ?? 0,
-                      p.hour ?? 0, p.minute ?? 0, p.second ?? 0) + (timeZone.abbreviation(for: date) ?? timeZone.identifier)
+                      p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
+            + (timeZone.secondsFromGMT(for: date) == 0 ? "UTC" : timeZone.abbreviation(for: date) ?? timeZone.identifier)
     }
 }
 

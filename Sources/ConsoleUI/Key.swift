@@ -38,14 +38,14 @@ public struct KeyBinding: Sendable, Equatable {
     public var title: String
     /// Changes or deletes something that cannot be undone: confirmed first, and gone with `--readonly`.
     public var isDestructive: Bool
-    /// Shown in the footer of its screen.
-    public var inFooter: Bool
+    /// A word or two for the footer hint line; nil: not in the footer.
+    public var footer: String?
 
-    public init(_ keys: [Key], _ title: String, destructive: Bool = false, footer: Bool = false) {
+    public init(_ keys: [Key], _ title: String, destructive: Bool = false, footer: String? = nil) {
         self.keys = keys
         self.title = title
         self.isDestructive = destructive
-        self.inFooter = footer
+        self.footer = footer
     }
 
     public var label: String { keys.map(\.label).joined(separator: "/") }

@@ -102,3 +102,21 @@ func wrap(_ text: String, width: Int) -> [String] {
     if !current.isEmpty { lines.append(current) }
     return lines
 }
+
+/// Items joined by " · " into lines of at most `width` cells; an item is never split unless it alone is too wide.
+func wrapItems(_ items: [String], width: Int) -> [String] {
+    var lines: [String] = []
+    var current = ""
+    for item in items {
+        if current.isEmpty {
+            current = item
+        } else if current.count + 3 + item.count <= width {
+            current += " · " + item
+        } else {
+            lines.append(current)
+            current = item
+        }
+    }
+    if !current.isEmpty { lines.append(current) }
+    return lines.flatMap { $0.count > width ? wrap($0, width: width) : [$0] }
+}

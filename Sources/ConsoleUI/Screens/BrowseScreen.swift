@@ -26,8 +26,8 @@ public struct BrowseScreen: Sendable {
 
     static let bindings: [KeyBinding] = [
         KeyBinding([.up, .down], "select"),
-        KeyBinding([.enter, .right], "open the selected resource, namespace or object", footer: true),
-        KeyBinding([.escape, .left], "up one level (closes browse at the top)", footer: true),
+        KeyBinding([.enter, .right], "open the selected resource, namespace or object", footer: "open"),
+        KeyBinding([.escape, .left], "up one level (closes browse at the top)", footer: "back"),
     ]
 
     var selected: Int { selections.last ?? 0 }

@@ -20,7 +20,7 @@ public struct DiffScreen: Sendable {
 
     static let bindings: [KeyBinding] = [
         KeyBinding([.up, .down], "scroll"),
-        KeyBinding([.escape], "back to snapshots", footer: true),
+        KeyBinding([.escape], "back to snapshots", footer: "back"),
     ]
 
     var rowCount: Int { diff.summary.count + 2 + lines.count }

@@ -20,7 +20,7 @@ public struct MembersScreen: Sendable {
 
     static let bindings: [KeyBinding] = [
         KeyBinding([.up, .down], "select a member"),
-        KeyBinding([.character("r")], "refresh now (also re-runs the doctor when etcd is down)", footer: true),
+        KeyBinding([.character("r")], "refresh now (also re-runs the doctor when etcd is down)", footer: "refresh"),
     ]
 
     /// One line for the header: health at a glance.
@@ -77,7 +77,7 @@ public struct MembersScreen: Sendable {
         TableColumn(title: "DB/IN USE", alignRight: true, priority: 7),
         TableColumn(title: "TERM", alignRight: true, priority: 3), TableColumn(title: "INDEX", alignRight: true, priority: 4),
         TableColumn(title: "APPLIED", alignRight: true, priority: 3), TableColumn(title: "LATENCY", alignRight: true, priority: 5),
-        TableColumn(title: "ALARMS", priority: 8, maxWidth: 80),
+        TableColumn(title: "ALARMS", priority: 8, maxWidth: 36),
     ]
 
     static func latency(_ m: MemberStatus) -> String {
@@ -126,12 +126,14 @@ public struct MembersScreen: Sendable {
         grid.put(String(repeating: "─", count: width), row: top, column: 0, style: .dim)
         grid.put(" \(m.name.isEmpty ? m.idHex : m.name) ", row: top, column: 2, style: .title)
         let role = m.isLeader == true ? "leader" : !m.reachable ? "not answering" : m.isLearner ? "learner" : "follower"
-        var lines: [(String, CellStyle)] = [
-            ("id \(m.idHex) · \(role) · etcd \(m.version ?? "?") · \(m.endpoint) · latency \(Self.latency(m))", .normal),
-            ("db \(m.dbSize.map(bytes) ?? "?") (in use \(m.dbSizeInUse.map(bytes) ?? "?")) · raft term \(m.raftTerm.map(String.init) ?? "?") · index \(m.raftIndex.map(String.init) ?? "?") · applied \(m.raftAppliedIndex.map(String.init) ?? "?")", .normal),
-        ]
-        lines += (m.errors.isEmpty ? ["no alarms, no errors"] : m.errors).map { ($0, m.errors.isEmpty ? CellStyle.good : .bad) }
-        for (i, line) in lines.flatMap({ l in wrap(l.0, width: width - 2).map { ($0, l.1) } }).prefix(4).enumerated() {
+        let facts = ["id \(m.idHex)", role, "etcd \(m.version ?? "?")", m.endpoint, "latency \(Self.latency(m))",
+                     "db \(m.dbSize.map(bytes) ?? "?") (in use \(m.dbSizeInUse.map(bytes) ?? "?"))",
+                     "raft term \(m.raftTerm.map(String.init) ?? "?")", "index \(m.raftIndex.map(String.init) ?? "?")",
+                     "applied \(m.raftAppliedIndex.map(String.init) ?? "?")"]
+        var lines = wrapItems(facts, width: width - 2).map { ($0, CellStyle.normal) }
+        lines += (m.errors.isEmpty ? ["no alarms, no errors"] : m.errors).flatMap { wrap($0, width: width - 2) }
+            .map { ($0, m.errors.isEmpty ? CellStyle.good : .bad) }
+        for (i, line) in lines.prefix(4).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
         }
     }

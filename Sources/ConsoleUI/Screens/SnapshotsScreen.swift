@@ -29,14 +29,14 @@ public struct SnapshotsScreen: Sendable {
 
     static let bindings: [KeyBinding] = [
         KeyBinding([.up, .down], "select a snapshot"),
-        KeyBinding([.character("n")], "take a snapshot now", footer: true),
-        KeyBinding([.character("v")], "verify the selected snapshot", footer: true),
-        KeyBinding([.enter], "browse the objects inside (offline)", footer: true),
+        KeyBinding([.character("n")], "take a snapshot now", footer: "snapshot"),
+        KeyBinding([.character("v")], "verify the selected snapshot", footer: "verify"),
+        KeyBinding([.enter], "browse the objects inside (offline)", footer: "browse"),
         KeyBinding([.character(" ")], "mark / unmark for diff"),
         KeyBinding([.character("D")], "diff the marked snapshot with the selected one"),
         KeyBinding([.control("d")], "delete the selected snapshot (asks first)", destructive: true),
         KeyBinding([.character("p")], "prune by retention policy (preview, then confirm)", destructive: true),
-        KeyBinding([.character("/")], "filter by name or health", footer: true),
+        KeyBinding([.character("/")], "filter by name or health", footer: "filter"),
         KeyBinding([.character("s")], "sort by the next column"),
         KeyBinding([.character("S")], "reverse the sort order"),
         KeyBinding([.character("r")], "reload the directory"),
@@ -268,22 +268,22 @@ public struct SnapshotsScreen: Sendable {
         lines.append(("taken \(context.clock.fullDateTime(e.takenAt))\(source) · \(bytes(Int64(e.size))) · revision \(e.revision.map(String.init) ?? "?") · \(e.liveKeys.map(String.init) ?? "?") keys", .normal))
         let healthStyle: CellStyle = e.health == "good" ? .good : e.health == "corrupt" ? .bad : .warning
         lines.append(("health \(e.health)" + (e.reason.map { ": \($0)" } ?? ""), healthStyle))
+        if let resources = e.resources, !resources.isEmpty {
+            let sorted = resources.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            let items = sorted.map { "\($0.key) \($0.value)" }
+            lines += wrapItems(["objects:"] + items, width: width - 2).map { ($0.replacingOccurrences(of: "objects: · ", with: "objects: "), .normal) }
+        } else {
+            lines.append(("objects: " + (e.health == "good" ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
+        }
         var origin: [String] = []
         if let member = e.memberName { origin.append("member \(member)") }
         if let id = e.memberID { origin.append("id \(id)") }
         if let cluster = e.clusterID { origin.append("cluster \(cluster)") }
         if let version = e.etcdVersion { origin.append("etcd \(version)") }
         origin.append(e.isOurs ? "saved by etcd-console" : "foreign file (no sidecar)")
-        lines.append((origin.joined(separator: " · "), .normal))
+        lines += wrapItems(origin, width: width - 2).map { ($0, .normal) }
         if let sha = e.sha256 { lines.append(("sha256 \(sha)", .dim)) }
-        if let resources = e.resources, !resources.isEmpty {
-            let sorted = resources.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            let text = "objects: " + sorted.map { "\($0.key) \($0.value)" }.joined(separator: " · ")
-            lines += wrap(text, width: width - 2).map { ($0, .normal) }
-        } else {
-            lines.append(("objects: " + (e.health == "good" ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
-        }
-        for (i, line) in lines.prefix(height - 2).enumerated() {
+        for (i, line) in lines.prefix(height - 1).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
         }
     }
