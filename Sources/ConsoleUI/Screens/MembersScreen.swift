@@ -159,24 +159,28 @@ public struct MembersScreen: Sendable {
             grid.put(" examining the local data dir…", row: row, column: 0, style: .dim)
             return
         }
-        grid.put(" Doctor findings for \(doctorDataDir ?? "the data dir") (offline, nothing changed):", row: row, column: 0, style: .header)
-        row += 1
+        var lines: [(String, CellStyle)] = [(" Doctor findings for the data dir (read offline, nothing changed):", .header),
+                                            ("   " + (doctorDataDir ?? "?"), .header)]
         let notable = doctor.findings.filter { $0.severity != .ok }
-        let shown = notable.isEmpty ? doctor.findings : notable
-        for finding in shown where row < bottom - 1 {
+        for finding in notable.isEmpty ? doctor.findings : notable {
             let style: CellStyle = finding.severity == .critical ? .bad : finding.severity == .warning ? .warning : .good
-            let lines = wrap("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)", width: area.width - 3)
-            for (i, line) in lines.prefix(2).enumerated() where row < bottom - 1 {
-                grid.put((i == 0 ? " " : "   ") + line, row: row, column: 0, style: style)
-                row += 1
-            }
-            if !finding.action.isEmpty && row < bottom - 1 {
-                grid.put("   -> " + finding.action, row: row, column: 0, style: .normal)
-                row += 1
+            lines += wrap("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)", width: area.width - 4)
+                .prefix(3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
+            if !finding.action.isEmpty {
+                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(2).map { ("   " + $0, .normal) }
             }
         }
-        if !doctor.recommendation.isEmpty && row < bottom {
-            grid.put(" " + doctor.recommendation, row: bottom - 1, column: 0, style: .title)
+        let recommendation = wrap(doctor.recommendation, width: area.width - 2).prefix(2).map { (" " + $0, CellStyle.title) }
+        let room = bottom - row - recommendation.count - 1
+        if lines.count > room, room > 0 {
+            lines = Array(lines.prefix(room - 1)) + [(" … more: etcd-console doctor --data-dir \(doctorDataDir ?? "<dir>")", .dim)]
+        }
+        for line in lines.prefix(max(0, room)) {
+            grid.put(line.0, row: row, column: 0, style: line.1)
+            row += 1
+        }
+        for (i, line) in recommendation.enumerated() {
+            grid.put(line.0, row: bottom - recommendation.count + i, column: 0, style: line.1)
         }
     }
 }

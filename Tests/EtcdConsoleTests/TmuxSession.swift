@@ -1,0 +1,78 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The console running in a detached tmux session of a fixed size, on its own tmux server (so tests never
+/// touch an operator's sessions); the screen is read with `capture-pane`, keys sent with `send-keys`.
+final class TmuxSession: @unchecked Sendable {
+    let socket: String
+    let name = "console"
+
+    /// Runs `etcd-console arguments` at `width`x`height`; when it exits the pane shows "EXITED <status>".
+    init(_ arguments: [String], width: Int = 80, height: Int = 24, environment: [String: String] = [:]) throws {
+        socket = "etcd-console-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let env = ["LANG": "C.UTF-8", "TERM": "screen-256color"].merging(environment) { $1 }
+        let unset = ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY", "ETCDCTL_USER", "ETCDCTL_PASSWORD"]
+        let command = (["env"] + unset.flatMap { ["-u", $0] } + env.map { "\($0.key)=\($0.value)" }
+                       + [EtcdConsoleBinary.path] + arguments).map(Self.quote).joined(separator: " ")
+            + "; echo EXITED $?; sleep 600"
+        try tmux(["new-session", "-d", "-s", name, "-x", String(width), "-y", String(height), command])
+    }
+
+    deinit { _ = try? tmux(["kill-server"]) }
+
+    static func quote(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Runs the tmux client with posix_spawn and waitpid: Foundation's Process did not notice the exit of a
+    /// `new-session` client (it stayed a zombie and the call hung), so tmux is run without it.
+    @discardableResult
+    private func tmux(_ arguments: [String]) throws -> String {
+        let output = try TestDirectories.make("tmux").appendingPathComponent("out").path
+        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = (["/usr/bin/tmux", "-L", socket] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/tmux", &actions, nil, argv, environ)
+        guard spawned == 0 else { throw EtcdTestSupportError("could not run tmux: \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        guard status == 0 else { throw EtcdTestSupportError("tmux \(arguments.joined(separator: " ")) failed (status \(status)): \(text)") }
+        return text
+    }
+
+    /// The screen as text, one line per row.
+    func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
+
+    /// Sends tmux key names ("Enter", "Escape", "Down", "C-d") or literal characters.
+    func press(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
+
+    /// Waits until the screen contains `text`; a test failure (with the screen) when it never does. The limit
+    /// only guards against hanging forever: it is generous and nothing is measured with it.
+    @discardableResult
+    func waitFor(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        try await waitUntil(sourceLocation: sourceLocation, "\"\(text)\"") { $0.contains(text) }
+    }
+
+    @discardableResult
+    func waitUntil(sourceLocation: SourceLocation = #_sourceLocation, _ what: String,
+                   _ condition: (String) -> Bool) async throws -> String {
+        var last = ""
+        for _ in 0..<1200 {
+            last = try screen()
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the console never showed \(what); last screen:\n\(last)", sourceLocation: sourceLocation)
+        throw EtcdTestSupportError("screen wait failed")
+    }
+}
