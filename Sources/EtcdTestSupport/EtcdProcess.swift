@@ -20,8 +20,11 @@ public final class EtcdProcess: @unchecked Sendable {
     /// etcd's standard output and standard error, appended to across restarts.
     public let logFile: URL
 
-    /// The flags etcd was started with, reused by `restart()`.
-    private let flags: [String]
+    /// The flags etcd was started with, reused by `restart()` (and by tests that hand etcd to a service stand-in).
+    public let flags: [String]
+
+    /// The full command line: the etcd binary, then `flags`.
+    public var commandLine: [String] { [binaries.etcd] + flags }
     /// The etcd process of the latest start.
     private let current: Locked<Process?>
 

@@ -16,7 +16,8 @@ struct EtcdConsole: AsyncParsableCommand {
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
         """,
         version: "0.1.0",
-        subcommands: [StatusCommand.self, SnapshotCommand.self, FillCommand.self, DoctorCommand.self])
+        subcommands: [StatusCommand.self, SnapshotCommand.self, FillCommand.self, DoctorCommand.self, RestoreCommand.self,
+                      PracticeServiceCommand.self])
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var directory: DirectoryOption

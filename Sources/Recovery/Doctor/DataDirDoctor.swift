@@ -37,6 +37,10 @@ public struct DataDirDoctor: Sendable {
 
     public func examine() -> DoctorReport {
         var findings: [DoctorFinding] = []
+        if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
+            findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
+                                          action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
+        }
         let snaps = examineSnapFiles(walRecords: WALSnapshotRecords.read(paths: walFiles().map { walDir + "/" + $0.name }),
                                      &findings)
         let db = examineDatabase(&findings)

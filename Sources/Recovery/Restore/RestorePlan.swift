@@ -1,0 +1,177 @@
+import Foundation
+
+/// The steps of a restore, in order. Raw values are the names used in JSON, the journal and the console.
+public enum RestoreStepKind: String, Codable, Sendable, CaseIterable {
+    case preflight
+    case stopEtcd = "stop-etcd"
+    case moveAside = "move-data-dir"
+    case restore
+    case fixOwnership = "fix-ownership"
+    case startEtcd = "start-etcd"
+    case waitHealthy = "wait-healthy"
+    case verify
+    case checkPods = "check-pods"
+
+    /// What the step does, for a checklist.
+    public var title: String {
+        switch self {
+        case .preflight: "Preflight checks"
+        case .stopEtcd: "Stop etcd"
+        case .moveAside: "Move the data dir aside"
+        case .restore: "Restore the snapshot"
+        case .fixOwnership: "Fix owner and mode"
+        case .startEtcd: "Start etcd"
+        case .waitHealthy: "Wait until etcd is healthy"
+        case .verify: "Verify revision, keys and members"
+        case .checkPods: "Check pods"
+        }
+    }
+
+    /// Steps that change the host (need confirmation; rolled back on failure once the data dir moved).
+    public var isDestructive: Bool {
+        switch self {
+        case .stopEtcd, .moveAside, .restore, .fixOwnership, .startEtcd: true
+        case .preflight, .waitHealthy, .verify, .checkPods: false
+        }
+    }
+}
+
+/// One step as shown before anything runs: what it does and the exact commands an operator could type.
+public struct PlannedStep: Codable, Sendable, Equatable {
+    public var kind: RestoreStepKind
+    public var title: String
+    public var commands: [String]
+    public var isDestructive: Bool
+
+    public init(kind: RestoreStepKind, commands: [String]) {
+        self.kind = kind
+        self.title = kind.title
+        self.commands = commands
+        self.isDestructive = kind.isDestructive
+    }
+}
+
+/// How etcd is stopped and started on this host.
+public enum ServiceTarget: Codable, Sendable, Equatable {
+    /// `systemctl stop|start <unit>`.
+    case systemd(unit: String)
+    /// A kubeadm static pod: the kubelet stops etcd when its manifest leaves the manifests directory.
+    case staticPod(manifest: String, parkedAt: String)
+
+    public var description: String {
+        switch self {
+        case .systemd(let unit): "systemd unit \(unit)"
+        case .staticPod(let manifest, _): "static pod \(manifest)"
+        }
+    }
+}
+
+/// The program that restores: etcdutl (3.5+), else etcdctl with ETCDCTL_API=3.
+public struct RestoreTool: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case etcdutl, etcdctl }
+    public var kind: Kind
+    public var path: String
+    /// First line of `<tool> version`, e.g. "etcdutl version: 3.5.1".
+    public var version: String
+    /// `snapshot restore --help` lists --bump-revision and --mark-compacted.
+    public var supportsBumpRevision: Bool
+
+    public init(kind: Kind, path: String, version: String, supportsBumpRevision: Bool) {
+        self.kind = kind
+        self.path = path
+        self.version = version
+        self.supportsBumpRevision = supportsBumpRevision
+    }
+}
+
+/// Owner and mode of a directory, to give the restored data dir the old one's.
+public struct DirectoryOwnership: Codable, Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mode: UInt16
+    /// "etcd:etcd" (names when known, else numbers).
+    public var display: String
+
+    public init(uid: UInt32, gid: UInt32, mode: UInt16, display: String) {
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
+        self.display = display
+    }
+}
+
+/// Everything a restore will do, computed before anything runs; stored in the journal so a restore that
+/// was interrupted can be resumed or rolled back by another process.
+public struct RestorePlan: Codable, Sendable, Equatable {
+    public var createdAt: Date
+    public var snapshotPath: String
+    public var snapshotSize: Int64
+    /// The verifier's verdict: "good", "unverified" (no trailer, structure OK) or "corrupt".
+    public var snapshotHealth: String
+    public var snapshotReason: String?
+    public var snapshotRevision: Int64?
+    public var snapshotKeys: Int?
+    /// Pods per namespace in the snapshot (for the pod check after the restore).
+    public var snapshotPods: [String: Int]
+    public var skipVerify: Bool
+
+    public var dataDir: String
+    /// A WAL dir outside the data dir (`--wal-dir`), moved aside and restored along with it.
+    public var walDir: String?
+    /// Whether the data dir existed when the plan was made (after a disk loss it may not).
+    public var dataDirExisted: Bool
+    public var asidePath: String
+    public var walAsidePath: String?
+    public var failedRestorePath: String
+    public var ownership: DirectoryOwnership
+
+    public var memberName: String
+    public var initialCluster: String
+    public var initialClusterToken: String
+    public var initialAdvertisePeerURLs: String
+
+    public var service: ServiceTarget
+    public var tool: RestoreTool
+    /// Client URLs to check health on.
+    public var endpoints: [String]
+    public var stopTimeoutSeconds: Int
+    public var startTimeoutSeconds: Int
+
+    public var steps: [PlannedStep]
+    /// Things the operator should know before confirming (e.g. "etcdctl 3.4 cannot --bump-revision").
+    public var notes: [String]
+
+    /// The journal next to the data dir.
+    public var journalPath: String { RestoreJournal.path(forDataDir: dataDir) }
+
+    /// The restore command as arguments (without the program).
+    public var restoreArguments: [String] {
+        var arguments = ["snapshot", "restore", snapshotPath, "--data-dir", dataDir]
+        if let walDir { arguments += ["--wal-dir", walDir] }
+        arguments += ["--name", memberName, "--initial-cluster", initialCluster,
+                      "--initial-cluster-token", initialClusterToken,
+                      "--initial-advertise-peer-urls", initialAdvertisePeerURLs]
+        if tool.supportsBumpRevision { arguments += ["--bump-revision", "1000000000", "--mark-compacted"] }
+        if snapshotHealth == "unverified" { arguments.append("--skip-hash-check") }
+        return arguments
+    }
+
+    public var restoreRequest: ProcessRequest {
+        ProcessRequest(tool.path, restoreArguments,
+                       environment: tool.kind == .etcdctl ? ["ETCDCTL_API": "3"] : [:], timeout: .seconds(3600))
+    }
+
+    /// The plan as text: each step with its commands, then the notes. What `--dry-run` prints.
+    public func rendered() -> String {
+        var lines = ["Restore \(snapshotPath) into \(dataDir) (member \(memberName), \(service.description))"]
+        for (number, step) in steps.enumerated() {
+            lines.append("\(number + 1). \(step.title)\(step.isDestructive ? "  [changes the host]" : "")")
+            lines += step.commands.map { "     \($0)" }
+        }
+        if !notes.isEmpty {
+            lines.append("Notes:")
+            lines += notes.map { "  - \($0)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

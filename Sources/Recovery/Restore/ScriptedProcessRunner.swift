@@ -1,0 +1,62 @@
+import Foundation
+
+/// A `ProcessRunner` that plays back expected commands in order (the test double ships with the module,
+/// so every test and the console's wizard tests use the same one). An unexpected command, or one out of
+/// order, is answered with exit 127 and recorded in `problems`; `unmet` lists expectations never called.
+public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
+    public struct Expectation: Sendable {
+        public var program: String
+        public var arguments: [String]?
+        public var outcome: ProcessOutcome
+
+        /// `arguments` nil matches any arguments.
+        public init(_ program: String, _ arguments: [String]? = nil, status: Int32 = 0, output: String = "") {
+            self.program = program
+            self.arguments = arguments
+            self.outcome = ProcessOutcome(status: status, output: output)
+        }
+    }
+
+    private let lock = NSLock()
+    private var expectations: [Expectation]
+    private var calls: [ProcessRequest] = []
+    private var failures: [String] = []
+    /// Programs `locate` finds, with their paths.
+    public let installed: [String: String]
+
+    public init(installed: [String: String], expectations: [Expectation]) {
+        self.installed = installed
+        self.expectations = expectations
+    }
+
+    public func locate(_ program: String) -> String? {
+        if program.contains("/") { return installed.values.contains(program) ? program : nil }
+        return installed[program]
+    }
+
+    public func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome {
+        let outcome: ProcessOutcome = lock.withLock {
+            calls.append(request)
+            guard let next = expectations.first else {
+                failures.append("unexpected call: \(request)")
+                return ProcessOutcome(status: 127, output: "unexpected call")
+            }
+            let program = (request.program as NSString).lastPathComponent
+            guard next.program == program, next.arguments == nil || next.arguments! == request.arguments else {
+                failures.append("expected \(next.program) \(next.arguments?.joined(separator: " ") ?? "…"), got \(request)")
+                return ProcessOutcome(status: 127, output: "unexpected call")
+            }
+            expectations.removeFirst()
+            return next.outcome
+        }
+        outcome.output.split(separator: "\n").forEach { onLine(String($0)) }
+        return outcome
+    }
+
+    /// Every command run so far, in order.
+    public var requests: [ProcessRequest] { lock.withLock { calls } }
+    /// Calls that did not match.
+    public var problems: [String] { lock.withLock { failures } }
+    /// Expectations never met.
+    public var unmet: [Expectation] { lock.withLock { expectations } }
+}

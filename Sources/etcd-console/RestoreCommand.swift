@@ -1,0 +1,228 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a snapshot into the local etcd: checked, journaled, rolled back on failure.",
+        discussion: """
+        Shows the plan (every command), asks for confirmation, then: preflight checks, stop etcd (systemctl
+        or the static pod manifest), move the data dir aside to <data-dir>.before-restore-<UTC time> (never
+        deleted), restore with etcdutl (else etcdctl), fix owner and mode, start etcd, wait until healthy,
+        verify revision/keys/members, check pods. A step that fails after the move rolls everything back
+        (the restored dir goes to <data-dir>.failed-restore-<time>). Each step is journaled in
+        <data-dir>.restore-journal: after a crash, run again with --resume or --rollback.
+        Settings come from discovery (systemd unit, kubeadm manifest, /etc/etcd); flags override them.
+        Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
+
+        Examples:
+          etcd-console restore /var/lib/etcd-backup/snapshot-20261125T170000Z-master.db --dry-run
+          etcd-console restore /var/lib/etcd-backup/snapshot-20261125T170000Z-master.db
+          etcd-console restore --resume --yes
+        """)
+
+    @Argument(help: ArgumentHelp("The snapshot file to restore.", valueName: "snapshot"))
+    var snapshot: String?
+
+    @Flag(help: "Do not ask for confirmation (for scripts).")
+    var yes = false
+
+    @Flag(help: "Print the plan with its exact commands and change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Continue an interrupted restore from its journal.")
+    var resume = false
+
+    @Flag(help: "Roll an interrupted restore back from its journal (original data dir back, etcd started).")
+    var rollback = false
+
+    @Option(help: ArgumentHelp("etcd's data dir (default: discovered, else /var/lib/etcd).", valueName: "dir"))
+    var dataDir: String?
+    @Option(help: ArgumentHelp("A WAL dir outside the data dir (default: discovered).", valueName: "dir"))
+    var walDir: String?
+    @Option(help: ArgumentHelp("Member name (default: discovered, else 'default').", valueName: "name"))
+    var name: String?
+    @Option(help: ArgumentHelp("Initial cluster, name=peer-url,... (default: discovered, else <name>=<peer urls>).", valueName: "list"))
+    var initialCluster: String?
+    @Option(help: ArgumentHelp("Initial cluster token (default: discovered, else etcd-cluster).", valueName: "token"))
+    var initialClusterToken: String?
+    @Option(help: ArgumentHelp("This member's peer URLs (default: discovered, else http://localhost:2380).", valueName: "urls"))
+    var initialAdvertisePeerUrls: String?
+    @Option(help: ArgumentHelp("systemd unit that runs etcd (default: discovered, else etcd).", valueName: "name"))
+    var unit: String?
+    @Option(help: ArgumentHelp("kubeadm static pod manifest to move out and back instead of systemctl.", valueName: "path"))
+    var staticPodManifest: String?
+    @Flag(help: "Restore even when the snapshot does not verify (the restore tool still checks its hash).")
+    var skipVerify = false
+    @Option(help: ArgumentHelp("How long to wait for etcd to stop.", valueName: "duration"))
+    var stopTimeout: String = "90s"
+    @Option(help: ArgumentHelp("How long to wait for etcd to become healthy after the start.", valueName: "duration"))
+    var startTimeout: String = "90s"
+    @Option(help: .hidden)
+    var discoveryRoot: String = "/"
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if resume && rollback { throw ValidationError("--resume and --rollback exclude each other") }
+        if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
+        if !(resume || rollback) && snapshot == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
+        if staticPodManifest != nil && unit != nil { throw ValidationError("--unit and --static-pod-manifest exclude each other") }
+        _ = try parseDuration(stopTimeout, flag: "--stop-timeout")
+        _ = try parseDuration(startTimeout, flag: "--start-timeout")
+    }
+
+    func run() async throws {
+        let runner = SystemProcessRunner()
+        var overrides: [EtcdSetting.Name: String] = [:]
+        if let dataDir { overrides[.dataDir] = dataDir }
+        if let walDir { overrides[.walDir] = walDir }
+        let deployment: EtcdDeployment
+        do {
+            deployment = try EtcdDiscovery(root: discoveryRoot).discover(overrides: overrides)
+        } catch {
+            printError("warning: discovery failed (\(error)); using flags and etcd's defaults")
+            deployment = EtcdDeployment(kind: .none)
+        }
+        let journalDataDir = RestorePlanner.dataDir(options: restoreOptions(snapshot: ""), deployment: deployment)
+
+        if resume || rollback {
+            guard let journal = RestoreJournal.unfinished(dataDir: journalDataDir) else {
+                printError("error: no unfinished restore journal at \(RestoreJournal.path(forDataDir: journalDataDir))")
+                throw ExitCode(1)
+            }
+            printError("Found \(journal.summary).")
+            try confirm(journal.plan, action: rollback ? "roll back" : "resume")
+            let executor = RestoreExecutor(plan: journal.plan, runner: runner,
+                                           clientConfiguration: try healthConfiguration(journal.plan, deployment))
+            let report = rollback ? await executor.rollback(journal, onEvent: printer())
+                                  : await executor.resume(journal, onEvent: printer())
+            try finish(report)
+            return
+        }
+
+        if let journal = RestoreJournal.unfinished(dataDir: journalDataDir) {
+            printError("""
+            error: \(journal.summary).
+            Finish it first: etcd-console restore --resume   (continue where it stopped)
+                         or: etcd-console restore --rollback (put the original data dir back)
+            """)
+            throw ExitCode(1)
+        }
+
+        let plan: RestorePlan
+        do {
+            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: snapshot!))
+        } catch let error as RestoreError {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        if dryRun {
+            switch output.output {
+            case .json: try printJSON(plan)
+            case .table: print(plan.rendered())
+            }
+            return
+        }
+        try confirm(plan, action: "restore")
+        let executor = RestoreExecutor(plan: plan, runner: runner, clientConfiguration: try healthConfiguration(plan, deployment))
+        try finish(await executor.run(onEvent: printer()))
+    }
+
+    private func restoreOptions(snapshot: String) -> RestoreOptions {
+        RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, walDir: walDir, name: name, initialCluster: initialCluster,
+                       initialClusterToken: initialClusterToken, initialAdvertisePeerURLs: initialAdvertisePeerUrls,
+                       unit: unit, staticPodManifest: staticPodManifest, endpoints: endpointList,
+                       skipVerify: skipVerify,
+                       stopTimeout: (try? parseDuration(stopTimeout, flag: "--stop-timeout")) ?? .seconds(90),
+                       startTimeout: (try? parseDuration(startTimeout, flag: "--start-timeout")) ?? .seconds(90))
+    }
+
+    private var endpointList: [String]? {
+        (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"])
+            .map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
+    /// How to reach the restored etcd: the connection flags when given, else the plan's endpoints with the
+    /// certificates etcd itself uses (a kubeadm or binary install's server cert can act as a client).
+    private func healthConfiguration(_ plan: RestorePlan, _ deployment: EtcdDeployment) throws -> EtcdClientConfiguration {
+        var configuration = try connection.configuration()
+        if endpointList == nil {
+            let secure = plan.endpoints.contains { $0.hasPrefix("https") }
+            configuration.endpoints = try plan.endpoints.map { try Endpoint(parsing: $0, defaultSecure: secure) }
+            if secure && configuration.tls.caFile == nil {
+                configuration.tls = TLSConfiguration(caFile: deployment.trustedCAFile, certificateFile: deployment.certFile,
+                                                     keyFile: deployment.keyFile)
+            }
+        }
+        return configuration
+    }
+
+    /// Shows the plan and asks for the member name or "yes" on a terminal; refuses without one unless --yes.
+    private func confirm(_ plan: RestorePlan, action: String) throws {
+        if output.output == .table || !yes { printError(plan.rendered()) }
+        if yes { return }
+        guard Terminal.stdinIsTTY else {
+            printError("error: refusing to \(action) without confirmation: there is no terminal to ask on; pass --yes to go ahead")
+            throw ExitCode(2)
+        }
+        printError("This stops etcd and replaces \(plan.dataDir). Type the member name (\(plan.memberName)) or yes to \(action): ", newline: false)
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces) ?? ""
+        guard answer == "yes" || answer == plan.memberName else {
+            printError("Not confirmed; nothing was changed.")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Prints events as they come (table output only; JSON prints the report at the end).
+    private func printer() -> RestoreExecutor.EventHandler {
+        let json = output.output == .json
+        return { event in
+            guard !json else { return }
+            switch event {
+            case .stepStarted(let kind):
+                let number = (RestoreStepKind.allCases.firstIndex(of: kind) ?? 0) + 1
+                printError("[\(number)/\(RestoreStepKind.allCases.count)] \(kind.title)...")
+            case .output(_, let line):
+                printError("      \(line)")
+            case .stepFinished(let result):
+                printError("      \(result.status.rawValue.uppercased()) (\(result.durationMs) ms): \(result.detail)")
+            case .rollbackStarted(let reason):
+                printError("ROLLING BACK: \(reason)")
+            case .rollbackFinished(let result):
+                printError(result.problems.isEmpty ? "Rollback done." : "Rollback finished with problems: \(result.problems.joined(separator: "; "))")
+            case .finished:
+                break
+            }
+        }
+    }
+
+    private func finish(_ report: RestoreReport) throws {
+        switch output.output {
+        case .json:
+            try printJSON(report)
+        case .table:
+            if rollback, let result = report.rollback {
+                print(result.problems.isEmpty ? "Rolled back: the original data dir is at \(report.dataDir)\(result.etcdRunning ? " and etcd answers" : "")."
+                                              : "Rolled back with problems: \(result.problems.joined(separator: "; "))")
+            } else if report.succeeded {
+                print("Restored \(report.snapshot) into \(report.dataDir).")
+            } else {
+                print("Restore FAILED: \(report.error ?? "see the steps above")")
+                if report.rolledBack { print("Rolled back.") }
+            }
+            for note in report.notes { print("note: \(note)") }
+            for reminder in report.reminders { print("next: \(reminder)") }
+        }
+        // A rollback the operator asked for succeeds when the original is back and etcd answers.
+        if rollback, let result = report.rollback, result.originalRestored, result.etcdRunning, result.problems.isEmpty { return }
+        if !report.succeeded { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,108 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+@testable import Recovery
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `etcd-console restore` run as an operator runs it, against the practice-systemctl etcd of a `RestoreLab`.
+@Suite("etcd-console restore", .serialized)
+struct RestoreCommandTests {
+    @Test("--dry-run prints every step's exact commands and changes nothing")
+    func dryRun() async throws {
+        let lab = try await RestoreLab.make(.v3_5)
+        defer { Task { await lab.tearDown() } }
+        let result = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--dry-run"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("systemctl stop etcd"))
+        #expect(result.stdout.contains("etcdutl snapshot restore \(lab.snapshot) --data-dir \(lab.dataDir) --name master"))
+        #expect(result.stdout.contains("mv \(lab.dataDir) \(lab.dataDir).before-restore-"))
+        #expect(try await lab.contents().hasAfterSnapshotKey)
+        #expect(!FileManager.default.fileExists(atPath: RestoreJournal.path(forDataDir: lab.dataDir)))
+
+        let json = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--dry-run", "-o", "json"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
+        let plan = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let steps = try #require(plan?["steps"] as? [[String: Any]])
+        #expect(steps.compactMap { $0["kind"] as? String } == RestoreStepKind.allCases.map(\.rawValue))
+    }
+
+    @Test("Without --yes and without a terminal it refuses, exit 2, and changes nothing")
+    func refusesWithoutTerminal() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        let result = try EtcdConsoleBinary.run(["restore", lab.snapshot] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("refusing to restore without confirmation"))
+        #expect(try await lab.isActive() == "active")
+        #expect(try await lab.contents().hasAfterSnapshotKey)
+    }
+
+    @Test("Killed after the move step: the journal shows it, restore --resume completes it (JSON report)")
+    func killedAfterMoveThenResume() async throws {
+        let lab = try await RestoreLab.make(.v3_5)
+        defer { Task { await lab.tearDown() } }
+        try await killAfterMove(lab)
+        let journal = try #require(RestoreJournal.unfinished(dataDir: lab.dataDir))
+        #expect(journal.movedAside)
+        let diagnosis = DataDirDoctor(dataDir: lab.dataDir, now: Date()).examine()
+        #expect(diagnosis.severity("restore-unfinished") == .critical, "\(diagnosis.summary)")
+        #expect(diagnosis.findings("restore-unfinished").first?.action.contains("restore --resume") == true)
+
+        let blocked = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--yes"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
+        #expect(blocked.status == 1)
+        #expect(blocked.stderr.contains("restore --resume"))
+
+        let resumed = try EtcdConsoleBinary.run(["restore", "--resume", "--yes", "-o", "json"] + lab.flags.filter { $0 != lab.snapshot },
+                                                environment: ["PATH": lab.environment["PATH"]!])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
+        #expect(report["rolledBack"] as? Bool == false)
+        #expect(report["movedAside"] as? String == journal.plan.asidePath)
+        let steps = try #require(report["steps"] as? [[String: Any]])
+        #expect(steps.allSatisfy { Set($0.keys).isSuperset(of: ["name", "status", "durationMs", "detail"]) })
+        #expect(steps.last?["name"] as? String == "check-pods")
+        #expect(try await lab.contents().keys == lab.snapshotKeys)
+        #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
+    }
+
+    @Test("Killed after the move step: restore --rollback brings the original data dir back and starts etcd")
+    func killedAfterMoveThenRollback() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        try await killAfterMove(lab)
+        let journal = try #require(RestoreJournal.unfinished(dataDir: lab.dataDir))
+
+        let result = try EtcdConsoleBinary.run(["restore", "--rollback", "--yes"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("Rolled back"))
+        #expect(try await lab.isActive() == "active")
+        #expect(try await lab.contents().hasAfterSnapshotKey, "the original data is not back")
+        #expect(!FileManager.default.fileExists(atPath: journal.plan.asidePath))
+        #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
+    }
+
+    /// Starts `restore --yes` and SIGKILLs it as soon as the journal records the data dir moved aside.
+    private func killAfterMove(_ lab: RestoreLab) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
+        process.arguments = ["restore", lab.snapshot, "--yes"] + lab.flags
+        process.environment = lab.environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let journal = RestoreJournal.path(forDataDir: lab.dataDir)
+        var killed = false
+        for _ in 0..<3000 where !killed {
+            if let text = try? String(contentsOfFile: journal, encoding: .utf8),
+               text.split(separator: "\n").contains(where: { $0.contains("\"event\":\"step-finished\"") && $0.contains("\"step\":\"move-data-dir\"") }) {
+                kill(process.processIdentifier, SIGKILL)
+                killed = true
+            } else {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        process.waitUntilExit()
+        try #require(killed, "the restore never recorded the move step")
+    }
+}
