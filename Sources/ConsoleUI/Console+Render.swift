@@ -14,6 +14,7 @@ extension Console {
         switch pushed {
         case .browse(let screen): screen.render(into: &grid, area: area, context: context)
         case .diff(let screen): screen.render(into: &grid, area: area, context: context)
+        case .wizard: wizard?.render(into: &grid, area: area, context: context)
         case nil:
             switch tab {
             case .members: members.render(into: &grid, area: area, context: context)
@@ -100,10 +101,11 @@ extension Console {
         let all = screen + Self.globalBindings
         let keyWidth = min(16, all.map(\.label.count).max() ?? 8)
         lines.append(("This screen", .header))
-        lines += screen.map { ($0.label.fitted(keyWidth, pad: true) + "  " + $0.title, .normal) }
+        lines += screen.map { (($0.label + ($0.isDestructive ? " !" : "")).fitted(keyWidth, pad: true) + "  " + $0.title, .normal) }
         lines.append(("Everywhere", .header))
         lines += Self.globalBindings.map { ($0.label.fitted(keyWidth, pad: true) + "  " + $0.title, .normal) }
         if readonly { lines.append(("read-only session: delete, prune and restore are off", .warning)) }
+        lines.append(("! marks a step or key that changes the host; it is confirmed first", .dim))
         lines.append(("esc or ? closes this help", .dim))
         drawBox("Help", lines: lines, into: &grid, minWidth: 60)
     }
@@ -112,7 +114,7 @@ extension Console {
         var lines = confirmation.lines.map { ($0, CellStyle.normal) }
         lines.append(("", .normal))
         if let word = confirmation.typedWord {
-            lines.append(("type \(word) and press enter to confirm, esc cancels:", .warning))
+            lines.append(("type \(word) or yes, then enter, to confirm; esc cancels:", .warning))
             lines.append(("> " + confirmation.typed + "▏", .key))
         } else {
             lines.append(("y confirms · n or esc cancels", .warning))

@@ -24,6 +24,8 @@ public struct Console: Sendable {
     public enum Pushed: Sendable {
         case browse(BrowseScreen)
         case diff(DiffScreen)
+        /// The restore wizard (its state is `wizard`, kept when the operator steps away).
+        case wizard
     }
 
     public enum Overlay: Sendable, Equatable {
@@ -39,6 +41,8 @@ public struct Console: Sendable {
     public var members = MembersScreen()
     public var snapshots: SnapshotsScreen
     public var jobs = JobsScreen()
+    /// The restore wizard, once opened: kept while a restore runs so `:restore` returns to it.
+    public var wizard: WizardScreen?
     /// One line at the bottom: the result of the last action or why a key did nothing.
     public var message: (text: String, isError: Bool)?
     public let readonly: Bool
@@ -59,11 +63,11 @@ public struct Console: Sendable {
     }
 
     /// The effects to run at start.
-    public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord] }
+    public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord, .checkUnfinishedRestore] }
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),
-        KeyBinding([.character(":")], "command: :members :snapshots :jobs :help :q", footer: "command"),
+        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :help :q", footer: "command"),
         KeyBinding([.tab, .backTab], "next / previous screen"),
         KeyBinding([.character("1"), .character("2"), .character("3")], "Members / Snapshots / Jobs"),
         KeyBinding([.escape], "back: close a dialog, browse or diff, clear a filter"),
@@ -76,6 +80,7 @@ public struct Console: Sendable {
         switch pushed {
         case .browse: screen = BrowseScreen.bindings
         case .diff: screen = DiffScreen.bindings
+        case .wizard: screen = wizard?.currentBindings ?? WizardScreen.bindings
         case nil:
             switch tab {
             case .members: screen = MembersScreen.bindings
@@ -105,6 +110,13 @@ public struct Console: Sendable {
         case .diff(var screen):
             action = screen.handle(key)
             pushed = .diff(screen)
+        case .wizard:
+            if var screen = wizard {
+                action = screen.handle(key, readonly: readonly)
+                wizard = screen
+            } else {
+                action = .close
+            }
         case nil:
             switch tab {
             case .members: action = members.handle(key)
@@ -165,6 +177,15 @@ public struct Console: Sendable {
         case .effect(let effect):
             if case .browse(let ref) = effect { loading = "reading \(ref.name)…" }
             if case .diff(let from, let to) = effect { loading = "comparing \(from.name) with \(to.name)…" }
+            if case .planRestore(let ref) = effect {
+                if wizard?.phase == .running {
+                    pushed = .wizard
+                    message = ("a restore is running: this is it", true)
+                    return []
+                }
+                wizard = WizardScreen(snapshot: ref)
+                pushed = .wizard
+            }
             return [effect]
         case .saveSnapshot:
             if let running = jobs.running.first(where: { $0.kind == .save }) {
@@ -228,8 +249,8 @@ public struct Console: Sendable {
                 case .character(let c): confirmation.typed.append(c)
                 case .backspace: if !confirmation.typed.isEmpty { confirmation.typed.removeLast() }
                 case .enter:
-                    guard confirmation.typed == word else {
-                        message = ("type \(word) exactly to confirm, or esc to cancel", true)
+                    guard confirmation.typed == word || confirmation.typed == "yes" else {
+                        message = ("type \(word) or yes exactly to confirm, or esc to cancel", true)
                         confirmation.typed = ""
                         overlay = .confirm(confirmation)
                         return []
@@ -257,23 +278,56 @@ public struct Console: Sendable {
         case .prune(let names):
             let id = startJob(.prune, target: "\(names.count) snapshot(s) in \(snapshots.directory)")
             return [.prune(job: id, names: names)]
+        case .restore, .resumeRestore, .rollbackRestore:
+            guard var screen = wizard, let plan = screen.plan else { return [] }
+            let verb = action == .restore ? "restore" : action == .resumeRestore ? "resume restore" : "roll back restore"
+            let id = startJob(.restore, target: "\(verb) of \(screen.snapshot.name) into \(plan.dataDir)")
+            screen.started(at: now)
+            wizard = screen
+            pushed = .wizard
+            switch action {
+            case .restore: return [.runRestore(job: id, plan)]
+            case .resumeRestore: return [.resumeRestore(job: id)]
+            default: return [.rollbackRestore(job: id)]
+            }
         }
     }
 
-    /// `:members`, `:snapshots`, `:jobs`, `:help`, `:q` (and unique prefixes).
+    /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:help`, `:q` (and unique prefixes).
     mutating func runCommand(_ text: String) -> [Effect] {
         let commands: [(String, Tab?)] = [("members", .members), ("snapshots", .snapshots), ("jobs", .jobs),
-                                          ("help", nil), ("quit", nil), ("q", nil)]
+                                          ("restore", nil), ("help", nil), ("quit", nil), ("q", nil)]
         let word = text.lowercased()
         if word == "q" || word == "q!" || word == "quit" { return word == "q!" ? [.quit] : requestQuit() }
         let matches = commands.filter { $0.0.hasPrefix(word) && !word.isEmpty }
         guard matches.count == 1 || matches.contains(where: { $0.0 == word }) else {
-            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :help, :q)", true)
+            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :help, :q)", true)
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
         if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help }
+        if match.0 == "restore" { return openRestore() }
         return []
+    }
+
+    /// `:restore`: back to the wizard when one is open, else a plan for the selected (or newest good) snapshot.
+    private mutating func openRestore() -> [Effect] {
+        if wizard != nil && (wizard?.phase == .running || pushed == nil) {
+            tab = .snapshots
+            pushed = .wizard
+            return []
+        }
+        guard !readonly else {
+            message = ("read-only session (--readonly): restore is not available", true)
+            return []
+        }
+        let entry = tab == .snapshots ? snapshots.selectedEntry : snapshots.entries.first { $0.health == "good" }
+        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == "good" }) else {
+            message = ("no good snapshot to restore in \(snapshots.directory)", true)
+            return []
+        }
+        tab = .snapshots
+        return perform(.effect(.planRestore(SnapshotRef(name: entry.name, path: entry.path))))
     }
 
     // MARK: - Events
@@ -335,6 +389,38 @@ public struct Console: Sendable {
         case .failed(let error):
             loading = nil
             message = (error, true)
+        case .restorePlanned(let ref, let plan):
+            guard wizard?.snapshot == ref, wizard?.phase == .planning else { break }
+            wizard?.apply(plan: plan)
+        case .restorePlanFailed(let ref, let error):
+            guard wizard?.snapshot == ref else { break }
+            wizard?.planFailed(error)
+        case .restore(let id, let event):
+            wizard?.apply(event, at: now)
+            if case .finished(let report) = event {
+                jobs.update(id) {
+                    $0.state = report.succeeded ? .succeeded : .failed
+                    $0.finishedAt = now
+                    $0.message = report.succeeded ? "restored \(report.snapshot) into \(report.dataDir)"
+                        : "failed\(report.rolledBack ? " and rolled back" : ""): \(report.error ?? "see the wizard")"
+                }
+                return [.loadSnapshots, .refreshMembers]
+            }
+            if case .stepStarted(let kind) = event { jobs.update(id) { $0.phase = kind.rawValue } }
+            if case .rollbackStarted = event { jobs.update(id) { $0.phase = "rolling back" } }
+        case .restoreNotStarted(let id, let error):
+            wizard?.planFailed("could not start: \(error)")
+            jobs.update(id) {
+                $0.state = .failed
+                $0.finishedAt = now
+                $0.message = error
+            }
+            message = (error, true)
+        case .unfinishedRestore(let plan, let summary):
+            guard wizard == nil else { break }
+            wizard = WizardScreen(unfinished: plan, summary: summary)
+            tab = .snapshots
+            pushed = .wizard
         }
         return []
     }

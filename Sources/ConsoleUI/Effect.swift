@@ -32,6 +32,13 @@ public enum Effect: Sendable, Equatable {
     case prune(job: Int, names: [String])
     case browse(SnapshotRef)
     case diff(from: SnapshotRef, to: SnapshotRef)
+    /// Work out the restore plan for a snapshot (changes nothing).
+    case planRestore(SnapshotRef)
+    case runRestore(job: Int, RestorePlan)
+    /// Look for an unfinished restore journal (at start).
+    case checkUnfinishedRestore
+    case resumeRestore(job: Int)
+    case rollbackRestore(job: Int)
 }
 
 /// What the runtime feeds back: results of effects, and the passing of time.
@@ -51,6 +58,12 @@ public enum ConsoleEvent: Sendable {
     case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff)
     /// A browse or diff that could not be done: shown as a message.
     case failed(String)
+    case restorePlanned(SnapshotRef, RestorePlan)
+    case restorePlanFailed(SnapshotRef, String)
+    case restore(job: Int, RestoreEvent)
+    /// A restore, resume or rollback that could not start (nothing was changed by it).
+    case restoreNotStarted(job: Int, String)
+    case unfinishedRestore(RestorePlan, summary: String)
 }
 
 /// A question the operator answers before a destructive effect runs.
@@ -59,12 +72,15 @@ public struct Confirmation: Sendable, Equatable {
         case quit
         case delete(SnapshotRef)
         case prune([String])
+        case restore
+        case resumeRestore
+        case rollbackRestore
     }
 
     public var title: String
     public var lines: [String]
     public var action: Action
-    /// When set, the operator types this word and presses enter; otherwise `y` confirms.
+    /// When set, the operator types this word (or `yes`) and presses enter; otherwise `y` confirms.
     public var typedWord: String?
     public var typed = ""
 

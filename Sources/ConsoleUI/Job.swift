@@ -4,7 +4,7 @@ import SnapshotStore
 /// A job on the Jobs screen: one started from this console, or a headless backup seen through its progress file.
 public struct Job: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case save, verify, delete, prune
+        case save, verify, delete, prune, restore
         /// `etcd-console backup` run by a timer in another process.
         case backup = "backup (scheduled)"
     }

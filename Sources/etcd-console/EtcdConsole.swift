@@ -3,6 +3,7 @@ import ConsoleUI
 import CursesTerminal
 import EtcdClient
 import Foundation
+import Recovery
 import SnapshotStore
 
 @main
@@ -25,8 +26,8 @@ struct EtcdConsole: AsyncParsableCommand {
     @Option(help: ArgumentHelp("etcd's data dir, examined by the doctor when etcd is down (default: discovered, else /var/lib/etcd).", valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: ArgumentHelp("The systemd unit that runs etcd.", valueName: "name"))
-    var unit: String = "etcd"
+    @Option(help: ArgumentHelp("The systemd unit that runs etcd, for the restore wizard (default: discovered, else etcd).", valueName: "name"))
+    var unit: String?
 
     @Flag(help: "Look only: no delete, prune or restore.")
     var readonly = false
@@ -42,7 +43,8 @@ struct EtcdConsole: AsyncParsableCommand {
         let configuration = try connection.configuration()
         let client = EtcdClient(configuration)
         let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory.dir),
-                                           dataDir: dataDir)
+                                           dataDir: dataDir, unit: unit,
+                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil)
         let console = Console(directory: directory.dir,
                               endpoints: configuration.endpoints.map(\.description).joined(separator: ","),
                               readonly: readonly, now: Date(), clock: ConsoleClock())

@@ -14,6 +14,11 @@ struct LiveConsoleServices: ConsoleServices {
     let catalog: SnapshotCatalog
     /// `--data-dir`; nil: discovered (systemd unit, kubeadm manifest), else /var/lib/etcd.
     let dataDir: String?
+    /// `--unit`; nil: discovered, else etcd.
+    let unit: String?
+    /// The endpoints the operator gave (`--endpoints` or ETCDCTL_ENDPOINTS), used for the restore's health checks.
+    let endpointsGiven: Bool
+    let runner: any ProcessRunner = SystemProcessRunner()
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -90,6 +95,71 @@ struct LiveConsoleServices: ConsoleServices {
 
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {
         try SnapshotDiffer.diff(from.path, to.path)
+    }
+
+    // MARK: - Restore
+
+    /// How etcd runs here, with `--data-dir` as an override; nothing found is not an error (defaults apply).
+    private func deployment() -> EtcdDeployment {
+        var overrides: [EtcdSetting.Name: String] = [:]
+        if let dataDir { overrides[.dataDir] = dataDir }
+        return (try? EtcdDiscovery().discover(overrides: overrides)) ?? EtcdDeployment(kind: .none)
+    }
+
+    private func options(snapshot: String, deployment: EtcdDeployment) async -> RestoreOptions {
+        var options = RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, unit: unit,
+                                     endpoints: endpointsGiven ? client.configuration.endpoints.map(\.description) : nil)
+        // Name and peer URLs that discovery does not know come from the running member, as etcd reports itself.
+        if deployment.name == nil || deployment[.initialAdvertisePeerURLs] == nil,
+           let status = try? await client.status(), let list = try? await client.memberList(),
+           let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty {
+            let peers = member.peerUrls.joined(separator: ",")
+            options.name = deployment.name ?? member.name
+            options.initialAdvertisePeerURLs = deployment[.initialAdvertisePeerURLs] ?? peers
+            options.initialCluster = deployment[.initialCluster] ?? member.peerUrls.map { "\(options.name!)=\($0)" }.joined(separator: ",")
+        }
+        return options
+    }
+
+    func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan {
+        let deployment = deployment()
+        if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment)) {
+            throw RestoreError(.journal, "\(journal.summary): finish it first (:restore offers resume or rollback at the next start, or etcd-console restore --resume / --rollback)")
+        }
+        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: await options(snapshot: snapshot.path, deployment: deployment))
+    }
+
+    private func executor(_ plan: RestorePlan) throws -> RestoreExecutor {
+        let configuration = try RestoreCommand.healthConfiguration(client.configuration, endpointsGiven: endpointsGiven,
+                                                                   plan, deployment())
+        return RestoreExecutor(plan: plan, runner: runner, clientConfiguration: configuration)
+    }
+
+    func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        try await executor(plan).run(onEvent: onEvent)
+    }
+
+    func unfinishedRestore() async -> (RestorePlan, summary: String)? {
+        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        return RestoreJournal.unfinished(dataDir: dir).map { ($0.plan, $0.summary) }
+    }
+
+    func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        let journal = try unfinishedJournal()
+        return try await executor(journal.plan).resume(journal, onEvent: onEvent)
+    }
+
+    func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        let journal = try unfinishedJournal()
+        return try await executor(journal.plan).rollback(journal, onEvent: onEvent)
+    }
+
+    private func unfinishedJournal() throws -> RestoreJournal {
+        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        guard let journal = RestoreJournal.unfinished(dataDir: dir) else {
+            throw RestoreError(.journal, "no unfinished restore journal at \(RestoreJournal.path(forDataDir: dir)) any more")
+        }
+        return journal
     }
 }
 

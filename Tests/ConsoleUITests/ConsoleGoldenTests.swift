@@ -76,6 +76,18 @@ struct ConsoleGoldenTests {
         ("help-snapshots", { pressing(F.withSnapshots(12), [.character("?")]) }),
         ("command-mode", { pressing(F.withSnapshots(12), [.character(":"), .character("j"), .character("o")]) }),
         ("quit-confirm-job-running", { pressing(F.withSnapshots(12), [.character("n"), .character("q")]) }),
+        ("wizard-planning", { pressing(F.withSnapshots(3), [.character("R")]) }),
+        ("wizard-review", { WizardFixtures.console(nil) }),
+        ("wizard-review-commands", { pressing(WizardFixtures.console(nil), [.down, .down, .down]) }),
+        ("wizard-confirm", { pressing(WizardFixtures.console(nil), [.enter, .character("m"), .character("a")]) }),
+        ("wizard-midway", { WizardFixtures.console(WizardFixtures.midway) }),
+        ("wizard-failed-rolled-back", { WizardFixtures.console(WizardFixtures.failedAndRolledBack) }),
+        ("wizard-succeeded", { WizardFixtures.console(WizardFixtures.succeeded) }),
+        ("wizard-unfinished-journal", {
+            var c = F.withSnapshots(3)
+            _ = c.apply(.unfinishedRestore(WizardFixtures.plan, summary: "an unfinished restore of \(WizardFixtures.snapshot.path) into /var/lib/etcd (started 2026-11-25T11:58:00Z by pid 4242) stopped during step restore; the old data dir is at /var/lib/etcd.before-restore-20261125T115800Z"))
+            return c
+        }),
     ]
 
     static func pressing(_ console: Console, _ keys: [Key]) -> Console {

@@ -66,7 +66,7 @@ struct KeyHandlingTests {
 
     @Test("Command mode: :jobs, a unique prefix, :q and an unknown command", arguments: [
         ("jobs", Console.Tab.jobs, nil as String?), ("mem", .members, nil), ("snap", .snapshots, nil),
-        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :help, :q)"),
+        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :restore, :help, :q)"),
     ])
     func command(_ text: String, _ tab: Console.Tab, _ error: String?) {
         var c = F.withSnapshots(3)

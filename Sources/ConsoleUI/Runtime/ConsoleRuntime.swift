@@ -1,4 +1,5 @@
 import Foundation
+import Recovery
 import SnapshotStore
 
 /// Events posted by effects running on other threads, taken by the UI loop.
@@ -189,6 +190,26 @@ public final class ConsoleRuntime {
                     events.post(.failed("cannot browse \(ref.name): \(error)"))
                 }
             }
+        case .planRestore(let ref):
+            Task.detached {
+                do {
+                    events.post(.restorePlanned(ref, try await services.planRestore(ref)))
+                } catch {
+                    events.post(.restorePlanFailed(ref, "\(error)"))
+                }
+            }
+        case .runRestore(let job, let plan):
+            runRestore(job) { try await services.runRestore(plan, onEvent: $0) }
+        case .resumeRestore(let job):
+            runRestore(job) { try await services.resumeRestore(onEvent: $0) }
+        case .rollbackRestore(let job):
+            runRestore(job) { try await services.rollbackRestore(onEvent: $0) }
+        case .checkUnfinishedRestore:
+            Task.detached {
+                if let (plan, summary) = await services.unfinishedRestore() {
+                    events.post(.unfinishedRestore(plan, summary: summary))
+                }
+            }
         case .diff(let from, let to):
             Task.detached {
                 do {
@@ -196,6 +217,21 @@ public final class ConsoleRuntime {
                 } catch {
                     events.post(.failed("cannot diff \(from.name) with \(to.name): \(error)"))
                 }
+            }
+        }
+    }
+}
+
+extension ConsoleRuntime {
+    /// Runs a restore, resume or rollback; its events come back as `.restore`, a failure to start as `.restoreNotStarted`.
+    private func runRestore(_ job: Int,
+                            _ body: @escaping @Sendable (@escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport) {
+        let events = self.events
+        Task.detached {
+            do {
+                _ = try await body { events.post(.restore(job: job, $0)) }
+            } catch {
+                events.post(.restoreNotStarted(job: job, "\(error)"))
             }
         }
     }

@@ -22,6 +22,15 @@ public protocol ConsoleServices: Sendable {
     func prune(_ names: [String]) async throws -> [String]
     func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject]
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff
+    /// The restore plan for a snapshot on this host (discovery, verify, tool checks); changes nothing.
+    func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan
+    /// Runs a confirmed plan, reporting each step as it goes.
+    func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+    /// An unfinished restore journal for the local data dir, with one line saying what it is.
+    func unfinishedRestore() async -> (RestorePlan, summary: String)?
+    /// Continue or undo the unfinished restore; throws when it cannot even start (no journal any more).
+    func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+    func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
 }
 
 /// The terminal as the runtime sees it; `CursesTerminal` is the real one.

@@ -36,6 +36,7 @@ public struct SnapshotsScreen: Sendable {
         KeyBinding([.character("D")], "diff the marked snapshot with the selected one"),
         KeyBinding([.control("d")], "delete the selected snapshot (asks first)", destructive: true),
         KeyBinding([.character("p")], "prune by retention policy (preview, then confirm)", destructive: true),
+        KeyBinding([.character("R")], "restore the selected snapshot (the wizard shows the plan first)", destructive: true),
         KeyBinding([.character("/")], "filter by name or health", footer: "filter"),
         KeyBinding([.character("s")], "sort by the next column"),
         KeyBinding([.character("S")], "reverse the sort order"),
@@ -118,6 +119,8 @@ public struct SnapshotsScreen: Sendable {
         switch key {
         case .character("v"):
             return .verify(ref)
+        case .character("R"):
+            return .effect(.planRestore(ref))
         case .enter:
             return .effect(.browse(ref))
         case .character(" "):
