@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
-        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore"]),
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Recovery"]),
         .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "EtcdTestSupport", "SnapshotStore", "Recovery", "EtcdClient"],
                     exclude: ["Snapshots"]),
     ],

@@ -109,14 +109,14 @@ struct LiveConsoleServices: ConsoleServices {
     private func options(snapshot: String, deployment: EtcdDeployment) async -> RestoreOptions {
         var options = RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, unit: unit,
                                      endpoints: endpointsGiven ? client.configuration.endpoints.map(\.description) : nil)
-        // Name and peer URLs that discovery does not know come from the running member, as etcd reports itself.
-        if deployment.name == nil || deployment[.initialAdvertisePeerURLs] == nil,
-           let status = try? await client.status(), let list = try? await client.memberList(),
-           let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty {
-            let peers = member.peerUrls.joined(separator: ",")
-            options.name = deployment.name ?? member.name
-            options.initialAdvertisePeerURLs = deployment[.initialAdvertisePeerURLs] ?? peers
-            options.initialCluster = deployment[.initialCluster] ?? member.peerUrls.map { "\(options.name!)=\($0)" }.joined(separator: ",")
+        // While etcd answers, the member restores as itself: its name and peer URLs as etcd reports them win over
+        // configuration files (which may describe another etcd on this host); when it is down, discovery decides.
+        if let status = try? await client.status(), let list = try? await client.memberList(),
+           let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty,
+           !member.name.isEmpty {
+            options.name = member.name
+            options.initialAdvertisePeerURLs = member.peerUrls.joined(separator: ",")
+            options.initialCluster = member.peerUrls.map { "\(member.name)=\($0)" }.joined(separator: ",")
         }
         return options
     }

@@ -204,8 +204,10 @@ public struct WizardScreen: Sendable {
         grid.put(" Restore \(snapshot.name)", row: row, column: 0, style: .title)
         row += 1
         if let plan {
-            grid.put(" into \(plan.dataDir) · member \(plan.memberName) · \(plan.service.description)", row: row, column: 0)
-            row += 1
+            for line in wrapItems(["into \(plan.dataDir)", "member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(2) {
+                grid.put(" " + line, row: row, column: 0)
+                row += 1
+            }
         }
         let (status, style) = statusLine(context)
         for line in wrap(status, width: area.width - 2).prefix(3) {
@@ -272,10 +274,16 @@ public struct WizardScreen: Sendable {
 
     func reportLines(_ report: RestoreReport, width: Int) -> [(String, CellStyle)] {
         var lines: [(String, CellStyle)] = []
+        let name = (report.snapshot as NSString).lastPathComponent
         if report.succeeded {
-            lines.append(("restored \(report.snapshot) into \(report.dataDir)", .good))
+            lines.append(("restored \(name) into \(report.dataDir)", .good))
         } else {
             lines.append(("restore failed: \(report.error ?? "unknown error")", .bad))
+        }
+        if let pods = report.pods {
+            let total = pods.values.reduce(0, +)
+            let items = pods.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            lines.append(("pods found: \(total)" + (items.isEmpty ? "" : " (" + items.joined(separator: " · ") + ")"), .normal))
         }
         if let aside = report.movedAside { lines.append(("the old data dir is kept at \(aside)", .normal)) }
         if let rollback = report.rollback {
@@ -283,11 +291,6 @@ public struct WizardScreen: Sendable {
             if let failed = rollback.failedRestorePath { lines.append(("the failed restore is kept at \(failed)", .normal)) }
             lines.append((rollback.etcdRunning ? "etcd is running again" : "etcd is NOT running", rollback.etcdRunning ? .good : .bad))
             lines += rollback.problems.map { ("problem: " + $0, .bad) }
-        }
-        if let pods = report.pods {
-            let total = pods.values.reduce(0, +)
-            let items = pods.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            lines.append(("pods found: \(total)" + (items.isEmpty ? "" : " (" + items.joined(separator: " · ") + ")"), .normal))
         }
         lines += report.reminders.map { ("next: " + $0, .title) }
         lines += report.notes.map { ("note: " + $0, .dim) }

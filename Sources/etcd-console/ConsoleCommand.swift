@@ -1,0 +1,70 @@
+import ArgumentParser
+import ConsoleUI
+import CursesTerminal
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The console, and the default subcommand: `etcd-console --endpoints URL --dir D` opens it. Its flags live
+/// here, not on the root command, so they never take a subcommand's `--dir` or `--data-dir` away from it.
+struct ConsoleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console",
+        abstract: "Open the console: Members, Snapshots, Jobs, browse, diff and the restore wizard (the default).",
+        discussion: """
+        Keys: ? help, : commands (:members :snapshots :jobs :restore :q), tab or 1-3 switch screens, esc back,
+        q quit. NO_COLOR turns colors off. --readonly removes delete, prune and restore.
+
+        Examples:
+          etcd-console
+          etcd-console --endpoints https://10.0.0.5:2379 --cacert ca.pem --cert c.pem --key k.pem --dir /backup/etcd
+          etcd-console --readonly
+        """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var directory: DirectoryOption
+
+    @Option(help: ArgumentHelp("etcd's data dir, examined by the doctor when etcd is down (default: discovered, else /var/lib/etcd).", valueName: "dir"))
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("The systemd unit that runs etcd, for the restore wizard (default: discovered, else etcd).", valueName: "name"))
+    var unit: String?
+
+    @Flag(help: "Look only: no delete, prune or restore.")
+    var readonly = false
+
+    func run() async throws {
+        guard Terminal.stdinIsTTY, isatty(STDOUT_FILENO) == 1 else {
+            printError("""
+            error: the console needs a terminal (stdin and stdout are not one).
+            Headless commands: etcd-console status, etcd-console snapshot save, etcd-console --help.
+            """)
+            throw ExitCode(2)
+        }
+        let configuration = try connection.configuration()
+        let client = EtcdClient(configuration)
+        let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory.dir),
+                                           dataDir: dataDir, unit: unit,
+                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil)
+        let console = Console(directory: directory.dir,
+                              endpoints: configuration.endpoints.map(\.description).joined(separator: ","),
+                              readonly: readonly, now: Date(), clock: ConsoleClock())
+        // curses is not thread-safe: one thread owns the terminal for the whole session.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                let terminal = CursesTerminal()
+                ConsoleRuntime(console: console, terminal: terminal, services: services).run()
+                terminal.close()
+                done.resume()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        await client.close()
+    }
+
+}
