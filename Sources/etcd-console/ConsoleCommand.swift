@@ -57,7 +57,13 @@ struct ConsoleCommand: AsyncParsableCommand {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
                 let terminal = CursesTerminal()
-                ConsoleRuntime(console: console, terminal: terminal, services: services).run()
+                let runtime = ConsoleRuntime(console: console, terminal: terminal, services: services)
+                // Timings for scripts/bench: ETCD_CONSOLE_TRACE=<file> appends a line per key and per frame.
+                if let path = ProcessInfo.processInfo.environment["ETCD_CONSOLE_TRACE"],
+                   FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) {
+                    runtime.trace = { file.write(Data(($0 + "\n").utf8)) }
+                }
+                runtime.run()
                 terminal.close()
                 done.resume()
             }

@@ -32,6 +32,9 @@ public final class ConsoleRuntime {
     public var memberInterval: TimeInterval = 2
     public var backupPollInterval: TimeInterval = 1
     public var snapshotReloadInterval: TimeInterval = 30
+    /// One line per key read and per frame drawn ("key <unix seconds>", "frame <unix seconds> snapshots=<n>"),
+    /// for `scripts/bench`; nil normally.
+    public var trace: ((String) -> Void)?
 
     public init(console: Console, terminal: ConsoleTerminal, services: ConsoleServices,
                 now: @escaping @Sendable () -> Date = { Date() }) {
@@ -79,6 +82,7 @@ public final class ConsoleRuntime {
                 dirty = false
             }
             guard let key = terminal.readKey(timeoutMilliseconds: 100) else { continue }
+            trace?(String(format: "key %.6f", Date().timeIntervalSince1970))
             dirty = true
             for effect in console.handle(key) {
                 if effect == .quit { return }
@@ -93,6 +97,10 @@ public final class ConsoleRuntime {
         var grid = TextGrid(width: size.width, height: size.height)
         console.render(into: &grid)
         terminal.draw(grid)
+        if let trace {
+            let shown = console.tab == .snapshots && console.snapshots.loaded ? console.snapshots.entries.count : -1
+            trace(String(format: "frame %.6f snapshots=%d", Date().timeIntervalSince1970, shown))
+        }
     }
 
     /// Starts `effect` on a task; its result comes back through the event queue.
