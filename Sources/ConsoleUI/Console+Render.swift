@@ -24,7 +24,7 @@ extension Console {
         }
         renderBottomLine(into: &grid)
         switch overlay {
-        case .help: renderHelp(into: &grid)
+        case .help(let offset): renderHelp(offset: offset, into: &grid)
         case .confirm(let confirmation): renderConfirm(confirmation, into: &grid)
         case .command, nil: break
         }
@@ -94,8 +94,18 @@ extension Console {
         grid.put("└" + String(repeating: "─", count: width - 2) + "┘", row: top + height - 1, column: left, style: .title)
     }
 
-    /// Help, generated from the binding tables: this screen's keys, then the global ones.
-    private func renderHelp(into grid: inout TextGrid) {
+    /// Help, generated from the binding tables: this screen's keys, then the global ones; scrolls with ↑/↓
+    /// when it is taller than the terminal.
+    private func renderHelp(offset: Int, into grid: inout TextGrid) {
+        let lines = helpLines
+        let room = grid.height - 4
+        let start = min(offset, max(0, lines.count - room))
+        let title = lines.count > room ? "Help (↑/↓ scroll, \(start + 1)-\(min(lines.count, start + room)) of \(lines.count))" : "Help"
+        drawBox(title, lines: Array(lines.dropFirst(start)), into: &grid, minWidth: 60)
+    }
+
+    /// The help text, one entry per line.
+    var helpLines: [(String, CellStyle)] {
         var lines: [(String, CellStyle)] = []
         let screen = currentBindings
         let all = screen + Self.globalBindings
@@ -107,7 +117,7 @@ extension Console {
         if readonly { lines.append(("read-only session: delete, prune and restore are off", .warning)) }
         lines.append(("! marks a step or key that changes the host; it is confirmed first", .dim))
         lines.append(("esc or ? closes this help", .dim))
-        drawBox("Help", lines: lines, into: &grid, minWidth: 60)
+        return lines
     }
 
     private func renderConfirm(_ confirmation: Confirmation, into grid: inout TextGrid) {

@@ -29,7 +29,8 @@ public struct Console: Sendable {
     }
 
     public enum Overlay: Sendable, Equatable {
-        case help
+        /// Help, scrolled down by `offset` lines (it does not fit 24 rows on every screen).
+        case help(offset: Int)
         case confirm(Confirmation)
         /// The `:` prompt with what was typed so far.
         case command(String)
@@ -131,7 +132,7 @@ public struct Console: Sendable {
     private mutating func handleGlobal(_ key: Key) -> [Effect] {
         switch key {
         case .character("?"):
-            overlay = .help
+            overlay = .help(offset: 0)
         case .character(":"):
             overlay = .command("")
         case .tab:
@@ -203,7 +204,10 @@ public struct Console: Sendable {
             overlay = .confirm(confirmation)
             return []
         case .message(let text):
-            message = (text, text.hasPrefix("read-only") || text.hasPrefix("no ") || text.hasPrefix("mark") || text.hasPrefix("select"))
+            message = (text, false)
+            return []
+        case .refused(let text):
+            message = (text, true)
             return []
         case .close:
             pushed = nil
@@ -220,8 +224,9 @@ public struct Console: Sendable {
 
     private mutating func handleOverlay(_ current: Overlay, _ key: Key) -> [Effect] {
         switch current {
-        case .help:
+        case .help(let offset):
             if key == .escape || key == .character("?") || key == .character("q") || key == .enter { overlay = nil }
+            if let moved = moveSelection(offset, count: helpLines.count, key: key, page: 10) { overlay = .help(offset: moved) }
             return []
         case .command(let text):
             switch key {
@@ -305,7 +310,7 @@ public struct Console: Sendable {
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
-        if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help }
+        if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help(offset: 0) }
         if match.0 == "restore" { return openRestore() }
         return []
     }

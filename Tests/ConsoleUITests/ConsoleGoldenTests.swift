@@ -74,6 +74,7 @@ struct ConsoleGoldenTests {
             return c
         }),
         ("help-snapshots", { pressing(F.withSnapshots(12), [.character("?")]) }),
+        ("help-snapshots-scrolled", { pressing(F.withSnapshots(12), [.character("?"), .end]) }),
         ("command-mode", { pressing(F.withSnapshots(12), [.character(":"), .character("j"), .character("o")]) }),
         ("quit-confirm-job-running", { pressing(F.withSnapshots(12), [.character("n"), .character("q")]) }),
         ("wizard-planning", { pressing(F.withSnapshots(3), [.character("R")]) }),

@@ -53,7 +53,7 @@ struct KeyHandlingTests {
     func help() {
         var c = F.withSnapshots(3)
         _ = Self.press(&c, .character("?"))
-        #expect(c.overlay == .help)
+        #expect(c.overlay == .help(offset: 0))
         var grid = TextGrid(width: 100, height: 40)
         c.render(into: &grid)
         for binding in SnapshotsScreen.bindings + Console.globalBindings {
@@ -62,6 +62,21 @@ struct KeyHandlingTests {
         #expect(Self.press(&c, .character("n")) == [], "keys other than esc/? do not act under help")
         _ = Self.press(&c, .escape)
         #expect(c.overlay == nil)
+    }
+
+    @Test("Help taller than the terminal scrolls: end shows its last line at 80x24")
+    func helpScrolls() {
+        var c = F.withSnapshots(3)
+        _ = Self.press(&c, .character("?"))
+        var grid = TextGrid(width: 80, height: 24)
+        c.render(into: &grid)
+        #expect(!grid.text.contains("esc or ? closes this help"))
+        #expect(grid.text.contains("Help (↑/↓ scroll, 1-20 of"))
+        _ = Self.press(&c, .end)
+        grid = TextGrid(width: 80, height: 24)
+        c.render(into: &grid)
+        #expect(grid.text.contains("esc or ? closes this help"))
+        #expect(grid.text.contains("q              quit (asks while a job runs)"))
     }
 
     @Test("Command mode: :jobs, a unique prefix, :q and an unknown command", arguments: [

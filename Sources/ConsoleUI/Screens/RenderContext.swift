@@ -30,7 +30,10 @@ enum ScreenAction: Equatable {
     case saveSnapshot
     case verify(SnapshotRef)
     case confirm(Confirmation)
+    /// A line for the operator: what happened.
     case message(String)
+    /// A line for the operator: why the key did nothing (shown as an error).
+    case refused(String)
     /// Leave this pushed screen.
     case close
 }

@@ -36,7 +36,7 @@ public struct SnapshotsScreen: Sendable {
         KeyBinding([.character("D")], "diff the marked snapshot with the selected one"),
         KeyBinding([.control("d")], "delete the selected snapshot (asks first)", destructive: true),
         KeyBinding([.character("p")], "prune by retention policy (preview, then confirm)", destructive: true),
-        KeyBinding([.character("R")], "restore the selected snapshot (the wizard shows the plan first)", destructive: true),
+        KeyBinding([.character("R")], "restore it: the wizard shows the plan first", destructive: true),
         KeyBinding([.character("/")], "filter by name or health", footer: "filter"),
         KeyBinding([.character("s")], "sort by the next column"),
         KeyBinding([.character("S")], "reverse the sort order"),
@@ -87,7 +87,7 @@ public struct SnapshotsScreen: Sendable {
         }
         guard KeyBinding.allows(key, in: Self.bindings, readonly: readonly) else {
             if readonly, Self.bindings.contains(where: { $0.keys.contains(key) }) {
-                return .message("read-only session (--readonly): \(key.label) is not available")
+                return .refused("read-only session (--readonly): \(key.label) is not available")
             }
             return .unhandled
         }
@@ -115,7 +115,7 @@ public struct SnapshotsScreen: Sendable {
         default:
             break
         }
-        guard let ref else { return .message("no snapshot selected") }
+        guard let ref else { return .refused("no snapshot selected") }
         switch key {
         case .character("v"):
             return .verify(ref)
@@ -131,8 +131,8 @@ public struct SnapshotsScreen: Sendable {
             marked = ref
             return .message("marked \(ref.name): select another snapshot and press D to diff")
         case .character("D"):
-            guard let marked else { return .message("mark a snapshot with space first, then press D on another one") }
-            guard marked != ref else { return .message("select a different snapshot than the marked one to diff") }
+            guard let marked else { return .refused("mark a snapshot with space first, then press D on another one") }
+            guard marked != ref else { return .refused("select a different snapshot than the marked one to diff") }
             let markedEntry = entries.first { $0.name == marked.name }
             let selectedOlder = (selectedEntry?.takenAt ?? .distantPast) < (markedEntry?.takenAt ?? .distantPast)
             return .effect(selectedOlder ? .diff(from: ref, to: marked) : .diff(from: marked, to: ref))

@@ -152,13 +152,13 @@ public struct WizardScreen: Sendable {
         case (_, .escape), (_, .left):
             return .close
         case (.review, .enter):
-            guard !readonly else { return .message("read-only session (--readonly): restore is not available") }
+            guard !readonly else { return .refused("read-only session (--readonly): restore is not available") }
             return confirmation(.restore, verb: "Restore \(snapshot.name)").map { .confirm($0) } ?? .handled
         case (.unfinished, .character("r")):
-            guard !readonly else { return .message("read-only session (--readonly): resume is not available") }
+            guard !readonly else { return .refused("read-only session (--readonly): resume is not available") }
             return confirmation(.resumeRestore, verb: "Resume the unfinished restore").map { .confirm($0) } ?? .handled
         case (.unfinished, .character("b")):
-            guard !readonly else { return .message("read-only session (--readonly): rollback is not available") }
+            guard !readonly else { return .refused("read-only session (--readonly): rollback is not available") }
             return confirmation(.rollbackRestore, verb: "Roll the unfinished restore back").map { .confirm($0) } ?? .handled
         case (.finished, .enter), (.planFailed, .enter):
             return .close
