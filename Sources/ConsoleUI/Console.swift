@@ -64,7 +64,7 @@ public struct Console: Sendable {
     }
 
     /// The effects to run at start.
-    public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord, .checkUnfinishedRestore] }
+    public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord, .checkUnfinishedRestore, .checkSchedule] }
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),
@@ -357,6 +357,8 @@ public struct Console: Sendable {
             let wasRunning = jobs.backup?.state == .running
             jobs.apply(backup: record, interrupted: interrupted)
             if wasRunning && jobs.backup?.state != .running { return [.loadSnapshots] }
+        case .schedule(let next):
+            jobs.nextScheduledRun = next
         case .jobProgress(let id, let progress):
             jobs.update(id) {
                 $0.bytesDone = Int64(progress.bytesReceived)

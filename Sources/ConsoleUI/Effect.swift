@@ -24,6 +24,8 @@ public enum Effect: Sendable, Equatable {
     case loadSnapshots
     /// Read the progress file of a headless `etcd-console backup`.
     case pollBackupRecord
+    /// Ask when the backup timer runs next.
+    case checkSchedule
     case saveSnapshot(job: Int)
     case verify(job: Int, SnapshotRef)
     case delete(job: Int, SnapshotRef)
@@ -50,6 +52,8 @@ public enum ConsoleEvent: Sendable {
     case snapshots(CatalogListing, freeBytes: Int64?, at: Date)
     case snapshotsFailed(String)
     case backupRecord(BackupJobRecord?, interrupted: Bool)
+    /// The next scheduled backup as text ("Wed 2026-11-25 18:30:00 UTC (etcd-console-backup.timer)"), nil when none is known.
+    case schedule(String?)
     case jobProgress(job: Int, SnapshotProgress)
     case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)
     case prunePlan(RetentionPlan)

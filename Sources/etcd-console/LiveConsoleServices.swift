@@ -56,6 +56,18 @@ struct LiveConsoleServices: ConsoleServices {
         return (record, record.isInterrupted())
     }
 
+    /// The timer `etcd-console schedule --install` sets up (issue 7); systemctl prints its next elapse time.
+    static let backupTimer = "etcd-console-backup.timer"
+
+    func nextScheduledBackup() async -> String? {
+        let request = ProcessRequest("systemctl", ["show", "--property=NextElapseUSecRealtime", "--value", Self.backupTimer],
+                                     timeout: .seconds(5))
+        guard let outcome = try? await runner.run(request), outcome.succeeded else { return nil }
+        let next = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !next.isEmpty, next != "n/a", !next.contains("\n") else { return nil }
+        return "\(next) (\(Self.backupTimer))"
+    }
+
     func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String {
         let throttle = ProgressThrottle(progress)
         let saved = try await catalog.saveVerified(from: client, progress: { throttle.send($0) })

@@ -280,6 +280,20 @@ struct KeyHandlingTests {
         #expect(c.jobs.backup?.message?.contains("process 77 on master1 is gone") == true)
     }
 
+    @Test("Jobs: the next scheduled backup is shown when the timer is known, and says so when not")
+    func schedule() {
+        var c = F.console()
+        c.tab = .jobs
+        #expect(c.start().contains(.checkSchedule))
+        var grid = TextGrid(width: 80, height: 24)
+        c.render(into: &grid)
+        #expect(grid.lines[22] == " next scheduled backup: no systemd timer or CronJob known")
+        _ = c.apply(.schedule("Wed 2026-11-25 12:30:00 UTC (etcd-console-backup.timer)"))
+        grid = TextGrid(width: 80, height: 24)
+        c.render(into: &grid)
+        #expect(grid.lines[22] == " next scheduled backup: Wed 2026-11-25 12:30:00 UTC (etcd-console-backup.timer)")
+    }
+
     // MARK: Browse and diff
 
     @Test("Browse: enter drills resource → namespace → name → object, esc climbs back and finally closes")

@@ -72,6 +72,7 @@ public final class ConsoleRuntime {
             if current.timeIntervalSince(lastReload) >= snapshotReloadInterval {
                 lastReload = current
                 perform(.loadSnapshots)
+                perform(.checkSchedule)
             }
             for event in events.take() {
                 dirty = true
@@ -212,6 +213,12 @@ public final class ConsoleRuntime {
             runRestore(job) { try await services.resumeRestore(onEvent: $0) }
         case .rollbackRestore(let job):
             runRestore(job) { try await services.rollbackRestore(onEvent: $0) }
+        case .checkSchedule:
+            guard inFlight.begin("schedule") else { return }
+            Task.detached {
+                defer { inFlight.end("schedule") }
+                events.post(.schedule(await services.nextScheduledBackup()))
+            }
         case .checkUnfinishedRestore:
             Task.detached {
                 if let (plan, summary) = await services.unfinishedRestore() {

@@ -13,6 +13,8 @@ public protocol ConsoleServices: Sendable {
     /// Free bytes on the snapshot directory's filesystem.
     func freeBytes() async -> Int64?
     func backupRecord() async -> (BackupJobRecord, interrupted: Bool)?
+    /// When the scheduled backup (a systemd timer) runs next, as text with where it comes from; nil when none is known.
+    func nextScheduledBackup() async -> String?
     /// Takes, verifies and records a snapshot; returns a one-line result.
     func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String
     func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification
