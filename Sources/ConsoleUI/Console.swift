@@ -64,7 +64,7 @@ public struct Console: Sendable {
     }
 
     /// The effects to run at start.
-    public func start() -> [Effect] { [.refreshMembers, .loadSnapshots, .pollBackupRecord, .checkUnfinishedRestore, .checkSchedule] }
+    public func start() -> [Effect] { [.loadSnapshots, .refreshMembers, .pollBackupRecord, .checkUnfinishedRestore, .checkSchedule] }
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),

@@ -82,8 +82,26 @@ struct ConsoleEndToEndTests {
         #expect(down.contains("etcd unreachable since "), "\(down)")
         #expect(down.contains("connection refused"), "\(down)")
         #expect(down.contains("CRITICAL") || down.contains("WARNING"), "no backups is at least a finding: \(down)")
+        #expect(try tmux.foregroundColors().contains(31), "unreachable is drawn in red when colors are on")
         try tmux.press("2")
         try await tmux.waitFor("no snapshots in \(dir) yet")
+        try tmux.press("q")
+        try await tmux.waitFor("EXITED 0")
+    }
+
+    @Test("A resized terminal is redrawn whole at the new size: 140 columns show the columns 80 drop; NO_COLOR draws no colors")
+    func resize() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-resize"))
+        defer { Task { await etcd.stop() } }
+        let dir = try TestDirectories.make("console-resize").path
+        let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir], environment: ["NO_COLOR": "1"])
+        let narrow = try await tmux.waitFor("1/1 members healthy")
+        #expect(!narrow.contains("APPLIED"), "\(narrow)")
+        try tmux.resize(width: 140, height: 40)
+        let wide = try await tmux.waitFor("APPLIED")
+        #expect(wide.split(separator: "\n").contains { $0.contains("TERM") && $0.contains("ID") }, "\(wide)")
+        #expect(wide.split(separator: "\n", omittingEmptySubsequences: false).count >= 39, "\(wide)")
+        #expect(try tmux.foregroundColors().isEmpty, "NO_COLOR: bold, reverse and dim only")
         try tmux.press("q")
         try await tmux.waitFor("EXITED 0")
     }

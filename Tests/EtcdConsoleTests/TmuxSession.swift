@@ -53,6 +53,21 @@ final class TmuxSession: @unchecked Sendable {
     /// The screen as text, one line per row.
     func screen() throws -> String { try tmux(["capture-pane", "-p", "-t", name]) }
 
+    /// Resizes the window, as an operator resizing their terminal would (the console gets SIGWINCH).
+    func resize(width: Int, height: Int) throws {
+        try tmux(["resize-window", "-t", name, "-x", String(width), "-y", String(height)])
+    }
+
+    /// The foreground colors (30-37) the screen uses now, from `capture-pane -e`'s escape sequences.
+    func foregroundColors() throws -> Set<Int> {
+        let text = try tmux(["capture-pane", "-e", "-p", "-t", name])
+        var colors: Set<Int> = []
+        for match in text.matches(of: /\x1B\[([0-9;]*)m/) {
+            for code in match.1.split(separator: ";").compactMap({ Int($0) }) where (30...37).contains(code) { colors.insert(code) }
+        }
+        return colors
+    }
+
     /// Sends tmux key names ("Enter", "Escape", "Down", "C-d") or literal characters.
     func press(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
 

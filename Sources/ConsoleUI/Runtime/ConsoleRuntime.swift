@@ -51,6 +51,7 @@ public final class ConsoleRuntime {
         var lastReload = now()
         var lastTick = Date.distantPast
         var dirty = true
+        trace?(String(format: "start %.6f", Date().timeIntervalSince1970))
         for effect in console.start() { perform(effect) }
         lastMembers = now()
         lastBackupPoll = now()
