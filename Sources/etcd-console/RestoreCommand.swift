@@ -101,7 +101,8 @@ struct RestoreCommand: AsyncParsableCommand {
             printError("Found \(journal.summary).")
             try confirm(journal.plan, action: rollback ? "roll back" : "resume")
             let executor = RestoreExecutor(plan: journal.plan, runner: runner,
-                                           clientConfiguration: try healthConfiguration(journal.plan, deployment))
+                                           clientConfiguration: try healthConfiguration(journal.plan, deployment),
+                                           stopRequest: stopOnInterrupt())
             let report = rollback ? await executor.rollback(journal, onEvent: printer())
                                   : await executor.resume(journal, onEvent: printer())
             try finish(report)
@@ -132,9 +133,24 @@ struct RestoreCommand: AsyncParsableCommand {
             return
         }
         try confirm(plan, action: "restore")
-        let executor = RestoreExecutor(plan: plan, runner: runner, clientConfiguration: try healthConfiguration(plan, deployment))
+        let executor = RestoreExecutor(plan: plan, runner: runner, clientConfiguration: try healthConfiguration(plan, deployment),
+                                       stopRequest: stopOnInterrupt())
         try finish(await executor.run(onEvent: printer()))
     }
+
+    /// Ctrl-C (or SIGTERM) stops the restore after the step that runs, then rolls back: killing it mid-step
+    /// would leave the restore tool writing a data dir nobody watches.
+    private func stopOnInterrupt() -> RestoreExecutor.StopRequest {
+        let stop = RestoreExecutor.StopRequest()
+        let handler = InterruptHandler {
+            stop.request()
+            printError("\nInterrupted: stopping after the current step, then rolling back (the journal keeps track).")
+        }
+        Self.interruptHandler = handler
+        return stop
+    }
+
+    nonisolated(unsafe) private static var interruptHandler: InterruptHandler?
 
     private func restoreOptions(snapshot: String) -> RestoreOptions {
         RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, walDir: walDir, name: name, initialCluster: initialCluster,

@@ -82,21 +82,58 @@ struct RestoreCommandTests {
         #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
     }
 
+    @Test("Ctrl-C after the move step stops between steps and rolls back: exit 1, original data, etcd running")
+    func interruptRollsBack() async throws {
+        let lab = try await RestoreLab.make(.v3_5)
+        defer { Task { await lab.tearDown() } }
+        let (status, stderr) = try await killAfterMove(lab, signal: SIGINT)
+        #expect(status == 1, "\(stderr)")
+        #expect(stderr.contains("Interrupted: stopping after the current step"))
+        #expect(stderr.contains("ROLLING BACK"))
+        #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
+        #expect(try await lab.isActive() == "active")
+        #expect(try await lab.contents().hasAfterSnapshotKey)
+    }
+
+    @Test("Zero configuration: a TLS etcd is found from its systemd unit and checked with its own certificates")
+    func discoveredTLSRestore() async throws {
+        let lab = try await RestoreLab.make(.v3_5, tls: true)
+        defer { Task { await lab.tearDown() } }
+        let discoveryRoot = try lab.writeSystemdUnit()
+        let path = ["PATH": lab.environment["PATH"]!]
+
+        let dryRun = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--dry-run", "--discovery-root", discoveryRoot], environment: path)
+        #expect(dryRun.status == 0, "\(dryRun.output)")
+        #expect(dryRun.stdout.contains("--data-dir \(lab.dataDir) --name master --initial-cluster master=\(lab.etcd.peerURL) --initial-cluster-token etcd-console-test"))
+        #expect(dryRun.stdout.contains("--endpoints \(lab.etcd.clientURL)"))
+
+        let result = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--yes", "-o", "json", "--discovery-root", discoveryRoot], environment: path)
+        #expect(result.status == 0, "\(result.output)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["succeeded"] as? Bool == true)
+        let contents = try await lab.contents()
+        #expect(contents.keys == lab.snapshotKeys)
+        #expect(!contents.hasAfterSnapshotKey)
+    }
+
     /// Starts `restore --yes` and SIGKILLs it as soon as the journal records the data dir moved aside.
-    private func killAfterMove(_ lab: RestoreLab) async throws {
+    @discardableResult
+    private func killAfterMove(_ lab: RestoreLab, signal: Int32 = SIGKILL) async throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
         process.arguments = ["restore", lab.snapshot, "--yes"] + lab.flags
         process.environment = lab.environment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let stderr = lab.root.appendingPathComponent("restore-\(signal).err")
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: stderr)
         try process.run()
         let journal = RestoreJournal.path(forDataDir: lab.dataDir)
         var killed = false
         for _ in 0..<3000 where !killed {
             if let text = try? String(contentsOfFile: journal, encoding: .utf8),
                text.split(separator: "\n").contains(where: { $0.contains("\"event\":\"step-finished\"") && $0.contains("\"step\":\"move-data-dir\"") }) {
-                kill(process.processIdentifier, SIGKILL)
+                kill(process.processIdentifier, signal)
                 killed = true
             } else {
                 try await Task.sleep(for: .milliseconds(10))
@@ -104,5 +141,6 @@ struct RestoreCommandTests {
         }
         process.waitUntilExit()
         try #require(killed, "the restore never recorded the move step")
+        return (process.terminationStatus, (try? String(contentsOf: stderr, encoding: .utf8)) ?? "")
     }
 }

@@ -18,15 +18,20 @@ struct RestoreLab {
     let snapshotPods: [String: Int]
     let runner: SystemProcessRunner
     let environment: [String: String]
+    /// Set for a lab whose etcd requires client certificates (`tls: true`).
+    let certificates: TestCertificates?
 
     static let unit = "etcd"
     static let objects = 400
 
-    static func make(_ version: EtcdVersion, name: String = "master", extraFlags: [String] = []) async throws -> RestoreLab {
+    static func make(_ version: EtcdVersion, name: String = "master", extraFlags: [String] = [],
+                     tls: Bool = false) async throws -> RestoreLab {
         let root = try TestDirectories.make("restore-\(version.rawValue)")
-        let etcd = try await EtcdProcess.start(EtcdOptions(version: version, name: name, extraFlags: extraFlags))
+        let certificates = tls ? try TestCertificates.make() : nil
+        let etcdTLS: EtcdTLS = certificates.map { .mutual(cert: $0.serverCert, key: $0.serverKey, trustedCA: $0.caCert) } ?? .none
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: version, name: name, tls: etcdTLS, extraFlags: extraFlags))
         do {
-            let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]))
+            let client = EtcdClient(try clientConfiguration(etcd, certificates))
             for item in KubernetesSampleData(seed: 7, limit: .count(objects)) {
                 try await client.put(item.key, value: item.value)
             }
@@ -47,7 +52,8 @@ struct RestoreLab {
             for key in environment.keys where key.hasPrefix("ETCDCTL_") || key.hasPrefix("ETCD_") { environment[key] = nil }
             let lab = RestoreLab(version: version, root: root, etcd: etcd, practice: practice, snapshot: snapshot,
                                  snapshotKeys: objects, snapshotPods: try SnapshotInspector.inspect(path: snapshot, resource: "pods").namespaces,
-                                 runner: SystemProcessRunner(environment: environment), environment: environment)
+                                 runner: SystemProcessRunner(environment: environment), environment: environment,
+                                 certificates: certificates)
             try await lab.systemctl("start")
             return lab
         } catch {
@@ -57,6 +63,51 @@ struct RestoreLab {
     }
 
     var dataDir: String { etcd.dataDir.path }
+
+    static func clientConfiguration(_ etcd: EtcdProcess, _ certificates: TestCertificates?) throws -> EtcdClientConfiguration {
+        let tls = certificates.map { TLSConfiguration(caFile: $0.caCert, certificateFile: $0.clientCert, keyFile: $0.clientKey) }
+        return EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)], tls: tls ?? TLSConfiguration())
+    }
+
+    var clientConfiguration: EtcdClientConfiguration {
+        get throws { try Self.clientConfiguration(etcd, certificates) }
+    }
+
+    /// Writes the unit a binary install has (`/etc/systemd/system/etcd.service`, ExecStart with continuation
+    /// lines) under a fake root for discovery; returns the root.
+    func writeSystemdUnit() throws -> String {
+        let discoveryRoot = root.appendingPathComponent("host").path
+        let directory = discoveryRoot + "/etc/systemd/system"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var flags: [String] = []
+        var words = etcd.flags[...]
+        while let word = words.popFirst() {
+            if let next = words.first, !next.hasPrefix("--") {
+                flags.append("\(word)=\(next)")
+                words.removeFirst()
+            } else {
+                flags.append(word)
+            }
+        }
+        let unit = """
+            [Unit]
+            Description=etcd key-value store
+            After=network-online.target
+
+            [Service]
+            Type=notify
+            ExecStart=\(etcd.binaries.etcd) \\
+              \(flags.joined(separator: " \\\n  "))
+            Restart=on-failure
+            LimitNOFILE=65536
+
+            [Install]
+            WantedBy=multi-user.target
+
+            """
+        try Data(unit.utf8).write(to: URL(fileURLWithPath: directory + "/etcd.service"))
+        return discoveryRoot
+    }
 
     func systemctl(_ verb: String) async throws {
         let result = try await runner.run(ProcessRequest("systemctl", [verb, Self.unit], timeout: .seconds(60)))
@@ -90,13 +141,13 @@ struct RestoreLab {
 
     func executor(_ plan: RestorePlan) throws -> RestoreExecutor {
         RestoreExecutor(plan: plan, runner: runner,
-                        clientConfiguration: EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]),
+                        clientConfiguration: try clientConfiguration,
                         environment: environment)
     }
 
     /// Key count and whether the post-snapshot key is there, read from the running etcd.
     func contents() async throws -> (keys: Int, hasAfterSnapshotKey: Bool, pods: [String: Int]) {
-        let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]))
+        let client = EtcdClient(try clientConfiguration)
         defer { Task { await client.close() } }
         let keys = try await client.count(prefix: "")
         let after = try await client.get("after-snapshot") != nil

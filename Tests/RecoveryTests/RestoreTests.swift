@@ -149,6 +149,26 @@ struct RestoreTests {
         #expect(report.reminders.contains { $0.contains(plan.failedRestorePath) })
     }
 
+    @Test("A stop requested after the move (Ctrl-C) ends the restore between steps and rolls back")
+    func stopRequestRollsBack() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        let plan = try await lab.plan()
+        let stop = RestoreExecutor.StopRequest()
+        let events = EventLog { event in
+            if case .stepFinished(let result) = event, result.kind == .moveAside { stop.request() }
+        }
+        let executor = RestoreExecutor(plan: plan, runner: lab.runner, clientConfiguration: try lab.clientConfiguration,
+                                       environment: lab.environment, stopRequest: stop)
+        let report = await executor.run(onEvent: events.handler)
+        #expect(report.errorKind == .stopped, "\(report.summary)")
+        #expect(report.status(.restore) == .failed)
+        #expect(report.rolledBack)
+        #expect(report.rollback?.originalRestored == true)
+        #expect(try await lab.contents().hasAfterSnapshotKey)
+        #expect(try await lab.isActive() == "active")
+    }
+
     @Test("Not enough free space for the restore is refused in preflight and nothing changes")
     func noFreeSpaceRefusedInPreflight() async throws {
         let lab = try await RestoreLab.make(.v3_5)
@@ -172,6 +192,41 @@ struct RestoreTests {
         #expect(!report.rolledBack)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dataDir) == ["marker"])
         #expect(try await lab.isActive() == "active")
+    }
+
+    @Test("A static pod is stopped by parking its manifest and started by putting it back (a kubelet stand-in runs etcd)")
+    func staticPodRestore() async throws {
+        let lab = try await RestoreLab.make(.v3_4)
+        defer { Task { await lab.tearDown() } }
+        try await lab.systemctl("stop")
+        // The kubelet cannot run here: a loop that, like it, runs etcd while the manifest is in manifests/.
+        let manifests = lab.root.appendingPathComponent("kubernetes/manifests")
+        try FileManager.default.createDirectory(at: manifests, withIntermediateDirectories: true)
+        let manifest = manifests.appendingPathComponent("etcd.yaml").path
+        try Data("apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n".utf8).write(to: URL(fileURLWithPath: manifest))
+        let kubelet = Process()
+        kubelet.executableURL = URL(fileURLWithPath: "/bin/bash")
+        kubelet.arguments = ["-c", "while :; do if [ -f '\(manifest)' ]; then systemctl is-active etcd >/dev/null || systemctl start etcd >/dev/null 2>&1; else systemctl stop etcd; fi; sleep 0.2; done"]
+        kubelet.environment = lab.environment
+        kubelet.standardOutput = FileHandle.nullDevice
+        kubelet.standardError = FileHandle.nullDevice
+        try kubelet.run()
+        defer { kill(kubelet.processIdentifier, SIGKILL) }
+        for _ in 0..<300 where try await lab.isActive() != "active" { try await Task.sleep(for: .milliseconds(100)) }
+        try #require(try await lab.isActive() == "active")
+
+        var options = lab.options()
+        options.unit = nil
+        options.staticPodManifest = manifest
+        let plan = try await lab.plan(options)
+        let parked = lab.root.appendingPathComponent("kubernetes/etcd.yaml.parked-by-etcd-console").path
+        #expect(plan.service == .staticPod(manifest: manifest, parkedAt: parked))
+        let report = await (try lab.executor(plan)).run()
+        #expect(report.succeeded, "\(report.summary)")
+        #expect(report.steps.first { $0.kind == .stopEtcd }?.detail.contains("closed") == true)
+        #expect(FileManager.default.fileExists(atPath: manifest))
+        #expect(!FileManager.default.fileExists(atPath: parked))
+        #expect(try await lab.contents().keys == lab.snapshotKeys)
     }
 
     @Test("An unfinished journal blocks a new restore until it is resumed or rolled back")

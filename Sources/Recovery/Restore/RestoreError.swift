@@ -21,6 +21,8 @@ public struct RestoreError: Error, Sendable, Equatable, CustomStringConvertible 
         case journal
         /// The options do not make a plan (e.g. no data dir).
         case invalidPlan
+        /// The operator asked the restore to stop (Ctrl-C).
+        case stopped
     }
 
     public var kind: Kind

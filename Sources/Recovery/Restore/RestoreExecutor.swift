@@ -16,7 +16,19 @@ import Glibc
 ///   process can `resume` or `rollback` after this one dies.
 /// - `run` refuses to start while an unfinished journal exists for the data dir.
 public struct RestoreExecutor: Sendable {
+    /// Asks a running restore to stop between steps (Ctrl-C, the console's abort): it then ends as if the
+    /// next step had failed — rolled back when the data dir has moved, otherwise etcd started again.
+    public final class StopRequest: @unchecked Sendable {
+        private let lock = NSLock()
+        private var requested = false
+        public init() {}
+        public func request() { lock.withLock { requested = true } }
+        public var isRequested: Bool { lock.withLock { requested } }
+    }
+
     public let plan: RestorePlan
+    /// Checked before each step.
+    public let stopRequest: StopRequest
     let runner: any ProcessRunner
     let clientConfiguration: EtcdClientConfiguration
     let environment: [String: String]
@@ -25,8 +37,9 @@ public struct RestoreExecutor: Sendable {
     /// `clientConfiguration` reaches the restored etcd for the health checks (its endpoints should be the
     /// plan's). `environment` is where kubectl's kubeconfig is looked up (KUBECONFIG, HOME).
     public init(plan: RestorePlan, runner: any ProcessRunner, clientConfiguration: EtcdClientConfiguration,
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                environment: [String: String] = ProcessInfo.processInfo.environment, stopRequest: StopRequest = StopRequest()) {
         self.plan = plan
+        self.stopRequest = stopRequest
         self.runner = runner
         self.clientConfiguration = clientConfiguration
         self.environment = environment
@@ -98,6 +111,9 @@ public struct RestoreExecutor: Sendable {
             let began = ContinuousClock.now
             let outcome: Result<(StepStatus, String), any Error>
             do {
+                if stopRequest.isRequested {
+                    throw RestoreError(.stopped, "stopped by the operator before step \(kind.rawValue)")
+                }
                 outcome = .success(try await perform(kind) { line in onEvent(.output(kind, line)) })
             } catch {
                 outcome = .failure(error)
