@@ -166,7 +166,9 @@ public struct Console: Sendable {
         overlay = .confirm(Confirmation(
             title: "Quit while a job runs?",
             lines: running.map { "\($0.kind.rawValue) \($0.target) is still running" }
-                + ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."],
+                + (running.contains { $0.kind == .restore }
+                    ? ["Quitting stops the restore mid-step; its journal offers resume or rollback at the next start."]
+                    : ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."]),
             action: .quit))
         return []
     }
@@ -423,9 +425,9 @@ public struct Console: Sendable {
                 $0.message = error
             }
             message = (error, true)
-        case .unfinishedRestore(let plan, let summary):
+        case .unfinishedRestore(let plan, let summary, let steps):
             guard wizard == nil else { break }
-            wizard = WizardScreen(unfinished: plan, summary: summary)
+            wizard = WizardScreen(unfinished: plan, summary: summary, steps: steps)
             tab = .snapshots
             pushed = .wizard
         }

@@ -67,7 +67,8 @@ public enum ConsoleEvent: Sendable {
     case restore(job: Int, RestoreEvent)
     /// A restore, resume or rollback that could not start (nothing was changed by it).
     case restoreNotStarted(job: Int, String)
-    case unfinishedRestore(RestorePlan, summary: String)
+    /// An unfinished restore journal: its plan, one line about it, and how far each step got.
+    case unfinishedRestore(RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus] = [:])
 }
 
 /// A question the operator answers before a destructive effect runs.

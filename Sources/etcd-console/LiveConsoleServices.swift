@@ -151,9 +151,11 @@ struct LiveConsoleServices: ConsoleServices {
         try await executor(plan).run(onEvent: onEvent)
     }
 
-    func unfinishedRestore() async -> (RestorePlan, summary: String)? {
+    func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])? {
         let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
-        return RestoreJournal.unfinished(dataDir: dir).map { ($0.plan, $0.summary) }
+        guard let journal = RestoreJournal.unfinished(dataDir: dir) else { return nil }
+        let steps = Dictionary(uniqueKeysWithValues: RestoreStepKind.allCases.compactMap { kind in journal.status(of: kind).map { (kind, $0) } })
+        return (journal.plan, journal.summary, steps)
     }
 
     func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {

@@ -86,7 +86,8 @@ struct ConsoleGoldenTests {
         ("wizard-succeeded", { WizardFixtures.console(WizardFixtures.succeeded) }),
         ("wizard-unfinished-journal", {
             var c = F.withSnapshots(3)
-            _ = c.apply(.unfinishedRestore(WizardFixtures.plan, summary: "an unfinished restore of \(WizardFixtures.snapshot.path) into /var/lib/etcd (started 2026-11-25T11:58:00Z by pid 4242) stopped during step restore; the old data dir is at /var/lib/etcd.before-restore-20261125T115800Z"))
+            _ = c.apply(.unfinishedRestore(WizardFixtures.plan, summary: "an unfinished restore of \(WizardFixtures.snapshot.path) into /var/lib/etcd (started 2026-11-25T11:58:00Z by pid 4242) stopped during step restore; the old data dir is at /var/lib/etcd.before-restore-20261125T115800Z",
+                                           steps: [.preflight: .ok, .stopEtcd: .ok, .moveAside: .ok]))
             return c
         }),
     ]

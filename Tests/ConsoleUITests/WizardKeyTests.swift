@@ -81,6 +81,7 @@ struct WizardKeyTests {
         #expect(Self.press(&c, [.character("q")]) == [])
         guard case .confirm(let confirmation) = c.overlay else { Issue.record("no confirmation"); return }
         #expect(confirmation.action == .quit)
+        #expect(confirmation.lines.last == "Quitting stops the restore mid-step; its journal offers resume or rollback at the next start.")
     }
 
     @Test("esc while running leaves the restore running; :restore returns to it; R does not start a second one")

@@ -222,8 +222,8 @@ public final class ConsoleRuntime {
             }
         case .checkUnfinishedRestore:
             Task.detached {
-                if let (plan, summary) = await services.unfinishedRestore() {
-                    events.post(.unfinishedRestore(plan, summary: summary))
+                if let (plan, summary, steps) = await services.unfinishedRestore() {
+                    events.post(.unfinishedRestore(plan, summary: summary, steps: steps))
                 }
             }
         case .diff(let from, let to):

@@ -29,7 +29,7 @@ public protocol ConsoleServices: Sendable {
     /// Runs a confirmed plan, reporting each step as it goes.
     func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     /// An unfinished restore journal for the local data dir, with one line saying what it is.
-    func unfinishedRestore() async -> (RestorePlan, summary: String)?
+    func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])?
     /// Continue or undo the unfinished restore; throws when it cannot even start (no journal any more).
     func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport

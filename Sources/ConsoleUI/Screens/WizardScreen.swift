@@ -52,12 +52,17 @@ public struct WizardScreen: Sendable {
         phase = .planning
     }
 
-    /// The wizard for an unfinished journal's plan.
-    public init(unfinished plan: RestorePlan, summary: String) {
+    /// The wizard for an unfinished journal's plan, its steps marked as far as the journal got.
+    public init(unfinished plan: RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus] = [:]) {
         snapshot = SnapshotRef(name: (plan.snapshotPath as NSString).lastPathComponent, path: plan.snapshotPath)
         phase = .unfinished(summary: summary)
         apply(plan: plan)
         phase = .unfinished(summary: summary)
+        for index in self.steps.indices {
+            guard let status = steps[self.steps[index].kind] else { continue }
+            self.steps[index].state = StepState(rawValue: status.rawValue) ?? .failed
+            self.steps[index].detail = status == .ok ? "done before the interruption" : status.rawValue
+        }
     }
 
     static let bindings: [KeyBinding] = [
