@@ -3,27 +3,30 @@ import Foundation
 import Recovery
 import Testing
 
-/// The restore wizard in tmux against a real etcd run as the unit `etcd` by the practice systemctl
-/// (systemd is not PID 1 here): the console stops it, restores the snapshot, starts it, and etcd comes
-/// back with the snapshot's pods.
-@Suite("Console restore wizard end to end in tmux")
-struct ConsoleWizardEndToEndTests {
-    @Test("R shows the plan with its commands, yes runs it, etcd comes back with the snapshot's pods")
-    func restore() async throws {
-        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-wizard"))
-        let root = try TestDirectories.make("console-wizard")
-        let dir = root.appendingPathComponent("backups").path
+/// A host whose etcd runs as the unit `etcd` of the practice systemctl (systemd is not PID 1 here), with a
+/// snapshot taken by etcd-console and one key written after it (`after-snapshot`).
+struct PracticeHost {
+    let etcd: EtcdProcess
+    let root: URL
+    let backups: String
+    let snapshotName: String
+    let podsInSnapshot: Int
+    /// PATH with the practice systemctl and etcd 3.5's tools first.
+    let path: String
+    let runner: SystemProcessRunner
+
+    static func make(_ name: String) async throws -> PracticeHost {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: name))
+        let root = try TestDirectories.make(name)
+        let backups = root.appendingPathComponent("backups").path
         let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--count", "300"])
         try #require(fill.succeeded, "\(fill.output)")
-        let save = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--dir", dir])
+        let save = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--dir", backups])
         try #require(save.succeeded, "\(save.output)")
-        let snapshotName = (save.stdout.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).lastPathComponent
         try #require(try etcd.etcdctl(["put", "after-snapshot", "written after the snapshot"]).succeeded)
-        let podsInSnapshot = try etcd.etcdctl(["get", "/registry/pods/", "--prefix", "--keys-only"]).stdout
-            .split(separator: "\n").count
+        let pods = try etcd.etcdctl(["get", "/registry/pods/", "--prefix", "--keys-only"]).stdout.split(separator: "\n").count
         await etcd.stop()
 
-        // etcd as a unit of the practice systemctl, which the console finds first on PATH.
         let practice = try PracticeSystemctl.install(in: root.appendingPathComponent("practice").path)
         try practice.define(unit: "etcd", command: etcd.commandLine)
         let tools = (etcd.binaries.etcdctl as NSString).deletingLastPathComponent
@@ -32,19 +35,43 @@ struct ConsoleWizardEndToEndTests {
         environment["PATH"] = path
         environment["HOME"] = root.path
         environment["KUBECONFIG"] = nil
-        let runner = SystemProcessRunner(environment: environment)
-        let start = try await runner.run(ProcessRequest("systemctl", ["start", "etcd"], timeout: .seconds(60)))
-        try #require(start.succeeded, "practice systemctl start etcd: \(start.output)")
-        defer { Task { _ = try? await runner.run(ProcessRequest("systemctl", ["stop", "etcd"], timeout: .seconds(30))) } }
+        let host = PracticeHost(etcd: etcd, root: root, backups: backups,
+                                snapshotName: (save.stdout.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).lastPathComponent,
+                                podsInSnapshot: pods, path: path, runner: SystemProcessRunner(environment: environment))
+        try await host.systemctl("start")
+        return host
+    }
 
-        let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir, "--data-dir", etcd.dataDir.path, "--unit", "etcd"],
-                                   environment: ["PATH": path, "HOME": root.path])
+    func systemctl(_ verb: String) async throws {
+        let result = try await runner.run(ProcessRequest("systemctl", [verb, "etcd"], timeout: .seconds(60)))
+        try #require(result.succeeded, "practice systemctl \(verb) etcd: \(result.output)")
+    }
+
+    func console() throws -> TmuxSession {
+        try TmuxSession(["--endpoints", etcd.clientURL, "--dir", backups, "--data-dir", etcd.dataDir.path, "--unit", "etcd"],
+                        environment: ["PATH": path, "HOME": root.path])
+    }
+
+    var snapshotPath: String { backups + "/" + snapshotName }
+    func pods() throws -> Int { try etcd.etcdctl(["get", "/registry/pods/", "--prefix", "--keys-only"]).stdout.split(separator: "\n").count }
+    func hasAfterSnapshotKey() throws -> Bool { !(try etcd.etcdctl(["get", "after-snapshot"]).stdout.isEmpty) }
+}
+
+/// The restore wizard in tmux against that host: the console stops etcd, restores, starts it, and etcd
+/// comes back with the snapshot's pods; an interrupted restore is offered for rollback at the next start.
+@Suite("Console restore wizard end to end in tmux")
+struct ConsoleWizardEndToEndTests {
+    @Test("R shows the plan with its commands, yes runs it, etcd comes back with the snapshot's pods")
+    func restore() async throws {
+        let host = try await PracticeHost.make("console-wizard")
+        defer { Task { try? await host.systemctl("stop") } }
+        let tmux = try host.console()
         try await tmux.waitFor("1/1 members healthy · leader console-wizard")
         try tmux.press("2")
-        try await tmux.waitFor(snapshotName)
+        try await tmux.waitFor(host.snapshotName)
         try tmux.press("R")
         let review = try await tmux.waitFor("nothing changed yet")
-        #expect(review.contains("into \(etcd.dataDir.path)"), "\(review)")
+        #expect(review.contains("into \(host.etcd.dataDir.path)"), "\(review)")
         #expect(review.contains("member console-wizard · systemd unit etcd"), "\(review)")
         try tmux.press("Down")
         try await tmux.waitFor("$ systemctl stop etcd")
@@ -54,19 +81,60 @@ struct ConsoleWizardEndToEndTests {
         try tmux.press("Enter")
         let done = try await tmux.waitUntil("the end of the restore") { $0.contains("RESTORED") || $0.contains("FAILED") }
         #expect(done.contains("RESTORED"), "\(done)")
-        #expect(done.contains("pods found: \(podsInSnapshot)"), "\(done)")
-        #expect(done.contains("restored \(snapshotName) into"), "\(done)")
+        #expect(done.contains("pods found: \(host.podsInSnapshot)"), "\(done)")
+        #expect(done.contains("restored \(host.snapshotName) into"), "\(done)")
         #expect(done.contains("the old data dir is kept at"), "\(done)")
-        let aside = try FileManager.default.contentsOfDirectory(atPath: etcd.dataDir.deletingLastPathComponent().path)
+        let aside = try FileManager.default.contentsOfDirectory(atPath: host.etcd.dataDir.deletingLastPathComponent().path)
             .filter { $0.hasPrefix("data.before-restore-") }
         #expect(aside.count == 1, "the old data dir is moved aside, not deleted: \(aside)")
 
         // etcd is back under the unit, with the snapshot's data: the key written afterwards is gone.
-        let pods = try etcd.etcdctl(["get", "/registry/pods/", "--prefix", "--keys-only"]).stdout.split(separator: "\n").count
-        #expect(pods == podsInSnapshot)
-        #expect(try etcd.etcdctl(["get", "after-snapshot"]).stdout.isEmpty)
+        #expect(try host.pods() == host.podsInSnapshot)
+        #expect(try !host.hasAfterSnapshotKey())
         try tmux.press("Escape")
         try await tmux.waitFor("1/1 members healthy")
+        try tmux.press("q")
+        try await tmux.waitFor("EXITED 0")
+    }
+
+    @Test("A restore killed after the move: the next console start offers it; b and yes roll it back, etcd runs its own data")
+    func unfinishedRollback() async throws {
+        let host = try await PracticeHost.make("console-journal")
+        defer { Task { try? await host.systemctl("stop") } }
+        // etcd-console restore, SIGKILLed once its journal records the data dir moved aside (an SSH drop).
+        let restore = Process()
+        restore.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
+        restore.arguments = ["restore", host.snapshotPath, "--yes", "--data-dir", host.etcd.dataDir.path, "--unit", "etcd",
+                             "--endpoints", host.etcd.clientURL]
+        restore.environment = ["PATH": host.path, "HOME": host.root.path]
+        restore.standardOutput = FileHandle.nullDevice
+        restore.standardError = FileHandle.nullDevice
+        try restore.run()
+        let journal = RestoreJournal.path(forDataDir: host.etcd.dataDir.path)
+        var moved = false
+        for _ in 0..<3000 {
+            let lines = ((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").split(separator: "\n")
+            moved = lines.contains { $0.contains("\"event\":\"step-finished\"") && $0.contains("\"step\":\"move-data-dir\"") }
+            if moved { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        kill(restore.processIdentifier, SIGKILL)
+        restore.waitUntilExit()
+        try #require(moved, "the restore never recorded the move step")
+
+        let tmux = try host.console()
+        let offered = try await tmux.waitFor("UNFINISHED RESTORE found")
+        #expect(offered.contains("[✓] 3. Move the data dir aside"), "\(offered)")
+        try tmux.press("b")
+        try await tmux.waitFor("Roll the unfinished restore back?")
+        try tmux.press("-l", "yes")
+        try tmux.press("Enter")
+        let done = try await tmux.waitUntil("the end of the rollback") { $0.contains("FAILED") || $0.contains("RESTORED") }
+        #expect(done.contains("rolled back: the original data dir is back in place"), "\(done)")
+        #expect(done.contains("etcd is running again"), "\(done)")
+        #expect(try host.hasAfterSnapshotKey(), "etcd runs the original data, with the key written after the snapshot")
+        #expect(!FileManager.default.fileExists(atPath: journal) || RestoreJournal.unfinished(dataDir: host.etcd.dataDir.path) == nil)
+        try tmux.press("Escape")
         try tmux.press("q")
         try await tmux.waitFor("EXITED 0")
     }
