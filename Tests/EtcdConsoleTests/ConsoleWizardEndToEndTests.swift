@@ -52,6 +52,14 @@ struct PracticeHost {
                         environment: ["PATH": path, "HOME": root.path])
     }
 
+    /// Waits for the confirmation showing `prompt`, types yes, and waits for the wizard's end (RESTORED or FAILED).
+    func confirmWithYes(_ tmux: TmuxSession, prompt: String) async throws -> String {
+        try await tmux.waitFor(prompt)
+        try tmux.press("-l", "yes")
+        try tmux.press("Enter")
+        return try await tmux.waitUntil("the end of the wizard") { $0.contains("RESTORED") || $0.contains("FAILED") }
+    }
+
     var snapshotPath: String { backups + "/" + snapshotName }
     func pods() throws -> Int { try etcd.etcdctl(["get", "/registry/pods/", "--prefix", "--keys-only"]).stdout.split(separator: "\n").count }
     func hasAfterSnapshotKey() throws -> Bool { !(try etcd.etcdctl(["get", "after-snapshot"]).stdout.isEmpty) }
@@ -76,10 +84,7 @@ struct ConsoleWizardEndToEndTests {
         try tmux.press("Down")
         try await tmux.waitFor("$ systemctl stop etcd")
         try tmux.press("Enter")
-        try await tmux.waitFor("type console-wizard or yes")
-        try tmux.press("-l", "yes")
-        try tmux.press("Enter")
-        let done = try await tmux.waitUntil("the end of the restore") { $0.contains("RESTORED") || $0.contains("FAILED") }
+        let done = try await host.confirmWithYes(tmux, prompt: "type console-wizard or yes")
         #expect(done.contains("RESTORED"), "\(done)")
         #expect(done.contains("pods found: \(host.podsInSnapshot)"), "\(done)")
         #expect(done.contains("restored \(host.snapshotName) into"), "\(done)")
@@ -126,10 +131,7 @@ struct ConsoleWizardEndToEndTests {
         let offered = try await tmux.waitFor("UNFINISHED RESTORE found")
         #expect(offered.contains("[✓] 3. Move the data dir aside"), "\(offered)")
         try tmux.press("b")
-        try await tmux.waitFor("Roll the unfinished restore back?")
-        try tmux.press("-l", "yes")
-        try tmux.press("Enter")
-        let done = try await tmux.waitUntil("the end of the rollback") { $0.contains("FAILED") || $0.contains("RESTORED") }
+        let done = try await host.confirmWithYes(tmux, prompt: "Roll the unfinished restore back?")
         #expect(done.contains("rolled back: the original data dir is back in place"), "\(done)")
         #expect(done.contains("etcd is running again"), "\(done)")
         #expect(try host.hasAfterSnapshotKey(), "etcd runs the original data, with the key written after the snapshot")
