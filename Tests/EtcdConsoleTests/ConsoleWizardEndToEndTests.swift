@@ -42,9 +42,18 @@ struct PracticeHost {
         return host
     }
 
+    /// Runs the practice systemctl. A script written a moment ago can fail to exec with "Text file busy" while a
+    /// parallel test forks (the child holds the writer's descriptor until its own exec): that is retried.
     func systemctl(_ verb: String) async throws {
-        let result = try await runner.run(ProcessRequest("systemctl", [verb, "etcd"], timeout: .seconds(60)))
-        try #require(result.succeeded, "practice systemctl \(verb) etcd: \(result.output)")
+        for attempt in 1...20 {
+            do {
+                let result = try await runner.run(ProcessRequest("systemctl", [verb, "etcd"], timeout: .seconds(60)))
+                try #require(result.succeeded, "practice systemctl \(verb) etcd: \(result.output)")
+                return
+            } catch where "\(error)".contains("Text file busy") && attempt < 20 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     func console() throws -> TmuxSession {
@@ -106,15 +115,20 @@ struct ConsoleWizardEndToEndTests {
     func unfinishedRollback() async throws {
         let host = try await PracticeHost.make("console-journal")
         defer { Task { try? await host.systemctl("stop") } }
-        // etcd-console restore, SIGKILLed once its journal records the data dir moved aside (an SSH drop).
-        let restore = Process()
-        restore.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
-        restore.arguments = ["restore", host.snapshotPath, "--yes", "--data-dir", host.etcd.dataDir.path, "--unit", "etcd",
-                             "--endpoints", host.etcd.clientURL]
-        restore.environment = ["PATH": host.path, "HOME": host.root.path]
-        restore.standardOutput = FileHandle.nullDevice
-        restore.standardError = FileHandle.nullDevice
-        try restore.run()
+        // etcd-console restore, SIGKILLed once its journal records the data dir moved aside (an SSH drop). Its
+        // restore tool only sleeps, so the kill lands inside the restore step however busy the machine is.
+        let slow = host.root.appendingPathComponent("slow-tools")
+        try FileManager.default.createDirectory(at: slow, withIntermediateDirectories: true)
+        let etcdutl = host.path.split(separator: ":")[1] + "/etcdutl"
+        let sleeper = slow.appendingPathComponent("sleeping.pid").path
+        try Data("#!/bin/sh\n[ \"$1\" = snapshot ] && echo $$ > \(sleeper) && exec sleep 60\nexec \(etcdutl) \"$@\"\n".utf8)
+            .write(to: slow.appendingPathComponent("etcdutl"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: slow.appendingPathComponent("etcdutl").path)
+        let command = ([EtcdConsoleBinary.path, "restore", host.snapshotPath, "--yes", "--data-dir", host.etcd.dataDir.path,
+                        "--unit", "etcd", "--endpoints", host.etcd.clientURL].map(TmuxSession.quote)).joined(separator: " ")
+        let started = try spawnAndWait(["/bin/sh", "-c", "setsid \(command) </dev/null >/dev/null 2>&1 & echo $!"],
+                                       environment: ["PATH": slow.path + ":" + host.path, "HOME": host.root.path])
+        let pid = try #require(Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(started.output)")
         let journal = RestoreJournal.path(forDataDir: host.etcd.dataDir.path)
         var moved = false
         for _ in 0..<3000 {
@@ -123,8 +137,12 @@ struct ConsoleWizardEndToEndTests {
             if moved { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        kill(restore.processIdentifier, SIGKILL)
-        restore.waitUntilExit()
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+        // The restore tool runs in a process group of its own: end the sleeping stand-in too.
+        if let text = try? String(contentsOfFile: sleeper, encoding: .utf8), let tool = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(tool, SIGKILL)
+        }
         try #require(moved, "the restore never recorded the move step")
 
         let tmux = try host.console()

@@ -15,7 +15,8 @@ final class TmuxSession: @unchecked Sendable {
     init(_ arguments: [String], width: Int = 80, height: Int = 24, environment: [String: String] = [:]) throws {
         socket = "etcd-console-test-\(getpid())-\(UUID().uuidString.prefix(8))"
         let env = ["LANG": "C.UTF-8", "TERM": "screen-256color"].merging(environment) { $1 }
-        let unset = ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY", "ETCDCTL_USER", "ETCDCTL_PASSWORD"]
+        // NO_COLOR only when a test asks for it (swift test or CI may set it for their own output).
+        let unset = ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY", "ETCDCTL_USER", "ETCDCTL_PASSWORD", "NO_COLOR"]
         let command = (["env"] + unset.flatMap { ["-u", $0] } + env.map { "\($0.key)=\($0.value)" }
                        + [EtcdConsoleBinary.path] + arguments).map(Self.quote).joined(separator: " ")
             + "; echo EXITED $?; sleep 600"
@@ -26,26 +27,9 @@ final class TmuxSession: @unchecked Sendable {
 
     static func quote(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    /// Runs the tmux client with posix_spawn and waitpid: Foundation's Process did not notice the exit of a
-    /// `new-session` client (it stayed a zombie and the call hung), so tmux is run without it.
     @discardableResult
     private func tmux(_ arguments: [String]) throws -> String {
-        let output = try TestDirectories.make("tmux").appendingPathComponent("out").path
-        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = (["/usr/bin/tmux", "-L", socket] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/usr/bin/tmux", &actions, nil, argv, environ)
-        guard spawned == 0 else { throw EtcdTestSupportError("could not run tmux: \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let (status, text) = try spawnAndWait(["/usr/bin/tmux", "-L", socket] + arguments)
         guard status == 0 else { throw EtcdTestSupportError("tmux \(arguments.joined(separator: " ")) failed (status \(status)): \(text)") }
         return text
     }
@@ -90,4 +74,28 @@ final class TmuxSession: @unchecked Sendable {
         Issue.record("the console never showed \(what); last screen:\n\(last)", sourceLocation: sourceLocation)
         throw EtcdTestSupportError("screen wait failed")
     }
+}
+
+/// Runs a program with posix_spawn and waits with waitpid; returns its status and output (stdout + stderr).
+/// Foundation's Process waits until every process holding its exit-notification descriptor is gone, so a program
+/// that leaves a daemon or a background job behind (tmux new-session, `sh -c "... &"`) made it hang.
+func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let output = try TestDirectories.make("spawn").appendingPathComponent("out").path
+    defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+    let cArguments = argv.map { strdup($0) } + [nil]
+    let cEnvironment = env.map { strdup($0) } + [nil]
+    defer { (cArguments + cEnvironment).forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+    guard spawned == 0 else { throw EtcdTestSupportError("could not run \(argv[0]): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
