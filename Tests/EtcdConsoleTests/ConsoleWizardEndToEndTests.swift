@@ -13,7 +13,7 @@ struct PracticeHost {
     let podsInSnapshot: Int
     /// PATH with the practice systemctl and etcd 3.5's tools first.
     let path: String
-    let runner: SystemProcessRunner
+    let systemctlPath: String
 
     static func make(_ name: String) async throws -> PracticeHost {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: name))
@@ -31,24 +31,24 @@ struct PracticeHost {
         try practice.define(unit: "etcd", command: etcd.commandLine)
         let tools = (etcd.binaries.etcdctl as NSString).deletingLastPathComponent
         let path = "\(practice.binDirectory):\(tools):/usr/sbin:/usr/bin:/sbin:/bin"
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ETCDCTL_") && !$0.key.hasPrefix("ETCD_") }
-        environment["PATH"] = path
-        environment["HOME"] = root.path
-        environment["KUBECONFIG"] = nil
         let host = PracticeHost(etcd: etcd, root: root, backups: backups,
                                 snapshotName: (save.stdout.trimmingCharacters(in: .whitespacesAndNewlines) as NSString).lastPathComponent,
-                                podsInSnapshot: pods, path: path, runner: SystemProcessRunner(environment: environment))
+                                podsInSnapshot: pods, path: path, systemctlPath: practice.executable)
         try await host.systemctl("start")
         return host
     }
 
-    /// Runs the practice systemctl. A script written a moment ago can fail to exec with "Text file busy" while a
-    /// parallel test forks (the child holds the writer's descriptor until its own exec): that is retried.
+    /// Runs the practice systemctl (spawnAndWait: the etcd it starts must not keep this process's descriptors).
+    /// A script written a moment ago can fail to exec with "Text file busy" while a parallel test forks (the child
+    /// holds the writer's descriptor until its own exec): that is retried.
     func systemctl(_ verb: String) async throws {
         for attempt in 1...20 {
             do {
-                let result = try await runner.run(ProcessRequest("systemctl", [verb, "etcd"], timeout: .seconds(60)))
-                try #require(result.succeeded, "practice systemctl \(verb) etcd: \(result.output)")
+                let (status, output) = try spawnAndWait([systemctlPath, verb, "etcd"], environment: ["PATH": path, "HOME": root.path])
+                guard status == 0 else {
+                    Issue.record("practice systemctl \(verb) etcd failed (status \(status)): \(output)")
+                    throw EtcdTestSupportError("practice systemctl \(verb) etcd failed")
+                }
                 return
             } catch where "\(error)".contains("Text file busy") && attempt < 20 {
                 try await Task.sleep(for: .milliseconds(100))

@@ -78,7 +78,8 @@ final class TmuxSession: @unchecked Sendable {
 
 /// Runs a program with posix_spawn and waits with waitpid; returns its status and output (stdout + stderr).
 /// Foundation's Process waits until every process holding its exit-notification descriptor is gone, so a program
-/// that leaves a daemon or a background job behind (tmux new-session, `sh -c "... &"`) made it hang.
+/// that leaves a daemon or a background job behind (tmux new-session, `sh -c "... &"`) made it hang; and a
+/// daemon started without closing inherited descriptors made other tests' Process calls hang the same way.
 func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let output = try TestDirectories.make("spawn").appendingPathComponent("out").path
     defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
@@ -88,6 +89,9 @@ func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws 
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // Nothing else of this test process goes along: a tmux server that kept, say, the descriptor through which
+    // Foundation learns that another test's etcdctl exited would make that test wait until tmux ends.
+    closeFrom(&actions, 3)
     let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
     let cArguments = argv.map { strdup($0) } + [nil]
     let cEnvironment = env.map { strdup($0) } + [nil]
@@ -99,3 +103,11 @@ func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws 
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module does not export.
+private let closeFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+        preconditionFailure("glibc without posix_spawn_file_actions_addclosefrom_np (needs 2.34+)")
+    }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
