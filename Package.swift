@@ -46,8 +46,10 @@ let package = Package(
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdTestSupport",
                                                             .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Operations",
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Recovery", "Operations",
                                                              .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "EtcdTestSupport", "SnapshotStore", "Recovery", "EtcdClient"],
+                    exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v6]
 )

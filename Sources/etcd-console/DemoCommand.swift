@@ -220,21 +220,39 @@ final class DemoSandbox: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = practice.binDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         for name in environment.keys where name.hasPrefix("ETCDCTL_") || name.hasPrefix("ETCD_CONSOLE_") { environment[name] = nil }
-        let console = Process()
-        console.executableURL = URL(fileURLWithPath: currentBinaryPath())
-        console.arguments = ["--endpoints", endpoint, "--dir", backups, "--data-dir", dataDir, "--unit", "etcd"]
-        console.environment = environment
-        say("opening the console: etcd-console \(console.arguments!.joined(separator: " "))")
+        let arguments = ["--endpoints", endpoint, "--dir", backups, "--data-dir", dataDir, "--unit", "etcd"]
+        say("opening the console: etcd-console \(arguments.joined(separator: " "))")
         fflush(nil)
-        // The console owns the terminal and its keys; the demo only waits.
+        // The console owns the terminal and its keys; the demo only waits. It stays in the demo's process group
+        // (Foundation's Process would start it in its own, in the background: it could not read keys, and a
+        // hang-up would not reach it).
         signal(SIGINT, SIG_IGN)
         defer { signal(SIGINT, SIG_DFL) }
-        do { try console.run() } catch {
-            printError("error: could not start the console: \(error)")
+        let program = currentBinaryPath()
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, nil, &attributes, argv, envp)
+        guard spawned == 0 else {
+            printError("error: could not start the console: \(String(cString: strerror(spawned)))")
             return 1
         }
-        console.waitUntilExit()
-        return console.terminationStatus
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     func say(_ text: String) { print("demo: " + text) }

@@ -10,7 +10,7 @@ struct EtcdConsole: AsyncParsableCommand {
         commandName: "etcd-console",
         abstract: "Keep etcd backed up and bring a cluster back after a disaster.",
         discussion: """
-        Without a subcommand, opens the console (not built yet: use the commands below).
+        Without a subcommand, opens the console (the default subcommand `console`, whose flags may be given directly: etcd-console --endpoints URL --dir DIR). It needs a terminal; 80x24 shows everything.
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
 
         Examples:
@@ -22,20 +22,10 @@ struct EtcdConsole: AsyncParsableCommand {
               > /etc/bash_completion.d/etcd-console
         """,
         version: "0.1.0",
-        subcommands: [StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
+        subcommands: [ConsoleCommand.self, StatusCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
                       ConfigCommand.self, DoctorCommand.self, RestoreCommand.self, DemoCommand.self,
-                      FillCommand.self, PracticeServiceCommand.self])
-
-    func run() async throws {
-        printError("""
-        The interactive console is not built yet (see issue "The console").
-        Headless commands work today:
-          etcd-console status            member status
-          etcd-console snapshot save     take a snapshot
-        Run etcd-console --help for all commands.
-        """)
-        throw ExitCode(2)
-    }
+                      FillCommand.self, PracticeServiceCommand.self],
+        defaultSubcommand: ConsoleCommand.self)
 
     /// Parses, runs, and turns errors into exit codes: usage errors 2, operational errors 1.
     static func main() async {

@@ -169,8 +169,14 @@ struct RestoreCommand: AsyncParsableCommand {
     /// How to reach the restored etcd: the connection flags when given, else the plan's endpoints with the
     /// certificates etcd itself uses (a kubeadm or binary install's server cert can act as a client).
     private func healthConfiguration(_ plan: RestorePlan, _ deployment: EtcdDeployment) throws -> EtcdClientConfiguration {
-        var configuration = try connection.configuration()
-        if endpointList == nil {
+        try Self.healthConfiguration(try connection.configuration(), endpointsGiven: endpointList != nil, plan, deployment)
+    }
+
+    /// `base` when the operator gave endpoints, else the plan's endpoints with etcd's own certificates.
+    static func healthConfiguration(_ base: EtcdClientConfiguration, endpointsGiven: Bool, _ plan: RestorePlan,
+                                    _ deployment: EtcdDeployment) throws -> EtcdClientConfiguration {
+        var configuration = base
+        if !endpointsGiven {
             let secure = plan.endpoints.contains { $0.hasPrefix("https") }
             configuration.endpoints = try plan.endpoints.map { try Endpoint(parsing: $0, defaultSecure: secure) }
             if secure && configuration.tls.caFile == nil {

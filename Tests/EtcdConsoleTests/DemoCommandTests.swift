@@ -87,26 +87,29 @@ struct DemoCommandTests {
         }
     }
 
-    @Test("--drill: the sandbox comes up, etcd refuses to start after the breakage, Enter removes everything")
+    @Test("--drill: the sandbox comes up, etcd refuses to start after the breakage, the console shows the doctor, q removes everything")
     func drillAndEnter() async throws {
         let dir = try TestDirectories.make("demo-tmux")
         let session = try Session.start("TMPDIR=\(dir.path) \(ConsoleBinary.path) demo --drill --objects 1500 --etcd /usr/bin/etcd; echo demo-exited-$?; sleep 600", in: dir)
         defer { session.kill() }
-        let ready = try await session.waitFor("demo: ready: endpoint http://127.0.0.1:")
-        #expect(ready.contains("demo: wrote 500 objects; snapshot snapshot-"))
-        #expect(ready.contains("demo: drill: `systemctl start etcd` fails: etcdserver: recovering backend from snapshot error: failed to find database snapshot file"),
-                "\(ready)")
-        // etcd runs as a unit of the practice systemctl, which the console finds first on its PATH.
-        #expect(ready.contains(", unit etcd of a practice systemctl)"))
+        // The console opens on the sandbox (over the demo's lines); with the drill's etcd down it says so and
+        // shows the doctor's findings.
+        let console = try await session.waitFor("snap-db-missing")
+        #expect(console.contains("1 Members") && console.contains("etcd unreachable since"), "\(console)")
         let sandboxes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("etcd-console-demo.") }
         try #require(sandboxes.count == 1, "\(sandboxes)")
         let sandbox = dir.appendingPathComponent(sandboxes[0]).path
         let snapshots = try FileManager.default.contentsOfDirectory(atPath: sandbox + "/backups").filter { $0.hasSuffix(".db") }
         #expect(snapshots.count == 3)
-        // Until the console is merged, the child exits at once and the demo waits for Enter with etcd stopped by the drill.
-        _ = try await session.waitFor("Press Enter to stop etcd and remove \(sandbox).")
-        try session.keys("Enter")
+        try session.keys("q")
+        // The console gives the screen back: the demo's own lines are there again.
         let done = try await session.waitFor("demo-exited-")
+        #expect(done.contains("demo: wrote 500 objects; snapshot snapshot-"), "\(done)")
+        #expect(done.contains("demo: drill: `systemctl start etcd` fails: etcdserver: recovering backend from snapshot error: failed to find database snapshot file"),
+                "\(done)")
+        // etcd runs as a unit of the practice systemctl, which the console finds first on its PATH.
+        #expect(done.contains(", unit etcd of a practice systemctl)"), "\(done)")
+        #expect(done.contains("the console exited (status 0)"), "\(done)")
         #expect(done.contains("demo: etcd stopped; removed \(sandbox)"))
         #expect(done.contains("demo-exited-0"), "\(done)")
         #expect(!FileManager.default.fileExists(atPath: sandbox))
@@ -119,7 +122,7 @@ struct DemoCommandTests {
         // exec: the demo is the pane's process, which tmux hangs up when the server goes.
         let session = try Session.start("exec env TMPDIR=\(dir.path) \(ConsoleBinary.path) demo --objects 300 --etcd /usr/bin/etcd", in: dir)
         defer { session.kill() }
-        _ = try await session.waitFor("demo: ready: endpoint http://127.0.0.1:")
+        _ = try await session.waitFor("members healthy")   // the console, on the sandbox's etcd
         let sandboxes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("etcd-console-demo.") }
         let sandbox = dir.appendingPathComponent(try #require(sandboxes.first)).path
         try #require(!Self.etcdProcesses(under: sandbox).isEmpty, "etcd is not running in \(sandbox)")

@@ -112,6 +112,12 @@ public struct SystemProcessRunner: ProcessRunner {
         }
     }
 
+    /// The descriptors open in this process now (from /proc/self/fd).
+    static func openDescriptors() -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return [] }
+        return names.compactMap { Int32($0) }.filter { fcntl($0, F_GETFD) >= 0 }
+    }
+
     private static func spawnAndWait(_ executable: String, _ arguments: [String], _ environment: [String: String],
                                      _ timeout: Duration, _ onLine: @escaping @Sendable (String) -> Void) throws -> ProcessOutcome {
         var fds: [Int32] = [0, 0]
@@ -125,6 +131,9 @@ public struct SystemProcessRunner: ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        // The child gets only 0, 1 and 2: a daemon it starts must not keep a descriptor of ours (a caller waiting
+        // for one of them to close would wait for the daemon).
+        for fd in Self.openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

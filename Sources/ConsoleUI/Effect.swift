@@ -1,0 +1,98 @@
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+
+/// A snapshot as an effect names it: the file name (what operators see) and its path.
+public struct SnapshotRef: Sendable, Equatable {
+    public var name: String
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+/// What the console asks the runtime to do. Key handling returns effects; it never performs them.
+public enum Effect: Sendable, Equatable {
+    case quit
+    /// Ask every member's status (the 2 s refresh).
+    case refreshMembers
+    /// Run the data-dir doctor (etcd is down).
+    case diagnoseDataDir
+    case loadSnapshots
+    /// Read the progress file of a headless `etcd-console backup`.
+    case pollBackupRecord
+    /// Ask when the backup timer runs next.
+    case checkSchedule
+    case saveSnapshot(job: Int)
+    case verify(job: Int, SnapshotRef)
+    case delete(job: Int, SnapshotRef)
+    /// Work out what the default retention policy would delete (no change yet).
+    case planPrune
+    case prune(job: Int, names: [String])
+    case browse(SnapshotRef)
+    case diff(from: SnapshotRef, to: SnapshotRef)
+    /// Work out the restore plan for a snapshot (changes nothing).
+    case planRestore(SnapshotRef)
+    case runRestore(job: Int, RestorePlan)
+    /// Look for an unfinished restore journal (at start).
+    case checkUnfinishedRestore
+    case resumeRestore(job: Int)
+    case rollbackRestore(job: Int)
+}
+
+/// What the runtime feeds back: results of effects, and the passing of time.
+public enum ConsoleEvent: Sendable {
+    case tick(Date)
+    case members([MemberStatus], at: Date)
+    case membersFailed(String, at: Date)
+    case doctor(DoctorReport, dataDir: String)
+    case snapshots(CatalogListing, freeBytes: Int64?, at: Date)
+    case snapshotsFailed(String)
+    case backupRecord(BackupJobRecord?, interrupted: Bool)
+    /// The next scheduled backup as text ("Wed 2026-11-25 18:30:00 UTC (etcd-console-backup.timer)"), nil when none is known.
+    case schedule(String?)
+    case jobProgress(job: Int, SnapshotProgress)
+    case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)
+    case prunePlan(RetentionPlan)
+    case prunePlanFailed(String)
+    case browseLoaded(SnapshotRef, [KubernetesObject])
+    case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff)
+    /// A browse or diff that could not be done: shown as a message.
+    case failed(String)
+    case restorePlanned(SnapshotRef, RestorePlan)
+    case restorePlanFailed(SnapshotRef, String)
+    case restore(job: Int, RestoreEvent)
+    /// A restore, resume or rollback that could not start (nothing was changed by it).
+    case restoreNotStarted(job: Int, String)
+    /// An unfinished restore journal: its plan, one line about it, and how far each step got.
+    case unfinishedRestore(RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus] = [:])
+}
+
+/// A question the operator answers before a destructive effect runs.
+public struct Confirmation: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case quit
+        case delete(SnapshotRef)
+        case prune([String])
+        case restore
+        case resumeRestore
+        case rollbackRestore
+    }
+
+    public var title: String
+    public var lines: [String]
+    public var action: Action
+    /// When set, the operator types this word (or `yes`) and presses enter; otherwise `y` confirms.
+    public var typedWord: String?
+    public var typed = ""
+
+    public init(title: String, lines: [String], action: Action, typedWord: String? = nil) {
+        self.title = title
+        self.lines = lines
+        self.action = action
+        self.typedWord = typedWord
+    }
+}

@@ -1,0 +1,46 @@
+import EtcdClient
+import Foundation
+import Recovery
+import SnapshotStore
+
+/// Everything the console does to the world, behind one protocol: the executable wires the real modules
+/// (etcd, the snapshot directory, the doctor); the runtime calls these off the UI thread.
+public protocol ConsoleServices: Sendable {
+    func clusterStatus() async throws -> [MemberStatus]
+    /// The doctor's report for the local data dir, and which dir it examined.
+    func diagnoseDataDir() async -> (DoctorReport, dataDir: String)
+    func listSnapshots() async throws -> CatalogListing
+    /// Free bytes on the snapshot directory's filesystem.
+    func freeBytes() async -> Int64?
+    func backupRecord() async -> (BackupJobRecord, interrupted: Bool)?
+    /// When the scheduled backup (a systemd timer) runs next, as text with where it comes from; nil when none is known.
+    func nextScheduledBackup() async -> String?
+    /// Takes, verifies and records a snapshot; returns a one-line result.
+    func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String
+    func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification
+    func delete(_ snapshot: SnapshotRef) async throws
+    func planPrune(now: Date) async throws -> RetentionPlan
+    /// Deletes these snapshots (a confirmed prune plan); returns the names deleted.
+    func prune(_ names: [String]) async throws -> [String]
+    func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject]
+    func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff
+    /// The restore plan for a snapshot on this host (discovery, verify, tool checks); changes nothing.
+    func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan
+    /// Runs a confirmed plan, reporting each step as it goes.
+    func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+    /// An unfinished restore journal for the local data dir, with one line saying what it is.
+    func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])?
+    /// Continue or undo the unfinished restore; throws when it cannot even start (no journal any more).
+    func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+    func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+}
+
+/// The terminal as the runtime sees it; `CursesTerminal` is the real one.
+public protocol ConsoleTerminal: AnyObject {
+    /// Columns and rows now.
+    var size: (width: Int, height: Int) { get }
+    /// The next key, waiting at most `timeoutMilliseconds`; nil when none came.
+    func readKey(timeoutMilliseconds: Int) -> Key?
+    /// Shows `grid`, drawing only what changed since the last call.
+    func draw(_ grid: TextGrid)
+}

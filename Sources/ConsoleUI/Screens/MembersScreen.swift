@@ -1,0 +1,186 @@
+import EtcdClient
+import Foundation
+import Recovery
+
+/// Members: one row per etcd member, refreshed every 2 s; when etcd is down, the doctor's findings instead.
+public struct MembersScreen: Sendable {
+    public var members: [MemberStatus] = []
+    public var selected = 0
+    /// When the last answer came; nil before the first.
+    public var updatedAt: Date?
+    /// Since when no endpoint answers (first failure after the last success); nil while etcd answers.
+    public var unreachableSince: Date?
+    public var lastError: String?
+    public var doctor: DoctorReport?
+    public var doctorDataDir: String?
+    /// A doctor run was asked for during this outage.
+    var doctorRequested = false
+
+    public init() {}
+
+    static let bindings: [KeyBinding] = [
+        KeyBinding([.up, .down], "select a member"),
+        KeyBinding([.character("r")], "refresh now (also re-runs the doctor when etcd is down)", footer: "refresh"),
+    ]
+
+    /// One line for the header: health at a glance.
+    func summary(_ context: RenderContext) -> (String, CellStyle) {
+        if let since = unreachableSince {
+            return ("etcd unreachable since \(context.clock.time(since))", .bad)
+        }
+        guard updatedAt != nil else { return ("connecting to etcd…", .warning) }
+        let answering = members.filter(\.reachable).count
+        let leader = members.first { $0.isLeader == true }
+        let alarms = members.flatMap(\.errors).filter { $0.hasPrefix("alarm") }
+        var text = "\(answering)/\(members.count) members healthy"
+        text += leader.map { " · leader \($0.name.isEmpty ? $0.idHex : $0.name)" } ?? " · NO LEADER"
+        if !alarms.isEmpty { text += " · \(Set(alarms).sorted().joined(separator: ", "))" }
+        let style: CellStyle = answering == members.count && leader != nil && alarms.isEmpty ? .good
+            : answering * 2 > members.count ? .warning : .bad
+        return (text, style)
+    }
+
+    mutating func apply(members: [MemberStatus], at date: Date) {
+        self.members = members
+        updatedAt = date
+        unreachableSince = nil
+        lastError = nil
+        doctor = nil
+        doctorRequested = false
+        selected = min(selected, max(0, members.count - 1))
+    }
+
+    /// Records a failed refresh; returns true when the doctor should run (the first failure of an outage).
+    mutating func apply(failure: String, at date: Date) -> Bool {
+        lastError = failure
+        if unreachableSince == nil { unreachableSince = date }
+        guard !doctorRequested else { return false }
+        doctorRequested = true
+        return true
+    }
+
+    mutating func handle(_ key: Key) -> ScreenAction {
+        if let moved = moveSelection(selected, count: members.count, key: key, page: 10) {
+            selected = moved
+            return .handled
+        }
+        if key == .character("r") {
+            if unreachableSince != nil { doctorRequested = false }
+            return .effect(.refreshMembers)
+        }
+        return .unhandled
+    }
+
+    static let columns = [
+        TableColumn(title: "  NAME", priority: 9, maxWidth: 22), TableColumn(title: "ID", priority: 2, maxWidth: 16),
+        TableColumn(title: "ENDPOINT", priority: 8, maxWidth: 32), TableColumn(title: "VERSION", priority: 6),
+        TableColumn(title: "DB/IN USE", alignRight: true, priority: 7),
+        TableColumn(title: "TERM", alignRight: true, priority: 3), TableColumn(title: "INDEX", alignRight: true, priority: 4),
+        TableColumn(title: "APPLIED", alignRight: true, priority: 3), TableColumn(title: "LATENCY", alignRight: true, priority: 5),
+        TableColumn(title: "ALARMS", priority: 8, maxWidth: 36),
+    ]
+
+    static func latency(_ m: MemberStatus) -> String {
+        m.latency.map { String(format: "%.1fms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "-"
+    }
+
+    static func row(_ m: MemberStatus) -> [String] {
+        let size = m.dbSize.map { bytes($0) + "/" + (m.dbSizeInUse.map(bytes) ?? "-") } ?? "-"
+        let marker = m.isLeader == true ? "* " : m.isLearner ? "~ " : "  "
+        return [marker + (m.name.isEmpty ? "(unnamed)" : m.name), m.idHex, m.endpoint, m.version ?? "-", size,
+                m.raftTerm.map(String.init) ?? "-", m.raftIndex.map(String.init) ?? "-",
+                m.raftAppliedIndex.map(String.init) ?? "-", latency(m),
+                m.errors.isEmpty ? "-" : m.errors.joined(separator: "; ")]
+    }
+
+    func render(into grid: inout TextGrid, area: Area, context: RenderContext) {
+        var row = area.top
+        if unreachableSince != nil || updatedAt == nil {
+            renderDown(into: &grid, area: area, context: context)
+            return
+        }
+        let rows = members.map(Self.row)
+        let table = TableLayout(Self.columns, rows: rows, width: area.width - 2)
+        grid.put(" " + table.header, row: row, column: 0, style: .header)
+        row += 1
+        let detailHeight = 6
+        let height = max(1, area.height - 3 - detailHeight)
+        let offset = scrollOffset(selected: selected, count: rows.count, height: height)
+        for (i, member) in members.enumerated().dropFirst(offset).prefix(height) {
+            let style: CellStyle = !member.reachable || !member.errors.isEmpty ? .bad : .normal
+            grid.put((i == selected ? ">" : " ") + table.line(rows[i]), row: row, column: 0, style: i == selected ? .selected : style)
+            row += 1
+        }
+        grid.put(" * leader  ~ learner", row: row, column: 0, style: .dim)
+        if members.indices.contains(selected) {
+            renderDetail(members[selected], into: &grid, top: area.top + area.height - 1 - detailHeight, width: area.width)
+        }
+        if let updatedAt {
+            grid.put(" updated \(context.clock.time(updatedAt)) · refreshed every 2s", row: area.top + area.height - 1,
+                     column: 0, style: .dim)
+        }
+    }
+
+    /// Every field of the selected member, so nothing is lost when columns are dropped at 80 columns.
+    private func renderDetail(_ m: MemberStatus, into grid: inout TextGrid, top: Int, width: Int) {
+        grid.put(String(repeating: "─", count: width), row: top, column: 0, style: .dim)
+        grid.put(" \(m.name.isEmpty ? m.idHex : m.name) ", row: top, column: 2, style: .title)
+        let role = m.isLeader == true ? "leader" : !m.reachable ? "not answering" : m.isLearner ? "learner" : "follower"
+        let facts = ["id \(m.idHex)", role, "etcd \(m.version ?? "?")", m.endpoint, "latency \(Self.latency(m))",
+                     "db \(m.dbSize.map(bytes) ?? "?") (in use \(m.dbSizeInUse.map(bytes) ?? "?"))",
+                     "raft term \(m.raftTerm.map(String.init) ?? "?")", "index \(m.raftIndex.map(String.init) ?? "?")",
+                     "applied \(m.raftAppliedIndex.map(String.init) ?? "?")"]
+        var lines = wrapItems(facts, width: width - 2).map { ($0, CellStyle.normal) }
+        lines += (m.errors.isEmpty ? ["no alarms, no errors"] : m.errors).flatMap { wrap($0, width: width - 2) }
+            .map { ($0, m.errors.isEmpty ? CellStyle.good : .bad) }
+        for (i, line) in lines.prefix(4).enumerated() {
+            grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
+        }
+    }
+
+    private func renderDown(into grid: inout TextGrid, area: Area, context: RenderContext) {
+        var row = area.top
+        let bottom = area.top + area.height
+        if let since = unreachableSince {
+            grid.put(" etcd is not answering (unreachable since \(context.clock.time(since)); retrying every 2s)",
+                     row: row, column: 0, style: .bad)
+            row += 1
+            for line in wrap(lastError ?? "", width: area.width - 3).prefix(3) where row < bottom {
+                grid.put("  " + line, row: row, column: 0, style: .dim)
+                row += 1
+            }
+        } else {
+            grid.put(" connecting to etcd…", row: row, column: 0, style: .warning)
+            return
+        }
+        row += 1
+        guard row < bottom else { return }
+        guard let doctor else {
+            grid.put(" examining the local data dir…", row: row, column: 0, style: .dim)
+            return
+        }
+        var lines: [(String, CellStyle)] = [(" Doctor findings for the data dir (read offline, nothing changed):", .header),
+                                            ("   " + (doctorDataDir ?? "?"), .header)]
+        let notable = doctor.findings.filter { $0.severity != .ok }
+        for finding in notable.isEmpty ? doctor.findings : notable {
+            let style: CellStyle = finding.severity == .critical ? .bad : finding.severity == .warning ? .warning : .good
+            lines += wrap("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)", width: area.width - 4)
+                .prefix(3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
+            if !finding.action.isEmpty {
+                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(2).map { ("   " + $0, .normal) }
+            }
+        }
+        let recommendation = wrap(doctor.recommendation, width: area.width - 2).prefix(2).map { (" " + $0, CellStyle.title) }
+        let room = bottom - row - recommendation.count - 1
+        if lines.count > room, room > 0 {
+            lines = Array(lines.prefix(room - 1)) + [(" … more: etcd-console doctor --data-dir \(doctorDataDir ?? "<dir>")", .dim)]
+        }
+        for line in lines.prefix(max(0, room)) {
+            grid.put(line.0, row: row, column: 0, style: line.1)
+            row += 1
+        }
+        for (i, line) in recommendation.enumerated() {
+            grid.put(line.0, row: bottom - recommendation.count + i, column: 0, style: line.1)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import ConsoleUI
+import CursesTerminal
+import EtcdClient
+import Foundation
+import Operations
+import Recovery
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The console, and the default subcommand: `etcd-console --endpoints URL --dir D` opens it. Its flags live
+/// here, not on the root command, so they never take a subcommand's `--dir` or `--data-dir` away from it.
+struct ConsoleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console",
+        abstract: "Open the console: Members, Snapshots, Jobs, browse, diff and the restore wizard (the default).",
+        discussion: """
+        Keys: ? help, : commands (:members :snapshots :jobs :restore :q), tab or 1-3 switch screens, esc back,
+        q quit. NO_COLOR turns colors off. --readonly removes delete, prune and restore.
+
+        Examples:
+          etcd-console
+          etcd-console --endpoints https://10.0.0.5:2379 --cacert ca.pem --cert c.pem --key k.pem --dir /backup/etcd
+          etcd-console --readonly
+        """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: ArgumentHelp("Snapshot directory (env ETCD_CONSOLE_DIR, config file, else /var/lib/etcd-backup).", valueName: "dir"))
+    var dir: String?
+
+    @Option(help: ArgumentHelp("etcd's data dir, examined by the doctor when etcd is down (default: discovered, else /var/lib/etcd).", valueName: "dir"))
+    var dataDir: String?
+
+    @Option(help: ArgumentHelp("The systemd unit that runs etcd, for the restore wizard (default: discovered, else etcd).", valueName: "name"))
+    var unit: String?
+
+    @Flag(help: "Look only: no delete, prune or restore.")
+    var readonly = false
+
+    func run() async throws {
+        guard Terminal.stdinIsTTY, isatty(STDOUT_FILENO) == 1 else {
+            printError("""
+            error: the console needs a terminal (stdin and stdout are not one).
+            Headless commands: etcd-console status, etcd-console snapshot save, etcd-console --help.
+            """)
+            throw ExitCode(2)
+        }
+        // Flags > environment > config file > discovery > defaults, as for every command.
+        var extra: [ConfigurationKey: String] = [:]
+        if let dir { extra[.dir] = absolutePath(dir) }
+        if let dataDir { extra[.dataDir] = absolutePath(dataDir) }
+        if let unit { extra[.unit] = unit }
+        let resolved = try connection.resolve(extra: extra)
+        let configuration = try clientConfiguration(resolved)
+        let client = EtcdClient(configuration)
+        let directory = resolved.snapshotDirectory
+        let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
+                                           dataDir: dataDir.map(absolutePath) ?? resolved.settings[.dataDir].flatMap { $0.source.layer == "default" ? nil : $0.value },
+                                           unit: unit ?? resolved[.unit],
+                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil)
+        var starting = Console(directory: directory,
+                              endpoints: configuration.endpoints.map(\.description).joined(separator: ","),
+                              readonly: readonly, now: Date(), clock: ConsoleClock())
+        starting.backupIntervalSeconds = resolved.interval.seconds
+        let console = starting
+        // curses is not thread-safe: one thread owns the terminal for the whole session.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                let terminal = CursesTerminal()
+                let runtime = ConsoleRuntime(console: console, terminal: terminal, services: services)
+                // Timings for scripts/bench: ETCD_CONSOLE_TRACE=<file> appends a line per key and per frame.
+                if let path = ProcessInfo.processInfo.environment["ETCD_CONSOLE_TRACE"],
+                   FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) {
+                    runtime.trace = { file.write(Data(($0 + "\n").utf8)) }
+                }
+                runtime.run()
+                terminal.close()
+                done.resume()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        await client.close()
+    }
+
+}

@@ -1,0 +1,198 @@
+import ConsoleUI
+import EtcdClient
+import Foundation
+import Operations
+import Recovery
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The console's effects against the real modules: etcd through one `EtcdClient`, the snapshot directory
+/// through `SnapshotCatalog`, the data dir through `DataDirDoctor`.
+struct LiveConsoleServices: ConsoleServices {
+    let client: EtcdClient
+    let catalog: SnapshotCatalog
+    /// `--data-dir`; nil: discovered (systemd unit, kubeadm manifest), else /var/lib/etcd.
+    let dataDir: String?
+    /// `--unit`; nil: discovered, else etcd.
+    let unit: String?
+    /// The endpoints the operator gave (`--endpoints` or ETCDCTL_ENDPOINTS), used for the restore's health checks.
+    let endpointsGiven: Bool
+    let runner: any ProcessRunner = SystemProcessRunner()
+
+    func clusterStatus() async throws -> [MemberStatus] {
+        try await client.clusterStatus()
+    }
+
+    func diagnoseDataDir() async -> (DoctorReport, dataDir: String) {
+        var dir = dataDir
+        var walDir: String?
+        if dir == nil, let deployment = try? EtcdDiscovery().discover() {
+            dir = deployment.dataDir
+            if let wal = deployment.walDir, !wal.isEmpty { walDir = wal }
+        }
+        let examined = dir ?? "/var/lib/etcd"
+        let report = DataDirDoctor(dataDir: examined, walDir: walDir, backupDirectory: catalog.directory, now: Date()).examine()
+        return (report, examined)
+    }
+
+    func listSnapshots() async throws -> CatalogListing {
+        guard FileManager.default.fileExists(atPath: catalog.directory) else {
+            return CatalogListing(entries: [], leftoverParts: [], ignored: [])
+        }
+        return try catalog.list()
+    }
+
+    func freeBytes() async -> Int64? {
+        var info = statvfs()
+        var path = catalog.directory
+        while !FileManager.default.fileExists(atPath: path) && path != "/" { path = (path as NSString).deletingLastPathComponent }
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    func backupRecord() async -> (BackupJobRecord, interrupted: Bool)? {
+        guard let record = BackupJobRecord.read(fromDirectory: catalog.directory) else { return nil }
+        return (record, record.isInterrupted())
+    }
+
+    /// The timer `etcd-console schedule --install` sets up (issue 7); systemctl prints its next elapse time.
+    static let backupTimer = SystemdBackupUnits.timerName
+
+    func nextScheduledBackup() async -> String? {
+        let request = ProcessRequest("systemctl", ["show", "--property=NextElapseUSecRealtime", "--value", Self.backupTimer],
+                                     timeout: .seconds(5))
+        guard let outcome = try? await runner.run(request), outcome.succeeded else { return nil }
+        let next = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !next.isEmpty, next != "n/a", !next.contains("\n") else { return nil }
+        return "\(next) (\(Self.backupTimer))"
+    }
+
+    func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String {
+        let throttle = ProgressThrottle(progress)
+        let saved = try await catalog.saveVerified(from: client, progress: { throttle.send($0) })
+        let name = (saved.save.path as NSString).lastPathComponent
+        return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)"
+    }
+
+    func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification {
+        SnapshotVerifier.verify(path: snapshot.path)
+    }
+
+    func delete(_ snapshot: SnapshotRef) async throws {
+        guard let entry = try catalog.list().entries.first(where: { $0.name == snapshot.name }) else {
+            throw SnapshotStoreError(.io, path: snapshot.path, "\(snapshot.path) is no longer in the directory")
+        }
+        try catalog.delete(entry)
+    }
+
+    func planPrune(now: Date) async throws -> RetentionPlan {
+        Retention.plan(try catalog.list().entries.map(\.retentionCandidate), policy: .default, now: now)
+    }
+
+    func prune(_ names: [String]) async throws -> [String] {
+        let entries = try catalog.list().entries
+        var deleted: [String] = []
+        for name in names {
+            guard let entry = entries.first(where: { $0.name == name }) else { continue }
+            try catalog.delete(entry)
+            deleted.append(name)
+        }
+        return deleted
+    }
+
+    func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject] {
+        try SnapshotInspector.objects(path: snapshot.path)
+    }
+
+    func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {
+        try SnapshotDiffer.diff(from.path, to.path)
+    }
+
+    // MARK: - Restore
+
+    /// How etcd runs here, with `--data-dir` as an override; nothing found is not an error (defaults apply).
+    private func deployment() -> EtcdDeployment {
+        var overrides: [EtcdSetting.Name: String] = [:]
+        if let dataDir { overrides[.dataDir] = dataDir }
+        return (try? EtcdDiscovery().discover(overrides: overrides)) ?? EtcdDeployment(kind: .none)
+    }
+
+    private func options(snapshot: String, deployment: EtcdDeployment) async -> RestoreOptions {
+        var options = RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, unit: unit,
+                                     endpoints: endpointsGiven ? client.configuration.endpoints.map(\.description) : nil)
+        // While etcd answers, the member restores as itself: its name and peer URLs as etcd reports them win over
+        // configuration files (which may describe another etcd on this host); when it is down, discovery decides.
+        if let status = try? await client.status(), let list = try? await client.memberList(),
+           let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty,
+           !member.name.isEmpty {
+            options.name = member.name
+            options.initialAdvertisePeerURLs = member.peerUrls.joined(separator: ",")
+            options.initialCluster = member.peerUrls.map { "\(member.name)=\($0)" }.joined(separator: ",")
+        }
+        return options
+    }
+
+    func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan {
+        let deployment = deployment()
+        if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment)) {
+            throw RestoreError(.journal, "\(journal.summary): finish it first (:restore offers resume or rollback at the next start, or etcd-console restore --resume / --rollback)")
+        }
+        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: await options(snapshot: snapshot.path, deployment: deployment))
+    }
+
+    private func executor(_ plan: RestorePlan) throws -> RestoreExecutor {
+        let configuration = try RestoreCommand.healthConfiguration(client.configuration, endpointsGiven: endpointsGiven,
+                                                                   plan, deployment())
+        return RestoreExecutor(plan: plan, runner: runner, clientConfiguration: configuration)
+    }
+
+    func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        try await executor(plan).run(onEvent: onEvent)
+    }
+
+    func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])? {
+        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        guard let journal = RestoreJournal.unfinished(dataDir: dir) else { return nil }
+        let steps = Dictionary(uniqueKeysWithValues: RestoreStepKind.allCases.compactMap { kind in journal.status(of: kind).map { (kind, $0) } })
+        return (journal.plan, journal.summary, steps)
+    }
+
+    func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        let journal = try unfinishedJournal()
+        return try await executor(journal.plan).resume(journal, onEvent: onEvent)
+    }
+
+    func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
+        let journal = try unfinishedJournal()
+        return try await executor(journal.plan).rollback(journal, onEvent: onEvent)
+    }
+
+    private func unfinishedJournal() throws -> RestoreJournal {
+        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        guard let journal = RestoreJournal.unfinished(dataDir: dir) else {
+            throw RestoreError(.journal, "no unfinished restore journal at \(RestoreJournal.path(forDataDir: dir)) any more")
+        }
+        return journal
+    }
+}
+
+/// Passes on at most ten progress updates a second (a save reports every chunk).
+final class ProgressThrottle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ContinuousClock.now - .seconds(1)
+    private let forward: @Sendable (SnapshotProgress) -> Void
+
+    init(_ forward: @escaping @Sendable (SnapshotProgress) -> Void) { self.forward = forward }
+
+    func send(_ progress: SnapshotProgress) {
+        let due = lock.withLock {
+            let now = ContinuousClock.now
+            guard now - last >= .milliseconds(100) else { return false }
+            last = now
+            return true
+        }
+        if due { forward(progress) }
+    }
+}
