@@ -12,7 +12,7 @@ struct RestoreCommandTests {
     @Test("--dry-run prints every step's exact commands and changes nothing")
     func dryRun() async throws {
         let lab = try await RestoreLab.make(.v3_5)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let result = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--dry-run"] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.stdout.contains("systemctl stop etcd"))
@@ -30,7 +30,7 @@ struct RestoreCommandTests {
     @Test("Without --yes and without a terminal it refuses, exit 2, and changes nothing")
     func refusesWithoutTerminal() async throws {
         let lab = try await RestoreLab.make(.v3_4)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let result = try EtcdConsoleBinary.run(["restore", lab.snapshot] + lab.flags, environment: ["PATH": lab.environment["PATH"]!])
         #expect(result.status == 2)
         #expect(result.stderr.contains("refusing to restore without confirmation"))
@@ -41,7 +41,7 @@ struct RestoreCommandTests {
     @Test("Killed after the move step: the journal shows it, restore --resume completes it (JSON report)")
     func killedAfterMoveThenResume() async throws {
         let lab = try await RestoreLab.make(.v3_5)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         try await killAfterMove(lab)
         let journal = try #require(RestoreJournal.unfinished(dataDir: lab.dataDir))
         #expect(journal.movedAside)
@@ -69,7 +69,7 @@ struct RestoreCommandTests {
     @Test("Killed after the move step: restore --rollback brings the original data dir back and starts etcd")
     func killedAfterMoveThenRollback() async throws {
         let lab = try await RestoreLab.make(.v3_4)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         try await killAfterMove(lab)
         let journal = try #require(RestoreJournal.unfinished(dataDir: lab.dataDir))
 
@@ -85,7 +85,7 @@ struct RestoreCommandTests {
     @Test("Ctrl-C after the move step stops between steps and rolls back: exit 1, original data, etcd running")
     func interruptRollsBack() async throws {
         let lab = try await RestoreLab.make(.v3_5)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let (status, stderr) = try await killAfterMove(lab, signal: SIGINT)
         #expect(status == 1, "\(stderr)")
         #expect(stderr.contains("Interrupted: stopping after the current step"))
@@ -98,7 +98,7 @@ struct RestoreCommandTests {
     @Test("Zero configuration: a TLS etcd is found from its systemd unit and checked with its own certificates")
     func discoveredTLSRestore() async throws {
         let lab = try await RestoreLab.make(.v3_5, tls: true)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let discoveryRoot = try lab.writeSystemdUnit()
         let path = ["PATH": lab.environment["PATH"]!]
 

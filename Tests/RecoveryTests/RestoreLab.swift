@@ -4,6 +4,9 @@ import Foundation
 import Testing
 @testable import Recovery
 import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A host to restore on: a real etcd (3.4 or 3.5) holding Kubernetes-shaped data, run as the unit `etcd`
 /// by the practice systemctl (systemd is not PID 1 here), a real snapshot of it, then one more key written
@@ -159,9 +162,13 @@ struct RestoreLab {
         return (keys, after, pods)
     }
 
-    /// Stops the practice unit (the test's etcd) and removes the lab's files.
-    func tearDown() async {
-        _ = try? await runner.run(ProcessRequest("systemctl", ["stop", Self.unit], timeout: .seconds(30)))
+    /// Ends the practice unit's etcd (SIGKILL: the lab is thrown away) and removes the lab's files, before the
+    /// test returns (a `defer` cannot await, and a detached task may outlive the test process).
+    func tearDownNow() {
+        if let pid = practice.pid(unit: Self.unit) {
+            kill(pid, SIGKILL)
+            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+        }
         try? FileManager.default.removeItem(at: root)
     }
 }

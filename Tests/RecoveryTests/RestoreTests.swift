@@ -15,7 +15,7 @@ struct RestoreTests {
     @Test("A full restore after the data dir was deleted brings every key and pod back", arguments: [EtcdVersion.v3_4, .v3_5])
     func restoreAfterDataDirLoss(version: EtcdVersion) async throws {
         let lab = try await RestoreLab.make(version)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         try FileManager.default.removeItem(atPath: lab.dataDir)
 
         let plan = try await lab.plan()
@@ -42,7 +42,7 @@ struct RestoreTests {
     @Test("A restore over a working data dir moves it aside, keeps it whole, and restores the snapshot's keys", arguments: [EtcdVersion.v3_4, .v3_5])
     func restoreMovesOldDataDirAside(version: EtcdVersion) async throws {
         let lab = try await RestoreLab.make(version)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let plan = try await lab.plan()
         let report = await (try lab.executor(plan)).run()
 
@@ -63,7 +63,7 @@ struct RestoreTests {
     @Test("The founding failure (db behind the newest .snap, no .snap.db): doctor names it, restore fixes it")
     func foundingFailureFixedByRestore() async throws {
         let lab = try await RestoreLab.make(.v3_5, extraFlags: ["--snapshot-count", "50"])
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         try await lab.systemctl("stop")
         try makeDatabaseBehindSnapshot(dataDir: lab.dataDir)
         let broken = try await lab.runner.run(ProcessRequest("systemctl", ["start", RestoreLab.unit]))
@@ -87,7 +87,7 @@ struct RestoreTests {
     @Test("The restore tool failing (corrupt snapshot, checks forced off) rolls back: original data dir in place, etcd running", arguments: [EtcdVersion.v3_4, .v3_5])
     func restoreToolFailureRollsBack(version: EtcdVersion) async throws {
         let lab = try await RestoreLab.make(version)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let corrupt = lab.root.appendingPathComponent("corrupt.db").path
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: lab.snapshot)))
         for i in stride(from: bytes.count / 3, to: bytes.count / 3 + 4096, by: 1) { bytes[i] ^= 0x5a }
@@ -121,7 +121,7 @@ struct RestoreTests {
     @Test("etcd failing to start after the restore rolls back: the restored dir is kept, the original comes back")
     func startFailureRollsBack() async throws {
         let lab = try await RestoreLab.make(.v3_5)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let plan = try await lab.plan()
         // The unit was edited since etcd last started (a real way for a start after a restore to fail): it
         // now passes a flag etcd does not know. The operator fixes the unit as the rollback begins.
@@ -152,7 +152,7 @@ struct RestoreTests {
     @Test("A stop requested after the move (Ctrl-C) ends the restore between steps and rolls back")
     func stopRequestRollsBack() async throws {
         let lab = try await RestoreLab.make(.v3_4)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let plan = try await lab.plan()
         let stop = RestoreExecutor.StopRequest()
         let events = EventLog { event in
@@ -172,7 +172,7 @@ struct RestoreTests {
     @Test("Not enough free space for the restore is refused in preflight and nothing changes")
     func noFreeSpaceRefusedInPreflight() async throws {
         let lab = try await RestoreLab.make(.v3_5)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let small = lab.root.appendingPathComponent("small")
         try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: lab.snapshot)[.size] as? Int)
@@ -197,7 +197,7 @@ struct RestoreTests {
     @Test("A static pod is stopped by parking its manifest and started by putting it back (a kubelet stand-in runs etcd)")
     func staticPodRestore() async throws {
         let lab = try await RestoreLab.make(.v3_4)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         try await lab.systemctl("stop")
         // The kubelet cannot run here: a loop that, like it, runs etcd while the manifest is in manifests/.
         let manifests = lab.root.appendingPathComponent("kubernetes/manifests")
@@ -232,7 +232,7 @@ struct RestoreTests {
     @Test("An unfinished journal blocks a new restore until it is resumed or rolled back")
     func unfinishedJournalBlocksNewRun() async throws {
         let lab = try await RestoreLab.make(.v3_4)
-        defer { Task { await lab.tearDown() } }
+        defer { lab.tearDownNow() }
         let plan = try await lab.plan()
         let writer = try JournalWriter(path: plan.journalPath, truncate: true)
         try writer.append(.init(event: .planned, pid: 1, plan: plan))
