@@ -242,8 +242,11 @@ final class DemoSandbox: @unchecked Sendable {
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGINT)
         sigaddset(&defaults, SIGPIPE)
+        var none = sigset_t()
+        sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setsigmask(&attributes, &none)   // the calling thread may block signals; the console must not
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, program, nil, &attributes, argv, envp)
         guard spawned == 0 else {

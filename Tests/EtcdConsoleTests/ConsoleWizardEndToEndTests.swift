@@ -2,6 +2,9 @@ import EtcdTestSupport
 import Foundation
 import Recovery
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A host whose etcd runs as the unit `etcd` of the practice systemctl (systemd is not PID 1 here), with a
 /// snapshot taken by etcd-console and one key written after it (`after-snapshot`).
@@ -56,6 +59,16 @@ struct PracticeHost {
         }
     }
 
+    /// Ends the unit's etcd before the test returns (SIGKILL: the host is thrown away). A `defer` cannot await,
+    /// and a detached task may outlive the test process and leave etcd running.
+    func stopNow() {
+        let practice = PracticeSystemctl(directory: root.appendingPathComponent("practice").path)
+        if let pid = practice.pid(unit: "etcd") {
+            kill(pid, SIGKILL)
+            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+        }
+    }
+
     func console() throws -> TmuxSession {
         try TmuxSession(["--endpoints", etcd.clientURL, "--dir", backups, "--data-dir", etcd.dataDir.path, "--unit", "etcd"],
                         environment: ["PATH": path, "HOME": root.path])
@@ -81,7 +94,7 @@ struct ConsoleWizardEndToEndTests {
     @Test("R shows the plan with its commands, yes runs it, etcd comes back with the snapshot's pods")
     func restore() async throws {
         let host = try await PracticeHost.make("console-wizard")
-        defer { Task { try? await host.systemctl("stop") } }
+        defer { host.stopNow() }
         let tmux = try host.console()
         try await tmux.waitFor("1/1 members healthy · leader console-wizard")
         try tmux.press("2")
@@ -114,7 +127,7 @@ struct ConsoleWizardEndToEndTests {
     @Test("A restore killed after the move: the next console start offers it; b and yes roll it back, etcd runs its own data")
     func unfinishedRollback() async throws {
         let host = try await PracticeHost.make("console-journal")
-        defer { Task { try? await host.systemctl("stop") } }
+        defer { host.stopNow() }
         // etcd-console restore, SIGKILLed once its journal records the data dir moved aside (an SSH drop). Its
         // restore tool only sleeps, so the kill lands inside the restore step however busy the machine is.
         let slow = host.root.appendingPathComponent("slow-tools")

@@ -101,8 +101,21 @@ func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws 
     let cArguments = argv.map { strdup($0) } + [nil]
     let cEnvironment = env.map { strdup($0) } + [nil]
     defer { (cArguments + cEnvironment).forEach { free($0) } }
+    // Signals as a shell would leave them: this test thread blocks most signals, and a tmux server that inherited
+    // the mask never saw its panes exit (SIGCHLD) and outlived kill-server.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+    let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
     guard spawned == 0 else { throw EtcdTestSupportError("could not run \(argv[0]): \(String(cString: strerror(spawned)))") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
