@@ -25,34 +25,9 @@ struct DemoCommandTests {
 
         @discardableResult
         func tmux(_ arguments: [String]) throws -> String {
-            let output = socket + ".out"
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-            // The test runner's threads may block or ignore signals; the tmux server and the demo must not inherit that
-            // (the demo's hang-up handling is under test).
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            var none = sigset_t()
-            sigemptyset(&none)
-            var defaults = sigset_t()
-            sigemptyset(&defaults)
-            for sig in [SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
-            posix_spawnattr_setsigmask(&attributes, &none)
-            posix_spawnattr_setsigdefault(&attributes, &defaults)
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let argv = ([DemoCommandTests.tmux, "-S", socket] + arguments).map { strdup($0) } + [nil]
-            defer { argv.forEach { free($0) } }
-            var pid: pid_t = 0
-            let spawned = posix_spawn(&pid, DemoCommandTests.tmux, &actions, &attributes, argv, environ)
-            guard spawned == 0 else { throw EtcdTestSupportError("could not run tmux: \(String(cString: strerror(spawned)))") }
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            // spawnAndWait (TmuxSession.swift): a clean signal mask, only descriptors 0-2 (the demo's hang-up
+            // handling is under test).
+            let (status, text) = try spawnAndWait([DemoCommandTests.tmux, "-S", socket] + arguments)
             guard status == 0 else { throw EtcdTestSupportError("tmux \(arguments.joined(separator: " ")) failed (\(status)): \(text)") }
             return text
         }
