@@ -119,10 +119,23 @@ struct RestoreCommandTests {
     /// Starts `restore --yes` and SIGKILLs it as soon as the journal records the data dir moved aside.
     @discardableResult
     private func killAfterMove(_ lab: RestoreLab, signal: Int32 = SIGKILL) async throws -> (status: Int32, stderr: String) {
+        // The restore tool waits 3 s before restoring, so the signal lands inside the restore step however
+        // slowly this test notices the journal line (the test pool can be starved on 2 busy cores).
+        let slow = lab.root.appendingPathComponent("slow-tools")
+        try FileManager.default.createDirectory(at: slow, withIntermediateDirectories: true)
+        let tools = (lab.etcd.binaries.etcdctl as NSString).deletingLastPathComponent
+        for tool in ["etcdutl", "etcdctl"] where FileManager.default.isExecutableFile(atPath: "\(tools)/\(tool)") {
+            let wrapper = slow.appendingPathComponent(tool).path
+            let script = "#!/bin/sh\nif [ \"$1 $2\" = \"snapshot restore\" ] && [ \"$3\" != \"--help\" ]; then sleep 3; fi\nexec '\(tools)/\(tool)' \"$@\"\n"
+            try Data(script.utf8).write(to: URL(fileURLWithPath: wrapper))
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        }
+        var environment = lab.environment
+        environment["PATH"] = slow.path + ":" + (environment["PATH"] ?? "")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
         process.arguments = ["restore", lab.snapshot, "--yes"] + lab.flags
-        process.environment = lab.environment
+        process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         let stderr = lab.root.appendingPathComponent("restore-\(signal).err")
         FileManager.default.createFile(atPath: stderr.path, contents: nil)
