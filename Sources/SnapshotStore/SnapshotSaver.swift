@@ -54,15 +54,20 @@ public struct SnapshotSaveResult: Sendable {
 public enum SnapshotSaver {
     /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss'Z'>-<member>.db`, sorting by time.
     public static func fileName(takenAt: Date, memberName: String?) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         let safe = (memberName ?? "").map { c -> Character in
             c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_"
         }
         let member = safe.isEmpty ? "" : "-" + String(safe)
-        return "snapshot-\(formatter.string(from: takenAt))\(member).db"
+        return "snapshot-\(compactTimestamp(takenAt))\(member).db"
+    }
+
+    /// UTC time for file names, sorting by time: `20261125T170521Z`. Also names a restore's moved-aside dirs.
+    public static func compactTimestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date)
     }
 
     /// The member a snapshot comes from: its Status and its name from MemberList (nil if unavailable).

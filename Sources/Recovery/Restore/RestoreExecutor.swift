@@ -92,7 +92,7 @@ public struct RestoreExecutor: Sendable {
         }
         let reason = "rollback requested for \(journal.summary)"
         let result = await rollBack(reason: reason, writer: writer, onEvent: onEvent)
-        let final = report(steps: [], error: nil, rollback: result, rolledBack: true)
+        let final = report(steps: [], error: nil, rollback: result)
         onEvent(.finished(final))
         return final
     }
@@ -147,7 +147,7 @@ public struct RestoreExecutor: Sendable {
                 }
                 try? writer.append(.init(event: .finished, status: .failed, detail: "\(error)"))
             }
-            var final = report(steps: results, error: error, rollback: rollback, rolledBack: rollback != nil)
+            var final = report(steps: results, error: error, rollback: rollback)
             final.notes += notes
             onEvent(.finished(final))
             return final
@@ -271,7 +271,7 @@ public struct RestoreExecutor: Sendable {
     private func restore(output: @escaping @Sendable (String) -> Void) async throws -> String {
         // A dir left by a restore that was interrupted: keep it (as data), out of the way.
         for directory in [plan.dataDir, plan.walDir].compactMap({ $0 }) where FileManager.default.fileExists(atPath: directory) {
-            let partial = "\(directory).partial-restore-\(RestorePlanner.stamp(Date()))"
+            let partial = "\(directory).partial-restore-\(SnapshotSaver.compactTimestamp(Date()))"
             try Self.move(directory, to: partial)
             output("moved the half-restored \(directory) left by an interrupted run to \(partial)")
         }
@@ -487,7 +487,7 @@ public struct RestoreExecutor: Sendable {
         return final
     }
 
-    private func report(steps: [StepResult], error: (any Error)?, rollback: RollbackResult?, rolledBack: Bool = false) -> RestoreReport {
+    private func report(steps: [StepResult], error: (any Error)?, rollback: RollbackResult?) -> RestoreReport {
         let fm = FileManager.default
         let aside = fm.fileExists(atPath: plan.asidePath) ? plan.asidePath : nil
         let succeeded = error == nil && rollback == nil
@@ -506,7 +506,7 @@ public struct RestoreExecutor: Sendable {
         var pods: [String: Int]?
         if succeeded { pods = plan.snapshotPods }
         return RestoreReport(succeeded: succeeded, snapshot: plan.snapshotPath, dataDir: plan.dataDir, steps: steps,
-                             rolledBack: rolledBack, movedAside: aside, rollback: rollback,
+                             rolledBack: rollback != nil, movedAside: aside, rollback: rollback,
                              error: error.map { "\($0)" }, errorKind: (error as? RestoreError)?.kind,
                              pods: pods, notes: plan.notes, reminders: reminders)
     }

@@ -102,7 +102,7 @@ public struct RestorePlanner: Sendable {
             notes.append("\(tool.version) has no --bump-revision/--mark-compacted: clients that watched newer revisions (the API server) must be restarted")
         }
 
-        let stamp = Self.stamp(now)
+        let stamp = SnapshotSaver.compactTimestamp(now)
         let dataDirExisted = FileManager.default.fileExists(atPath: dataDir)
         let ownership = Self.ownership(of: dataDir, runAs: deployment.runAsUser)
         if !dataDirExisted { notes.append("the data dir \(dataDir) does not exist: nothing to move aside; a failed restore cannot bring an old one back") }
@@ -216,14 +216,6 @@ public struct RestorePlanner: Sendable {
     static func absolute(_ path: String) -> String {
         let url = URL(fileURLWithPath: path)
         return url.standardizedFileURL.path
-    }
-
-    /// UTC time for file names: 20261125T170521Z.
-    public static func stamp(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
     }
 
     /// The old data dir's owner and mode; when it is gone, etcd's user (or root) and 0700.
