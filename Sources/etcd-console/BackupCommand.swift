@@ -166,10 +166,14 @@ struct BackupRun {
         defer { interrupt.cancel() }
         let directory = resolved.snapshotDirectory
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try SafeFile.createDirectory(directory)
+            if let warning = try SafeFile.checkDirectory(directory) { log.warning(warning) }
+            if let metricsFile = resolved[.metricsFile] {
+                let metricsDirectory = (metricsFile as NSString).deletingLastPathComponent
+                _ = try SafeFile.checkDirectory(metricsDirectory, what: "the metrics file's directory", warnIfListable: false)
+            }
         } catch {
-            log.error("could not create the snapshot directory \(directory): \((error as NSError).localizedDescription)")
+            log.error("\(error)")
             return false
         }
         let lock: BackupLock
