@@ -70,6 +70,16 @@ public enum SnapshotSaver {
         return formatter.string(from: date)
     }
 
+    /// "etcd stopped sending the snapshot after 12 MB for 30 s": the stall timeout ended the save.
+    static func stalled(_ client: EtcdClient, endpoint: String, after bytes: Int, path: String) -> SnapshotStoreError {
+        let stall = client.configuration.snapshotStallTimeout ?? .zero
+        let ms = stall.components.seconds * 1000 + stall.components.attoseconds / 1_000_000_000_000_000
+        let seconds = ms % 1000 == 0 ? "\(ms / 1000)" : String(format: "%.1f", Double(ms) / 1000)
+        return SnapshotStoreError(.source, path: path,
+            "etcd stopped sending the snapshot after \(formatBytes(bytes)) for \(seconds) s (\(endpoint); is etcd stopped "
+            + "or overloaded? the limit is --stall-timeout, or stall-timeout in the config file); nothing was saved")
+    }
+
     /// The member a snapshot comes from: its Status and its name from MemberList (nil if unavailable).
     public struct Source: Sendable {
         public var status: Etcdserverpb_StatusResponse
@@ -94,7 +104,12 @@ public enum SnapshotSaver {
 
         let writer = try AtomicFileWriter(path: path)
         do {
-            let stream = try await client.snapshot(endpoint: endpoint)
+            let stream: SnapshotStream
+            do {
+                stream = try await client.snapshot(endpoint: endpoint)
+            } catch let error as EtcdClientError where error.kind == .stalled {
+                throw stalled(client, endpoint: error.endpoint, after: 0, path: path)
+            }
             let hasher = SHA256Hasher()
             var held: Data?            // the newest chunk: written once another follows, else it is the trailer
             var total: Int?
@@ -115,6 +130,7 @@ public enum SnapshotSaver {
                 }
             } catch let error as EtcdClientError {
                 if error.kind == .cancelled { throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved") }
+                if error.kind == .stalled { throw stalled(client, endpoint: stream.endpoint.description, after: writer.bytesWritten, path: path) }
                 throw SnapshotStoreError(.source, path: path,
                                          "snapshot from \(stream.endpoint) failed after \(formatBytes(writer.bytesWritten))\(total.map { " of \(formatBytes($0))" } ?? ""): \(error.description); nothing was saved")
             }

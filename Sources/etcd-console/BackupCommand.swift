@@ -41,10 +41,14 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk (default: discovered).", valueName: "dir"))
     var dataDir: String?
 
+    @Option(help: ArgumentHelp("End the save when etcd sends nothing for this long, e.g. 30s (env ETCD_CONSOLE_STALL_TIMEOUT; default 30s; not a total limit).", valueName: "duration"))
+    var stallTimeout: String?
+
     @OptionGroup var retention: RetentionOptions
 
     func run() async throws {
         var flags = retention.configurationFlags
+        flags[.stallTimeout] = stallTimeout
         flags[.dir] = dir.map(absolutePath)
         flags[.metricsFile] = metricsFile.map(absolutePath)
         flags[.dataDir] = dataDir.map(absolutePath)
@@ -165,6 +169,13 @@ struct BackupRun {
         }
         defer { interrupt.cancel() }
         let directory = resolved.snapshotDirectory
+        // Credentials first: without a terminal and without a password source the run fails at once, before
+        // it takes the lock or records anything.
+        let configuration: EtcdClientConfiguration
+        do { configuration = try clientConfiguration(resolved) } catch {
+            log.error("\(error)")
+            return false
+        }
         do {
             try SafeFile.createDirectory(directory)
             if let warning = try SafeFile.checkDirectory(directory) { log.warning(warning) }
@@ -189,7 +200,7 @@ struct BackupRun {
         let catalog = SnapshotCatalog.standard(directory: directory)
         let saved: SnapshotCatalog.SavedSnapshot
         do {
-            saved = try await save(into: catalog, recorder: recorder)
+            saved = try await save(into: catalog, configuration: configuration, recorder: recorder)
         } catch {
             let reason = interrupted.isSet || error is CancellationError || (error as? SnapshotStoreError)?.kind == .cancelled
                 ? "interrupted by a signal (SIGINT/SIGTERM); nothing was saved" : "\(error)"
@@ -215,8 +226,9 @@ struct BackupRun {
         return true
     }
 
-    private func save(into catalog: SnapshotCatalog, recorder: JobRecorder) async throws -> SnapshotCatalog.SavedSnapshot {
-        let client = EtcdClient(try clientConfiguration(resolved))
+    private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration,
+                      recorder: JobRecorder) async throws -> SnapshotCatalog.SavedSnapshot {
+        let client = EtcdClient(configuration)
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY)
         let log = self.log
         let task = Task {

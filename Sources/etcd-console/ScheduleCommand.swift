@@ -42,6 +42,10 @@ struct ScheduledBackupOptions: ParsableArguments {
         flags[.metricsFile] = metricsFile.map(absolutePath)
         let resolved = try connection.resolve(extra: flags)
         let file = try connection.config.load(environment: ProcessInfo.processInfo.environment)
+        if let problem = ScheduledBackupPassword.problem(resolved, configFile: file?.path) {
+            printError("error: " + problem)
+            throw ExitCode(2)
+        }
         return (resolved, file?.path)
     }
 
@@ -51,7 +55,7 @@ struct ScheduledBackupOptions: ParsableArguments {
     static func backupArguments(_ resolved: ResolvedConfiguration, configFile: String?) -> [String] {
         var arguments: [String] = configFile.map { ["--config", $0] } ?? []
         let passed: [ConfigurationKey] = [.endpoints, .cacert, .cert, .key, .user, .insecureSkipTLSVerify, .dialTimeout,
-                                          .commandTimeout, .dir, .metricsFile, .dataDir] + ConfigurationKey.retentionKeys
+                                          .commandTimeout, .stallTimeout, .dir, .metricsFile, .dataDir] + ConfigurationKey.retentionKeys
         for key in passed {
             guard let setting = resolved.settings[key], setting.source.layer == "flag" || setting.source.layer == "environment" else {
                 continue
