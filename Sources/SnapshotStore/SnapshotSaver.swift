@@ -113,7 +113,7 @@ public enum SnapshotSaver {
             let hasher = SHA256Hasher()
             var held: Data?            // the newest chunk: written once another follows, else it is the trailer
             var total: Int?
-            var lastReport = ContinuousClock.now
+            var lastReport: ContinuousClock.Instant?  // the first report as soon as bytes are written, then every 100 ms
             do {
                 for try await chunk in stream {
                     if total == nil { total = Int(chunk.remainingBytes) + chunk.blob.count }
@@ -122,7 +122,7 @@ public enum SnapshotSaver {
                         try writer.write(previous)
                     }
                     held = chunk.blob
-                    if let progress, ContinuousClock.now - lastReport >= .milliseconds(100) {
+                    if let progress, writer.bytesWritten > 0, lastReport.map({ ContinuousClock.now - $0 >= .milliseconds(100) }) ?? true {
                         lastReport = .now
                         progress(SnapshotProgress(bytesReceived: writer.bytesWritten, totalBytes: total,
                                                   elapsed: ContinuousClock.now - started))

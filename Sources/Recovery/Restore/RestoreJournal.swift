@@ -128,7 +128,9 @@ final class JournalWriter: @unchecked Sendable {
     init(path: String, truncate: Bool) throws {
         self.path = path
         do throws(SnapshotStoreError) {
-            // Never through a planted link (SafeFile refuses one, naming the path).
+            // Never in a directory others can write, never through a planted link (SafeFile refuses, naming the path).
+            _ = try SafeFile.checkDirectory((path as NSString).deletingLastPathComponent,
+                                            what: "the restore journal's directory", warnIfListable: false)
             fd = try SafeFile.open(path, flags: O_WRONLY | O_CREAT | O_APPEND | (truncate ? O_TRUNC : 0), mode: 0o600)
         } catch {
             throw RestoreError(.journal, "could not open the restore journal \(path): \(error.detail)")
