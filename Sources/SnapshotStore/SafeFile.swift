@@ -19,7 +19,7 @@ public enum SafeFile {
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(SnapshotStoreError) -> Int32 {
         let (directory, name) = split(path)
         let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd < 0 { throw AtomicFileWriter.error(errno, "cannot open the directory \(directory) to create \(name) in it", path: path) }
+        if dfd < 0 { throw AtomicFileWriter.error(errno, flags & O_CREAT != 0 ? "cannot create \(path)" : "cannot open \(path)", path: path) }
         defer { close(dfd) }
         // O_NONBLOCK: opening a FIFO for writing must not wait for a reader; it is refused below anyway.
         let fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode)
@@ -32,7 +32,7 @@ public enum SafeFile {
             if err == EEXIST {
                 throw SnapshotStoreError(.exists, path: path, "cannot create \(path): it already exists")
             }
-            throw AtomicFileWriter.error(err, "cannot open \(path)", path: path)
+            throw AtomicFileWriter.error(err, flags & O_CREAT != 0 ? "cannot create \(path)" : "cannot open \(path)", path: path)
         }
         var info = stat()
         if fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG {

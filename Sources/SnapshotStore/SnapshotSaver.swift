@@ -52,13 +52,19 @@ public struct SnapshotSaveResult: Sendable {
 /// bytes while streaming. On any failure (etcd gone, disk full, permission, checksum, cancelled)
 /// nothing exists under `path` and its `.part` is removed.
 public enum SnapshotSaver {
-    /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss'Z'>-<member>.db`, sorting by time.
+    /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss.SSS'Z'>-<member>.db`, sorting by time. The
+    /// milliseconds keep two saves in the same second apart (two `n` presses); names without them, from older
+    /// versions, read the same way (`SnapshotCatalog.takenAt(fromFileName:)` stops at the seconds).
     public static func fileName(takenAt: Date, memberName: String?) -> String {
         let safe = (memberName ?? "").map { c -> Character in
             c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_"
         }
         let member = safe.isEmpty ? "" : "-" + String(safe)
-        return "snapshot-\(compactTimestamp(takenAt))\(member).db"
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return "snapshot-\(formatter.string(from: takenAt))\(member).db"
     }
 
     /// UTC time for file names, sorting by time: `20261125T170521Z`. Also names a restore's moved-aside dirs.
@@ -107,8 +113,18 @@ public enum SnapshotSaver {
             let stream: SnapshotStream
             do {
                 stream = try await client.snapshot(endpoint: endpoint)
-            } catch let error as EtcdClientError where error.kind == .stalled {
-                throw stalled(client, endpoint: error.endpoint, after: 0, path: path)
+            } catch let error as EtcdClientError {
+                // The first message is awaited by `snapshot()`: its errors read as the stream's would.
+                switch error.kind {
+                case .stalled: throw stalled(client, endpoint: error.endpoint, after: 0, path: path)
+                case .cancelled: throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved")
+                case .unresolvable, .connectionRefused, .unreachable, .connectTimeout, .tlsHandshake, .alpnNotH2,
+                     .noEndpointAvailable:
+                    throw error
+                default:
+                    throw SnapshotStoreError(.source, path: path, "snapshot from \(error.endpoint) failed after 0 B: "
+                        + "\(error.description); nothing was saved")
+                }
             }
             let hasher = SHA256Hasher()
             var held: Data?            // the newest chunk: written once another follows, else it is the trailer

@@ -237,6 +237,26 @@ extension SnapshotSaverTests {
         await client.close()
     }
 
+    @Test("Two saves in the same second (even the same millisecond) both produce snapshots, with parseable names")
+    func sameSecondSaves() async throws {
+        let etcd = try await SharedEtcdForSaves.get()
+        let client = try client(etcd)
+        let dir = try TestDirectories.make("same-second")
+        let catalog = SnapshotCatalog.standard(directory: dir.path)
+        let takenAt = Date(timeIntervalSince1970: 1_795_000_000.25)
+        async let first = catalog.saveVerified(from: client, takenAt: takenAt)
+        async let second = catalog.saveVerified(from: client, takenAt: takenAt)
+        let names = try await [first, second].map { ($0.save.path as NSString).lastPathComponent }.sorted()
+        #expect(Set(names).count == 2, "\(names)")
+        #expect(names.allSatisfy { $0.hasPrefix("snapshot-20261118T") && $0.hasSuffix("Z-saves.db") }, "\(names)")
+        #expect(names.first?.hasPrefix("snapshot-20261118T110640.250Z") == true, "\(names)")
+        for name in names {
+            #expect(SnapshotCatalog.takenAt(fromFileName: name) == Date(timeIntervalSince1970: 1_795_000_000))
+        }
+        #expect(try catalog.list().entries.count == 2)
+        await client.close()
+    }
+
     /// Writes `path` until the filesystem has no byte left.
     static func fillDisk(_ path: String) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

@@ -31,7 +31,8 @@ public final class BackupLock: @unchecked Sendable {
         } catch where error.kind == .refused {
             throw BackupError(.io, error.detail)
         } catch {
-            throw BackupError(.io, "could not open the lock file \(path): \(error.detail) (check that \(directory) exists and this user may write to it)")
+            let reason = error.detail.replacingOccurrences(of: "cannot create \(path): ", with: "")
+            throw BackupError(.io, "could not open the lock file \(path): \(reason) (check that \(directory) exists and this user may write to it)")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno

@@ -50,9 +50,22 @@ extension SnapshotCatalog {
         try SafeFile.createDirectory(directory)
         let warnings = try SafeFile.checkDirectory(directory).map { [$0] } ?? []
         let source = try await SnapshotSaver.source(from: client, endpoint: endpoint)
-        let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt, memberName: source.memberName)
-        let path = (directory as NSString).appendingPathComponent(name)
-        let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+        // A standard name already taken (another save in the same millisecond) moves on by a millisecond; the
+        // writer's O_EXCL decides, so two saves racing in one process or two never share a file.
+        var attempt = 0
+        var path: String
+        var save: SnapshotSaveResult
+        while true {
+            let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt.addingTimeInterval(Double(attempt) / 1000),
+                                                          memberName: source.memberName)
+            path = (directory as NSString).appendingPathComponent(name)
+            do {
+                save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+                break
+            } catch let error as SnapshotStoreError where error.kind == .exists && fileName == nil && attempt < 20 {
+                attempt += 1
+            }
+        }
         streamed?(save)
         let verification = SnapshotVerifier.verify(path: path)
         var metadata = Self.analyze(path: path, verification: verification)
