@@ -32,6 +32,11 @@ public final class AtomicFileWriter {
             throw SnapshotStoreError(.exists, path: path,
                                      "\(path).part exists: another save is running or one crashed; remove it if no save is running")
         }
+        guard PartFiles.register(path + ".part") else {
+            close(fd)
+            unlink(path + ".part")
+            throw SnapshotStoreError(.cancelled, path: path, "etcd-console is ending; \(path) was not started")
+        }
         fchmod(fd, mode)  // not subject to the umask
         self.fd = fd
         self.buffer = .allocate(byteCount: bufferSize, alignment: 4096)
@@ -84,7 +89,16 @@ public final class AtomicFileWriter {
             if SafeFile.exists(path) {
                 throw SnapshotStoreError(.exists, path: path, "\(path) appeared while saving; not overwriting it")
             }
-            if rename(partPath, path) != 0 { throw Self.error(errno, "could not rename \(partPath) to \(path)", path: path) }
+            var renamed: Int32 = -1
+            var renameErrno: Int32 = 0
+            let proceeded = PartFiles.finishing(partPath) {
+                renamed = rename(partPath, path)
+                renameErrno = errno
+            }
+            guard proceeded else {
+                throw SnapshotStoreError(.cancelled, path: path, "etcd-console is ending; the save was stopped and nothing was saved")
+            }
+            if renamed != 0 { throw Self.error(renameErrno, "could not rename \(partPath) to \(path)", path: path) }
             finished = true
             try Self.syncDirectory(of: path)
         } catch {
@@ -101,6 +115,7 @@ public final class AtomicFileWriter {
         }
         if !finished {
             unlink(partPath)
+            PartFiles.unregister(partPath)
             finished = true
         }
     }
