@@ -28,7 +28,7 @@ public enum SafeFile {
             if err == ELOOP || ((err == EEXIST || err == ENXIO || err == ENOTDIR) && isSymbolicLink(dfd, name)) {
                 throw symlinkRefusal(path)
             }
-            if err == ENXIO { throw notRegularRefusal(path) }
+            if err == ENXIO || (err == EEXIST && !isRegular(dfd, name)) { throw notRegularRefusal(path) }
             if err == EEXIST {
                 throw SnapshotStoreError(.exists, path: path, "cannot create \(path): it already exists")
             }
@@ -73,6 +73,11 @@ public enum SafeFile {
     private static func isSymbolicLink(_ dfd: Int32, _ name: String) -> Bool {
         var info = stat()
         return fstatat(dfd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
+    private static func isRegular(_ dfd: Int32, _ name: String) -> Bool {
+        var info = stat()
+        return fstatat(dfd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFREG
     }
 
     private static func split(_ path: String) -> (directory: String, name: String) {
