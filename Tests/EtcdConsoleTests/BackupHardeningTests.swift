@@ -97,40 +97,118 @@ struct BackupHardeningTests {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-stall"))
         let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]))
         let value = [UInt8](repeating: 0x6b, count: 1_000_000)
-        for i in 0..<80 { try await client.put("/stall/\(i)", value: value + [UInt8(i)]) }
+        for i in 0..<12 { try await client.put("/stall/\(i)", value: value + [UInt8(i)]) }
         await client.close()
+        // The backup talks to etcd through a relay that stops etcd once 1 MB of the reply went through: mid-stream
+        // exactly there, however fast or busy the machine is.
+        let port = try #require(Int(etcd.clientURL.split(separator: ":").last ?? ""))
+        let relay = try StoppingRelay(to: port, stopping: etcd.pid, after: 1 << 20)
+        defer { relay.close() }
         let dir = try TestDirectories.make("backup-stall")
         let backups = dir.appendingPathComponent("backups")
-        let arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--stall-timeout", "2s",
-                         "--data-dir", "/nonexistent"]
-        let run = Task.detached { try ConsoleBinary.run(arguments) }
-        // Mid-stream: the .part holds data once the writer drained its first 1 MiB.
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        var stopped = false
-        while !stopped && clock.now < deadline {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: backups.path)) ?? []
-            if let part = names.first(where: { $0.hasSuffix(".db.part") }),
-               let size = try? FileManager.default.attributesOfItem(atPath: backups.appendingPathComponent(part).path)[.size] as? Int,
-               size > 0 {
-                kill(etcd.pid, SIGSTOP)
-                stopped = true
-            } else {
-                try await Task.sleep(for: .milliseconds(1))
-            }
-        }
-        let result = try await run.value
+        let url = "http://127.0.0.1:\(relay.port)"
+        let result = try ConsoleBinary.run(["backup", "--endpoints", url, "--dir", backups.path, "--stall-timeout", "2s",
+                                            "--data-dir", "/nonexistent"])
         kill(etcd.pid, SIGCONT)
-        #expect(stopped, "the backup finished before etcd could be stopped mid-stream: \(result.output)")
+        #expect(relay.stopped, "etcd was never stopped: \(result.output)")
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stderr.contains("backup: error: no snapshot was saved: etcd stopped sending the snapshot after "),
                 "\(result.stderr)")
-        #expect(result.stderr.contains(" for 2 s (\(etcd.clientURL); is etcd stopped or overloaded?"), "\(result.stderr)")
+        #expect(result.stderr.contains(" for 2 s (\(url); is etcd stopped or overloaded?"), "\(result.stderr)")
+        #expect(!result.stderr.contains("after 0 B"), "mid-stream: \(result.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: backups.path)
             .filter { $0.hasSuffix(".db") || $0.hasSuffix(".part") }.isEmpty)
-        // The lock is free: the next run takes it and saves.
-        let next = try ConsoleBinary.run(Array(arguments.dropLast(2)))
+        // The lock is free: the next run takes it and saves (straight to etcd, which runs again).
+        let next = try ConsoleBinary.run(["backup", "--endpoints", etcd.clientURL, "--dir", backups.path,
+                                          "--data-dir", "/nonexistent"])
         #expect(next.status == 0, "\(next.output)")
         await etcd.stop()
+    }
+}
+
+/// A TCP relay on 127.0.0.1 to a local etcd that SIGSTOPs etcd once `after` bytes went from etcd to the client.
+final class StoppingRelay: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var fromEtcd = 0
+    private var didStop = false
+    private var closed = false
+
+    var stopped: Bool { lock.withLock { didStop } }
+
+    init(to etcdPort: Int, stopping pid: Int32, after limit: Int) throws {
+        let (fd, port) = try Self.listen()
+        listener = fd
+        self.port = port
+        Thread { [self] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                let upstream = Self.connect(etcdPort)
+                if upstream < 0 { Glibc.close(client); continue }
+                Thread { self.relay(client, upstream, pid: pid, limit: limit) }.start()
+            }
+        }.start()
+    }
+
+    func close() {
+        lock.withLock { closed = true }
+        shutdown(listener, Int32(SHUT_RDWR))
+        Glibc.close(listener)
+    }
+
+    private func relay(_ client: Int32, _ upstream: Int32, pid: Int32, limit: Int) {
+        defer { Glibc.close(client); Glibc.close(upstream) }
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while !lock.withLock({ closed }) {
+            var fds = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: upstream, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, 200) >= 0 else { return }
+            for (index, entry) in fds.enumerated() where entry.revents != 0 {
+                let (from, to) = index == 0 ? (client, upstream) : (upstream, client)
+                let n = read(from, &buffer, buffer.count)
+                if n <= 0 { return }
+                if index == 1 {
+                    let stopNow = lock.withLock { () -> Bool in
+                        fromEtcd += n
+                        guard fromEtcd >= limit, !didStop else { return false }
+                        didStop = true
+                        return true
+                    }
+                    if stopNow { kill(pid, SIGSTOP) }
+                }
+                var offset = 0
+                while offset < n {
+                    let written = buffer.withUnsafeBytes { write(to, $0.baseAddress! + offset, n - offset) }
+                    if written <= 0 { return }
+                    offset += written
+                }
+            }
+        }
+    }
+
+    private static func listen() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, Glibc.listen(fd, 8) == 0 else { throw EtcdTestSupportError("cannot listen for the relay") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    private static func connect(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 { Glibc.close(fd); return -1 }
+        return fd
     }
 }
