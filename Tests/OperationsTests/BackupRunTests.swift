@@ -121,3 +121,24 @@ final class StreamedCount: @unchecked Sendable {
     func add() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
 }
+
+@Suite("The stall timeout setting")
+struct StallTimeoutSettingTests {
+    @Test("stall-timeout: default 30 s; flag over environment; a bad value names where it came from")
+    func resolves() throws {
+        let none = try ConfigurationResolver.resolve(flags: [:], environment: [:], file: nil, deployment: nil)
+        #expect(none.stallTimeout == .seconds(30))
+        #expect(none.settings[.stallTimeout]?.source == .defaultValue)
+        let env = try ConfigurationResolver.resolve(flags: [:], environment: ["ETCD_CONSOLE_STALL_TIMEOUT": "2m"],
+                                                    file: nil, deployment: nil)
+        #expect(env.stallTimeout == .seconds(120))
+        let flag = try ConfigurationResolver.resolve(flags: [.stallTimeout: "500ms"],
+                                                     environment: ["ETCD_CONSOLE_STALL_TIMEOUT": "2m"], file: nil, deployment: nil)
+        #expect(flag.stallTimeout == .milliseconds(500))
+        #expect(flag.settings[.stallTimeout]?.source == .flag("--stall-timeout"))
+        #expect { _ = try ConfigurationResolver.resolve(flags: [:], environment: ["ETCD_CONSOLE_STALL_TIMEOUT": "soon"],
+                                                        file: nil, deployment: nil) } throws: { error in
+            "\(error)".contains("ETCD_CONSOLE_STALL_TIMEOUT must be a duration such as 500ms, 3s or 2m, not \"soon\"")
+        }
+    }
+}
