@@ -114,8 +114,8 @@ struct ScheduleSystemdCommand: AsyncParsableCommand {
             print("# \(servicePath)\n\(units.service)\n# \(timerPath)\n\(units.timer)", terminator: "")
             return
         }
-        try FileManager.default.createDirectory(atPath: resolved.snapshotDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try SafeFile.createDirectory(resolved.snapshotDirectory)
+        if let warning = try SafeFile.checkDirectory(resolved.snapshotDirectory) { printError("warning: " + warning) }
         try FileManager.default.createDirectory(atPath: unitDir, withIntermediateDirectories: true)
         try AtomicFileWriter.replace(servicePath, with: Data(units.service.utf8), mode: 0o644)
         try AtomicFileWriter.replace(timerPath, with: Data(units.timer.utf8), mode: 0o644)

@@ -31,25 +31,30 @@ struct ConsoleQuitDuringSaveTests {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-quit"))
         let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]))
         let value = [UInt8](repeating: 0x71, count: 1_000_000)
-        for i in 0..<60 { try await client.put("/quit/\(i)", value: value + [UInt8(i)]) }
+        for i in 0..<6 { try await client.put("/quit/\(i)", value: value + [UInt8(i)]) }
         await client.close()
+        let port = try #require(Int(etcd.clientURL.split(separator: ":").last ?? ""))
         for ending in Ending.allCases {
             kill(etcd.pid, SIGCONT)
+            // The console reaches etcd through a relay that stops etcd once 1 MB of the snapshot went through, so
+            // the save is in progress, and stays so, however fast the machine is.
+            let relay = try StoppingRelay(to: port, stopping: etcd.pid, after: 1 << 20)
+            defer { relay.close() }
             let dir = try TestDirectories.make("console-quit-\(ending.rawValue)").appendingPathComponent("backups").path
             // A long stall timeout: the save must still be waiting on the stopped etcd when the console ends.
-            let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir, "--data-dir", etcd.dataDir.path],
+            let tmux = try TmuxSession(["--endpoints", "http://127.0.0.1:\(relay.port)", "--dir", dir,
+                                        "--data-dir", etcd.dataDir.path],
                                        environment: ["ETCD_CONSOLE_STALL_TIMEOUT": "600s"])
             try await tmux.waitFor("1/1 members healthy")
             let pid = try await Self.consolePid(dir)
             try tmux.press("2")
             try tmux.press("n")
-            // Stop etcd as soon as the .part exists: the save is then in progress and stays so.
             let clock = ContinuousClock()
             var deadline = clock.now + .seconds(60)
             var part: String?
-            while part == nil && clock.now < deadline {
+            while (part == nil || !relay.stopped) && clock.now < deadline {
                 part = Self.entries(dir).first { $0.hasSuffix(".db.part") }
-                if part != nil { kill(etcd.pid, SIGSTOP) } else { try await Task.sleep(for: .milliseconds(1)) }
+                if part == nil || !relay.stopped { try await Task.sleep(for: .milliseconds(20)) }
             }
             let screen = (try? tmux.screen()) ?? ""
             try #require(part != nil, "\(ending): no save started: \(screen)")
