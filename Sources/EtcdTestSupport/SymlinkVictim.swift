@@ -9,7 +9,7 @@ public struct SymlinkVictim {
     public let path: String
 
     public init(in root: URL) throws {
-        path = root.appendingPathComponent("victim-shadow").path
+        path = root.appendingPathComponent("victim-shadow-\(UUID().uuidString.prefix(8))").path  // one per test: tests run in parallel
         try Data(Self.content.utf8).write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
     }
