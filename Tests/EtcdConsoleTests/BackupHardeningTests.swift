@@ -124,6 +124,29 @@ struct BackupHardeningTests {
         #expect(next.status == 0, "\(next.output)")
         await etcd.stop()
     }
+
+    @Test("snapshot save with etcd SIGSTOPped mid-stream: exit 1 with the stall message, nothing left")
+    func stalledSnapshotSave() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-stall-save"))
+        let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)]))
+        let value = [UInt8](repeating: 0x6c, count: 1_000_000)
+        for i in 0..<6 { try await client.put("/stall/\(i)", value: value + [UInt8(i)]) }
+        await client.close()
+        let port = try #require(Int(etcd.clientURL.split(separator: ":").last ?? ""))
+        let relay = try StoppingRelay(to: port, stopping: etcd.pid, after: 1 << 20)
+        defer { relay.close() }
+        let dir = try TestDirectories.make("save-stall")
+        let url = "http://127.0.0.1:\(relay.port)"
+        let result = try ConsoleBinary.run(["snapshot", "save", "--endpoints", url, "--dir", dir.path, "--stall-timeout", "1s",
+                                            "--data-dir", "/nonexistent"])
+        kill(etcd.pid, SIGCONT)
+        #expect(relay.stopped)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.hasPrefix("error: etcd stopped sending the snapshot after "), "\(result.stderr)")
+        #expect(result.stderr.contains(" for 1 s (\(url); is etcd stopped or overloaded?"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix(".") }.isEmpty)
+        await etcd.stop()
+    }
 }
 
 /// A TCP relay on 127.0.0.1 to a local etcd that SIGSTOPs etcd once `after` bytes went from etcd to the client.
