@@ -29,7 +29,7 @@ let package = Package(
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL"]),
         .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
         .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
         .executableTarget(name: "etcd-console",

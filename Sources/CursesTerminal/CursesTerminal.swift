@@ -52,6 +52,9 @@ public final class CursesTerminal: ConsoleTerminal {
     deinit { close() }
 
     /// Gives the terminal back (also on errors: call before printing anything).
+    /// Runs before the process ends because its terminal is gone (it removes a running save's `.part`).
+    public var hangUpCleanup: (() -> Void)?
+
     public func close() {
         guard !closed else { return }
         closed = true
@@ -70,6 +73,7 @@ public final class CursesTerminal: ConsoleTerminal {
             // end as a hang-up would, instead of spinning on a dead terminal. A restore in progress is in its
             // journal; the next console start offers resume or rollback.
             if Self.terminalHungUp() {
+                hangUpCleanup?()
                 endwin()
                 signal(SIGHUP, SIG_DFL)
                 raise(SIGHUP)

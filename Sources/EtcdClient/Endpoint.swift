@@ -137,11 +137,15 @@ public struct EtcdClientConfiguration: Sendable {
     public var streamWindowSize: Int32
     /// HTTP/2 connection window.
     public var connectionWindowSize: Int32
+    /// A snapshot stream that delivers no bytes for this long while we wait for them ends with `.stalled`
+    /// (etcd stopped, a network path went silent). Not a total deadline: a large snapshot may take hours.
+    /// nil waits for ever.
+    public var snapshotStallTimeout: Duration?
 
     public init(endpoints: [Endpoint], tls: TLSConfiguration = TLSConfiguration(),
                 credentials: Credentials? = nil, connectTimeout: Duration = .seconds(5),
                 callTimeout: Duration = .seconds(5), streamWindowSize: Int32 = 4 << 20,
-                connectionWindowSize: Int32 = 8 << 20) {
+                connectionWindowSize: Int32 = 8 << 20, snapshotStallTimeout: Duration? = .seconds(30)) {
         self.endpoints = endpoints
         self.tls = tls
         self.credentials = credentials
@@ -149,5 +153,6 @@ public struct EtcdClientConfiguration: Sendable {
         self.callTimeout = callTimeout
         self.streamWindowSize = streamWindowSize
         self.connectionWindowSize = connectionWindowSize
+        self.snapshotStallTimeout = snapshotStallTimeout
     }
 }

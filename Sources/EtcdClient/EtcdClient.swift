@@ -17,6 +17,8 @@ public actor EtcdClient {
     private var token: String?
     /// The endpoint that answered last; tried first next time.
     private var preferred: Endpoint?
+    /// Authenticate calls that succeeded (tests check that an expired token is renewed once).
+    private(set) var authenticationCount = 0
 
     public init(_ configuration: EtcdClientConfiguration) {
         self.configuration = configuration
@@ -98,12 +100,27 @@ public actor EtcdClient {
     }
 
     /// Maintenance/Snapshot: the backend database as a stream of chunks (see `SnapshotStream`).
-    /// No deadline applies; the stream is cancelled when the caller stops reading it.
+    /// No total deadline applies (a large snapshot takes as long as it takes); a stream that delivers no bytes for
+    /// `configuration.snapshotStallTimeout` while the caller waits ends with `.stalled`. The stream is cancelled
+    /// when the caller stops reading it. An expired token is renewed once, as for unary calls: the first
+    /// message is awaited here, so an "invalid auth token" answer starts the stream again after authenticating.
     public func snapshot(endpoint: Endpoint? = nil) async throws -> SnapshotStream {
-        let (connection, call) = try await startCall("/etcdserverpb.Maintenance/Snapshot",
-                                                     body: try Etcdserverpb_SnapshotRequest().serializedBytes(),
-                                                     endpoint: endpoint, timeout: nil, streaming: true)
-        return SnapshotStream(call: call, endpoint: connection.endpoint)
+        let path = "/etcdserverpb.Maintenance/Snapshot"
+        let body: [UInt8] = try Etcdserverpb_SnapshotRequest().serializedBytes()
+        let stall = configuration.snapshotStallTimeout
+        let (connection, call) = try await startCall(path, body: body, endpoint: endpoint, timeout: nil, streaming: true,
+                                                     stallTimeout: stall)
+        do {
+            let first = try await call.next()
+            return SnapshotStream(call: call, endpoint: connection.endpoint, first: first)
+        } catch let error as EtcdClientError where isInvalidToken(error) && configuration.credentials != nil {
+            token = nil
+            try await authenticate(on: connection)
+            let (_, retry) = try await startCall(path, body: body, endpoint: connection.endpoint, timeout: nil,
+                                                 streaming: true, stallTimeout: stall)
+            let first = try await retry.next()
+            return SnapshotStream(call: retry, endpoint: connection.endpoint, first: first)
+        }
     }
 
     /// The key range covering every key that starts with `prefix` (all keys for "").
@@ -156,12 +173,14 @@ public actor EtcdClient {
 
     private func isInvalidToken(_ error: EtcdClientError) -> Bool {
         guard case .status(let code) = error.kind else { return false }
-        return (code == .unauthenticated || code == .invalidArgument) && error.detail.contains("invalid auth token")
+        // The snapshot stream of etcd 3.5 reports it as UNKNOWN "auth: invalid auth token" (not converted to a
+        // gRPC status like the unary calls' "etcdserver: invalid auth token").
+        return (code == .unauthenticated || code == .invalidArgument || code == .unknown) && error.detail.contains("invalid auth token")
     }
 
     /// Opens (or reuses) a connection, authenticates when needed and starts the call on it.
     private func startCall(_ path: String, body: [UInt8], endpoint: Endpoint?, timeout: Duration?,
-                           streaming: Bool) async throws -> (HTTP2Connection, GRPCCall) {
+                           streaming: Bool, stallTimeout: Duration? = nil) async throws -> (HTTP2Connection, GRPCCall) {
         let connection = try await connection(to: endpoint)
         if configuration.credentials != nil && token == nil {
             try await authenticate(on: connection)
@@ -169,7 +188,7 @@ public actor EtcdClient {
         var metadata: [(String, String)] = []
         if let token { metadata.append(("token", token)) }
         let call = GRPCCall(path: path, metadata: metadata, body: GRPCFraming.frame(body),
-                            timeout: timeout, streaming: streaming)
+                            timeout: timeout, streaming: streaming, stallTimeout: stallTimeout)
         connection.start(call)
         return (connection, call)
     }
@@ -185,6 +204,7 @@ public actor EtcdClient {
         connection.start(call)
         let response: Etcdserverpb_AuthenticateResponse = try await Self.singleResponse(call, path: call.path, endpoint: connection.endpoint)
         token = response.token
+        authenticationCount += 1
     }
 
     /// A live connection to `endpoint`, or to the first endpoint that answers when nil.

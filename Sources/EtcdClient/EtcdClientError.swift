@@ -50,6 +50,8 @@ public struct EtcdClientError: Error, Sendable, CustomStringConvertible {
         case noEndpointAvailable
         /// The caller cancelled the call.
         case cancelled
+        /// A stream delivered no bytes for its stall timeout while the caller waited for them.
+        case stalled
     }
 
     public var kind: Kind

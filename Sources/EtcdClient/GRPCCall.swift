@@ -12,6 +12,8 @@ final class GRPCCall: @unchecked Sendable {
     let deadline: ContinuousClock.Instant?
     /// Unary calls reopen the window as bytes arrive; streaming calls when the caller takes a message.
     let consumesOnReceipt: Bool
+    /// No bytes for this long while the caller waits: the call ends with `.stalled` (see `isStalled`).
+    let stallTimeout: Duration?
 
     // Owned by the I/O thread.
     var streamID: Int32 = -1
@@ -30,21 +32,38 @@ final class GRPCCall: @unchecked Sendable {
     private var outcome: Result<Void, EtcdClientError>?
     private var waiter: CheckedContinuation<[UInt8]?, Error>?
     private var cancelled = false
+    /// The last time bytes arrived or the caller began to wait, whichever is later.
+    private var lastProgress = ContinuousClock.now
     /// Called with the byte count of each message the caller takes (streaming calls only).
     var onConsume: (@Sendable (GRPCCall, Int) -> Void)?
     /// Called once when the caller gives up on the call.
     var onCancel: (@Sendable (GRPCCall) -> Void)?
 
-    init(path: String, metadata: [(String, String)], body: [UInt8], timeout: Duration?, streaming: Bool) {
+    init(path: String, metadata: [(String, String)], body: [UInt8], timeout: Duration?, streaming: Bool,
+         stallTimeout: Duration? = nil) {
         self.path = path
         self.metadata = metadata
         self.body = body
         self.timeout = timeout
         self.deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
         self.consumesOnReceipt = !streaming
+        self.stallTimeout = stallTimeout
     }
 
-    func addReceived(_ n: Int) { lock.withLock { bytesReceived += n } }
+    func addReceived(_ n: Int) {
+        lock.withLock {
+            bytesReceived += n
+            lastProgress = .now
+        }
+    }
+
+    /// True when the caller is waiting for a message and no bytes came for `stallTimeout` (I/O thread). Time
+    /// the caller spends elsewhere (writing to a slow disk, with the window closed) does not count: the
+    /// clock starts again when it comes back to wait.
+    func isStalled(now: ContinuousClock.Instant) -> Bool {
+        guard let stallTimeout else { return false }
+        return lock.withLock { waiter != nil && outcome == nil && !cancelled && now - lastProgress >= stallTimeout }
+    }
 
     var bytesReceivedShared: Int { lock.withLock { bytesReceived } }
 
@@ -119,6 +138,7 @@ final class GRPCCall: @unchecked Sendable {
                     return
                 }
                 waiter = continuation
+                lastProgress = max(lastProgress, .now)
                 lock.unlock()
             }
         } onCancel: {

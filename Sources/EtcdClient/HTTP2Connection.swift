@@ -344,6 +344,12 @@ final class HTTP2Connection: @unchecked Sendable {
         }
         guard let session else { return }
         for (id, call) in calls {
+            if let stall = call.stallTimeout, call.isStalled(now: now) {
+                call.finish(.failure(EtcdClientError(.stalled, endpoint: endpoint.description,
+                                                     "\(call.path): etcd sent nothing for \(stall.shortDescription) after \(formatBytes(call.bytesReceived))")))
+                nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, HTTP2ErrorCode.cancel.rawValue)
+                continue
+            }
             guard let deadline = call.deadline, now >= deadline, !call.isFinished else { continue }
             call.finish(.failure(EtcdClientError(.deadlineExceeded, endpoint: endpoint.description,
                                                  "\(call.path) timed out after \(call.timeout?.shortDescription ?? "its deadline")")))

@@ -19,9 +19,30 @@ public final class SnapshotStream: AsyncSequence, Sendable {
     /// The endpoint the snapshot comes from.
     public let endpoint: Endpoint
 
-    init(call: GRPCCall, endpoint: Endpoint) {
+    /// The first message, already taken by `EtcdClient.snapshot` (nil: the stream ended at once); handed out
+    /// by the first `next()`.
+    private let first: FirstMessage
+
+    init(call: GRPCCall, endpoint: Endpoint, first: [UInt8]?) {
         self.call = call
         self.endpoint = endpoint
+        self.first = FirstMessage(first)
+    }
+
+    /// The first message, taken once.
+    final class FirstMessage: @unchecked Sendable {
+        private let lock = NSLock()
+        private var message: [UInt8]??
+
+        init(_ message: [UInt8]?) { self.message = .some(message) }
+
+        /// `.some(message or nil)` the first time, then nil.
+        func take() -> [UInt8]?? {
+            lock.withLock {
+                defer { message = nil }
+                return message
+            }
+        }
     }
 
     deinit { call.cancel() }
@@ -33,7 +54,9 @@ public final class SnapshotStream: AsyncSequence, Sendable {
         let stream: SnapshotStream
 
         public mutating func next() async throws -> SnapshotChunk? {
-            guard let message = try await stream.call.next() else { return nil }
+            let taken: [UInt8]?
+            if let first = stream.first.take() { taken = first } else { taken = try await stream.call.next() }
+            guard let message = taken else { return nil }
             do {
                 let response = try Etcdserverpb_SnapshotResponse(serializedBytes: message)
                 return SnapshotChunk(blob: response.blob, remainingBytes: response.remainingBytes)

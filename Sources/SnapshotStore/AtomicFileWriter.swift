@@ -21,17 +21,21 @@ public final class AtomicFileWriter {
     /// Creates `<path>.part`. Fails when `path` exists or another writer holds the `.part`.
     public init(path: String, mode: mode_t = 0o600, bufferSize: Int = 1 << 20) throws(SnapshotStoreError) {
         self.path = path
-        if FileManager.default.fileExists(atPath: path) {
+        try SafeFile.refuseLink(at: path)
+        if SafeFile.exists(path) {
             throw SnapshotStoreError(.exists, path: path, "\(path) already exists; snapshots are never overwritten")
         }
-        let fd = open(path + ".part", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        if fd < 0 {
-            let err = errno
-            if err == EEXIST {
-                throw SnapshotStoreError(.exists, path: path,
-                                         "\(path).part exists: another save is running or one crashed; remove it if no save is running")
-            }
-            throw Self.error(err, "cannot create \(path).part", path: path)
+        let fd: Int32
+        do throws(SnapshotStoreError) {
+            fd = try SafeFile.open(path + ".part", flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+        } catch where error.kind == .exists {
+            throw SnapshotStoreError(.exists, path: path,
+                                     "\(path).part exists: another save is running or one crashed; remove it if no save is running")
+        }
+        guard PartFiles.register(path + ".part") else {
+            close(fd)
+            unlink(path + ".part")
+            throw SnapshotStoreError(.cancelled, path: path, "etcd-console is ending; \(path) was not started")
         }
         fchmod(fd, mode)  // not subject to the umask
         self.fd = fd
@@ -81,10 +85,20 @@ public final class AtomicFileWriter {
             if fsync(fd) != 0 { throw Self.error(errno, "could not fsync \(partPath)", path: path) }
             close(fd)
             fd = -1
-            if FileManager.default.fileExists(atPath: path) {
+            try SafeFile.refuseLink(at: path)
+            if SafeFile.exists(path) {
                 throw SnapshotStoreError(.exists, path: path, "\(path) appeared while saving; not overwriting it")
             }
-            if rename(partPath, path) != 0 { throw Self.error(errno, "could not rename \(partPath) to \(path)", path: path) }
+            var renamed: Int32 = -1
+            var renameErrno: Int32 = 0
+            let proceeded = PartFiles.finishing(partPath) {
+                renamed = rename(partPath, path)
+                renameErrno = errno
+            }
+            guard proceeded else {
+                throw SnapshotStoreError(.cancelled, path: path, "etcd-console is ending; the save was stopped and nothing was saved")
+            }
+            if renamed != 0 { throw Self.error(renameErrno, "could not rename \(partPath) to \(path)", path: path) }
             finished = true
             try Self.syncDirectory(of: path)
         } catch {
@@ -101,16 +115,19 @@ public final class AtomicFileWriter {
         }
         if !finished {
             unlink(partPath)
+            PartFiles.unregister(partPath)
             finished = true
         }
     }
 
     /// Writes small contents (a sidecar, a metrics file) atomically in one go, replacing `path`.
+    /// Refuses (`.refused`, naming the path) when `path` or its `.part` is a symbolic link or not a regular file.
     public static func replace(_ path: String, with data: Data, mode: mode_t = 0o600) throws(SnapshotStoreError) {
         let tmp = path + ".part"
+        try SafeFile.refuseLink(at: path)
+        try SafeFile.refuseLink(at: tmp)
         unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        if fd < 0 { throw error(errno, "cannot create \(tmp)", path: path) }
+        let fd = try SafeFile.open(tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         fchmod(fd, mode)
         let ok = data.withUnsafeBytes { bytes -> Bool in
             var offset = 0
@@ -128,6 +145,7 @@ public final class AtomicFileWriter {
             throw error(ok ? errno : err, "cannot write \(tmp)", path: path)
         }
         close(fd)
+        do throws(SnapshotStoreError) { try SafeFile.refuseLink(at: path) } catch { unlink(tmp); throw error }
         if rename(tmp, path) != 0 {
             let e = errno
             unlink(tmp)

@@ -52,13 +52,19 @@ public struct SnapshotSaveResult: Sendable {
 /// bytes while streaming. On any failure (etcd gone, disk full, permission, checksum, cancelled)
 /// nothing exists under `path` and its `.part` is removed.
 public enum SnapshotSaver {
-    /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss'Z'>-<member>.db`, sorting by time.
+    /// The default file name: `snapshot-<UTC yyyyMMdd'T'HHmmss.SSS'Z'>-<member>.db`, sorting by time. The
+    /// milliseconds keep two saves in the same second apart (two `n` presses); names without them, from older
+    /// versions, read the same way (`SnapshotCatalog.takenAt(fromFileName:)` stops at the seconds).
     public static func fileName(takenAt: Date, memberName: String?) -> String {
         let safe = (memberName ?? "").map { c -> Character in
             c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_"
         }
         let member = safe.isEmpty ? "" : "-" + String(safe)
-        return "snapshot-\(compactTimestamp(takenAt))\(member).db"
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return "snapshot-\(formatter.string(from: takenAt))\(member).db"
     }
 
     /// UTC time for file names, sorting by time: `20261125T170521Z`. Also names a restore's moved-aside dirs.
@@ -68,6 +74,16 @@ public enum SnapshotSaver {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         return formatter.string(from: date)
+    }
+
+    /// "etcd stopped sending the snapshot after 12 MB for 30 s": the stall timeout ended the save.
+    static func stalled(_ client: EtcdClient, endpoint: String, after bytes: Int, path: String) -> SnapshotStoreError {
+        let stall = client.configuration.snapshotStallTimeout ?? .zero
+        let ms = stall.components.seconds * 1000 + stall.components.attoseconds / 1_000_000_000_000_000
+        let seconds = ms % 1000 == 0 ? "\(ms / 1000)" : String(format: "%.1f", Double(ms) / 1000)
+        return SnapshotStoreError(.source, path: path,
+            "etcd stopped sending the snapshot after \(formatBytes(bytes)) for \(seconds) s (\(endpoint); is etcd stopped "
+            + "or overloaded? the limit is --stall-timeout, or stall-timeout in the config file); nothing was saved")
     }
 
     /// The member a snapshot comes from: its Status and its name from MemberList (nil if unavailable).
@@ -94,11 +110,26 @@ public enum SnapshotSaver {
 
         let writer = try AtomicFileWriter(path: path)
         do {
-            let stream = try await client.snapshot(endpoint: endpoint)
+            let stream: SnapshotStream
+            do {
+                stream = try await client.snapshot(endpoint: endpoint)
+            } catch let error as EtcdClientError {
+                // The first message is awaited by `snapshot()`: its errors read as the stream's would.
+                switch error.kind {
+                case .stalled: throw stalled(client, endpoint: error.endpoint, after: 0, path: path)
+                case .cancelled: throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved")
+                case .unresolvable, .connectionRefused, .unreachable, .connectTimeout, .tlsHandshake, .alpnNotH2,
+                     .noEndpointAvailable:
+                    throw error
+                default:
+                    throw SnapshotStoreError(.source, path: path, "snapshot from \(error.endpoint) failed after 0 B: "
+                        + "\(error.description); nothing was saved")
+                }
+            }
             let hasher = SHA256Hasher()
             var held: Data?            // the newest chunk: written once another follows, else it is the trailer
             var total: Int?
-            var lastReport = ContinuousClock.now
+            var lastReport: ContinuousClock.Instant?  // the first report as soon as bytes are written, then every 100 ms
             do {
                 for try await chunk in stream {
                     if total == nil { total = Int(chunk.remainingBytes) + chunk.blob.count }
@@ -107,7 +138,7 @@ public enum SnapshotSaver {
                         try writer.write(previous)
                     }
                     held = chunk.blob
-                    if let progress, ContinuousClock.now - lastReport >= .milliseconds(100) {
+                    if let progress, writer.bytesWritten > 0, lastReport.map({ ContinuousClock.now - $0 >= .milliseconds(100) }) ?? true {
                         lastReport = .now
                         progress(SnapshotProgress(bytesReceived: writer.bytesWritten, totalBytes: total,
                                                   elapsed: ContinuousClock.now - started))
@@ -115,6 +146,7 @@ public enum SnapshotSaver {
                 }
             } catch let error as EtcdClientError {
                 if error.kind == .cancelled { throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved") }
+                if error.kind == .stalled { throw stalled(client, endpoint: stream.endpoint.description, after: writer.bytesWritten, path: path) }
                 throw SnapshotStoreError(.source, path: path,
                                          "snapshot from \(stream.endpoint) failed after \(formatBytes(writer.bytesWritten))\(total.map { " of \(formatBytes($0))" } ?? ""): \(error.description); nothing was saved")
             }

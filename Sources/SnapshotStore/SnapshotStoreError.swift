@@ -15,6 +15,8 @@ public struct SnapshotStoreError: Error, Sendable, CustomStringConvertible {
         case cancelled
         /// A snapshot file is damaged or not an etcd snapshot.
         case corrupt
+        /// A path is unsafe to write: a symbolic link, not a regular file, or in a directory others can write.
+        case refused
     }
 
     public var kind: Kind

@@ -102,7 +102,8 @@ func clientConfiguration(_ resolved: ResolvedConfiguration,
         credentials = try ConnectionOptions.credentials(userText, passwordFile: resolved[.passwordFile], environment: env)
     }
     return EtcdClientConfiguration(endpoints: parsed, tls: tls, credentials: credentials,
-                                   connectTimeout: resolved.dialTimeout, callTimeout: resolved.commandTimeout)
+                                   connectTimeout: resolved.dialTimeout, callTimeout: resolved.commandTimeout,
+                                   snapshotStallTimeout: resolved.stallTimeout)
 }
 
 /// A path made absolute against the working directory (the config resolver only takes absolute paths).

@@ -66,11 +66,25 @@ struct ConsoleCommand: AsyncParsableCommand {
                               readonly: readonly, now: Date(), clock: ConsoleClock())
         starting.backupIntervalSeconds = resolved.interval.seconds
         let console = starting
+        // Any way the console ends (q, SIGTERM, SIGHUP, its terminal gone) a save in progress leaves no .part:
+        // the signal removes it at once and asks the UI loop to end (it restores the terminal); should the loop
+        // not end within 2 s, the process ends by the signal anyway.
+        let stop = ConsoleStop()
+        let handlers = [SIGTERM, SIGHUP, SIGINT].map { sig in
+            InterruptHandler(signals: [sig]) {
+                PartFiles.removeAll()
+                stop.request(signal: sig)
+                DispatchQueue.global().asyncAfter(deadline: .now() + 2) { stop.endBySignal() }
+            }
+        }
+        defer { for handler in handlers { handler.cancel() } }
         // curses is not thread-safe: one thread owns the terminal for the whole session.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let thread = Thread {
                 let terminal = CursesTerminal()
+                terminal.hangUpCleanup = { PartFiles.removeAll() }
                 let runtime = ConsoleRuntime(console: console, terminal: terminal, services: services)
+                runtime.shouldStop = { stop.isRequested }
                 // Timings for scripts/bench: ETCD_CONSOLE_TRACE=<file> appends a line per key and per frame.
                 if let path = ProcessInfo.processInfo.environment["ETCD_CONSOLE_TRACE"],
                    FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) {
@@ -78,12 +92,30 @@ struct ConsoleCommand: AsyncParsableCommand {
                 }
                 runtime.run()
                 terminal.close()
+                PartFiles.removeAll()   // q while a save runs: the save stops with the process, its .part goes now
                 done.resume()
             }
             thread.stackSize = 8 << 20
             thread.start()
         }
+        if stop.isRequested { stop.endBySignal() }
         await client.close()
     }
+}
 
+/// A signal asked the console to end: which one, so the process can end with its status once the terminal is
+/// restored (128 + the signal: 143 for SIGTERM, 129 for SIGHUP).
+final class ConsoleStop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: Int32?
+
+    var isRequested: Bool { lock.withLock { signal != nil } }
+
+    func request(signal: Int32) { lock.withLock { if self.signal == nil { self.signal = signal } } }
+
+    /// Ends the process with the signal's status (any .part is already gone).
+    func endBySignal() {
+        PartFiles.removeAll()
+        Foundation.exit(128 + (lock.withLock { signal } ?? SIGTERM))
+    }
 }

@@ -42,6 +42,10 @@ struct ScheduledBackupOptions: ParsableArguments {
         flags[.metricsFile] = metricsFile.map(absolutePath)
         let resolved = try connection.resolve(extra: flags)
         let file = try connection.config.load(environment: ProcessInfo.processInfo.environment)
+        if let problem = ScheduledBackupPassword.problem(resolved, configFile: file?.path) {
+            printError("error: " + problem)
+            throw ExitCode(2)
+        }
         return (resolved, file?.path)
     }
 
@@ -51,7 +55,7 @@ struct ScheduledBackupOptions: ParsableArguments {
     static func backupArguments(_ resolved: ResolvedConfiguration, configFile: String?) -> [String] {
         var arguments: [String] = configFile.map { ["--config", $0] } ?? []
         let passed: [ConfigurationKey] = [.endpoints, .cacert, .cert, .key, .user, .insecureSkipTLSVerify, .dialTimeout,
-                                          .commandTimeout, .dir, .metricsFile, .dataDir] + ConfigurationKey.retentionKeys
+                                          .commandTimeout, .stallTimeout, .dir, .metricsFile, .dataDir] + ConfigurationKey.retentionKeys
         for key in passed {
             guard let setting = resolved.settings[key], setting.source.layer == "flag" || setting.source.layer == "environment" else {
                 continue
@@ -110,8 +114,8 @@ struct ScheduleSystemdCommand: AsyncParsableCommand {
             print("# \(servicePath)\n\(units.service)\n# \(timerPath)\n\(units.timer)", terminator: "")
             return
         }
-        try FileManager.default.createDirectory(atPath: resolved.snapshotDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try SafeFile.createDirectory(resolved.snapshotDirectory)
+        if let warning = try SafeFile.checkDirectory(resolved.snapshotDirectory) { printError("warning: " + warning) }
         try FileManager.default.createDirectory(atPath: unitDir, withIntermediateDirectories: true)
         try AtomicFileWriter.replace(servicePath, with: Data(units.service.utf8), mode: 0o644)
         try AtomicFileWriter.replace(timerPath, with: Data(units.timer.utf8), mode: 0o644)

@@ -68,12 +68,18 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk.", valueName: "dir"))
     var dataDir: String?
 
+    @Option(help: ArgumentHelp("End the save when etcd sends nothing for this long, e.g. 30s (env ETCD_CONSOLE_STALL_TIMEOUT; default 30s; not a total limit).", valueName: "duration"))
+    var stallTimeout: String?
+
     func validate() throws {
         if dir != nil && file != nil { throw ValidationError("use either --dir or --file, not both") }
     }
 
     func run() async throws {
-        let resolved = try connection.resolve(extra: dir.map { [.dir: absolutePath($0)] } ?? [:])
+        var extra: [ConfigurationKey: String] = [:]
+        extra[.dir] = dir.map(absolutePath)
+        extra[.stallTimeout] = stallTimeout
+        let resolved = try connection.resolve(extra: extra)
         let directory = file.map { ($0 as NSString).deletingLastPathComponent } ?? resolved.snapshotDirectory
         let client = EtcdClient(try clientConfiguration(resolved))
         let catalog = SnapshotCatalog.standard(directory: directory.isEmpty ? "." : directory)
@@ -92,6 +98,7 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
             throw error
         }
         await client.close()
+        for warning in saved.warnings { printError("warning: " + warning) }
         if let dataDir = dataDir.map(absolutePath) ?? resolved[.dataDir],
            let warning = catalog.sameFilesystemWarning(dataDir: dataDir) { printError(warning) }
         let result = saved.save

@@ -1,4 +1,4 @@
-import EtcdClient
+@testable import EtcdClient
 import EtcdTestSupport
 import Foundation
 import Testing
@@ -48,12 +48,46 @@ struct AuthTests {
     @Test("An expired token is renewed once, transparently")
     func reauthenticates() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "ttl", auth: true, authTokenTTLSeconds: 3))
-        defer { Task { await etcd.stop() } }
         let client = makeClient([etcd.endpoint], credentials: Self.root)
-        defer { Task { await client.close() } }
         try await client.put("/ttl/a", value: Array("1".utf8))
-        try await Task.sleep(for: .seconds(6))   // the simple token expires 3 s after its last use
-        try await client.put("/ttl/b", value: Array("2".utf8))
-        #expect(try await client.count(prefix: "/ttl/") == 2)
+        let written = try await Self.afterTokenExpiry(client) { round in
+            try await client.put("/ttl/b\(round)", value: Array("2".utf8))
+        }
+        #expect(try await client.count(prefix: "/ttl/") == 1 + written)
+        await client.close()
+        await etcd.stop()
+    }
+
+    @Test("A snapshot stream renews an expired token too")
+    func snapshotReauthenticates() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "ttlsnap", auth: true, authTokenTTLSeconds: 3))
+        let client = makeClient([etcd.endpoint], credentials: Self.root)
+        try await client.put("/ttl/a", value: Array("1".utf8))
+        _ = try await Self.afterTokenExpiry(client) { _ in
+            var bytes = 0
+            for try await chunk in try await client.snapshot() { bytes += chunk.blob.count }
+            #expect(bytes > 32)
+        }
+        await client.close()
+        await etcd.stop()
+    }
+
+    /// Leaves the client idle past the token's 3 s TTL, then runs `action`, until etcd really expired the token
+    /// (the client had to authenticate again) or 60 s passed; every run of `action` must succeed. A busy etcd
+    /// may expire the token late, so the idle time grows each round instead of trusting one fixed wait.
+    /// Returns how many rounds ran.
+    static func afterTokenExpiry(_ client: EtcdClient, _ action: (Int) async throws -> Void) async throws -> Int {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        let before = await client.authenticationCount
+        var round = 0
+        while clock.now < deadline {
+            round += 1
+            try await Task.sleep(for: .seconds(3 + 2 * round))  // idle: the token's TTL runs out only without use
+            try await action(round)
+            if await client.authenticationCount > before { break }
+        }
+        #expect(await client.authenticationCount == before + 1, "renewed once, after etcd expired the token")
+        return round
     }
 }

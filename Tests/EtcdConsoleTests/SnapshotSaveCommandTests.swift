@@ -24,7 +24,7 @@ struct SnapshotSaveCommandTests {
         let path = try #require(json["path"] as? String)
         #expect(URL(fileURLWithPath: path).deletingLastPathComponent().path == dir.path)
         let name = URL(fileURLWithPath: path).lastPathComponent
-        #expect(name.range(of: #"^snapshot-\d{8}T\d{6}Z-console-save\.db$"#, options: .regularExpression) != nil, "\(name)")
+        #expect(name.range(of: #"^snapshot-\d{8}T\d{6}\.\d{3}Z-console-save\.db$"#, options: .regularExpression) != nil, "\(name)")
         var info = stat()
         #expect(stat(path, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o600)

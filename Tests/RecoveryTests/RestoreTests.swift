@@ -177,7 +177,7 @@ struct RestoreTests {
         try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: lab.snapshot)[.size] as? Int)
         try #require(size > 600_000, "the snapshot is too small (\(size) bytes) for a 1 MiB tmpfs to be too small")
-        let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small.path])
+        let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", small.path])
         try #require(mount.succeeded, "mount tmpfs failed: \(mount.output)")
         defer { _ = try? runCommand("/bin/umount", ["-l", small.path]) }
         let dataDir = small.appendingPathComponent("etcd").path

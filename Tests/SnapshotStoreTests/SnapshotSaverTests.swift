@@ -161,6 +161,116 @@ struct SnapshotSaverTests {
     }
 }
 
+
+extension SnapshotSaverTests {
+    @Test("etcd SIGSTOPped mid-stream: the save ends after the stall timeout naming the bytes so far; nothing left")
+    func stalledMidStream() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "stallsave"))
+        // The first progress report comes with the first bytes written; with a 256 KiB stream window etcd can
+        // have sent at most that much more when it stops, far less than the 10 MB it holds.
+        let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)],
+                                                        streamWindowSize: 256 << 10, snapshotStallTimeout: .seconds(2)))
+        try await fill(client, prefix: "/stall/", count: 20, size: 500_000)
+        let dir = try TestDirectories.make("save-stalled")
+        let path = dir.appendingPathComponent("snap.db").path
+        let stopped = ManagedFlag()
+        let clock = ContinuousClock()
+        let begun = clock.now
+        let outcome: Result<SnapshotSaveResult, Error>
+        do {
+            outcome = .success(try await SnapshotSaver.save(from: client, to: path) { progress in
+                if progress.bytesReceived > 0 && stopped.setOnce() { kill(etcd.pid, SIGSTOP) }
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        kill(etcd.pid, SIGCONT)
+        switch outcome {
+        case .success:
+            Issue.record("save succeeded although etcd was stopped")
+        case .failure(let error):
+            let text = "\(error)"
+            #expect((error as? SnapshotStoreError)?.kind == .source)
+            #expect(text.hasPrefix("etcd stopped sending the snapshot after "), "\(text)")
+            #expect(text.contains(" for 2 s (\(etcd.clientURL); is etcd stopped or overloaded?"), "\(text)")
+            #expect(!text.hasPrefix("etcd stopped sending the snapshot after 0 B"), "stopped mid-stream: \(text)")
+            #expect(text.hasSuffix("nothing was saved"))
+        }
+        #expect(clock.now - begun >= .seconds(2), "not before the stall timeout")
+        #expect(entries(dir).isEmpty)
+        await client.close()
+        await etcd.stop()
+    }
+
+    @Test("Disk full while writing the sidecar: the save fails whole, the snapshot is removed, the directory as before")
+    func sidecarDiskFull() async throws {
+        let etcd = try await SharedEtcdForSaves.get()
+        let client = try client(etcd)
+        let dir = try TestDirectories.make("sidecar-full")
+        let mounted = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", dir.path])
+        try #require(mounted.succeeded, "a small tmpfs is needed to fill a disk: \(mounted.output)")
+        defer { _ = try? runCommand("/bin/umount", [dir.path]) }
+        let keep = dir.appendingPathComponent("older-snapshot.db")
+        try Data(repeating: 7, count: 1000).write(to: keep)
+        let filler = dir.appendingPathComponent("filler").path
+        let path = dir.appendingPathComponent("snap.db").path
+        let catalog = SnapshotCatalog.standard(directory: dir.path)
+        let outcome: Result<SnapshotCatalog.SavedSnapshot, Error>
+        do {
+            // The hook runs after the snapshot is complete and renamed, before verify and sidecar: the disk fills.
+            outcome = .success(try await catalog.saveVerified(from: client, fileName: "snap.db",
+                                                              streamed: { _ in Self.fillDisk(filler) }))
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
+        case .success:
+            Issue.record("save succeeded although the sidecar could not be written")
+        case .failure(let error):
+            let text = "\(error)"
+            #expect((error as? SnapshotStoreError)?.kind == .noSpace)
+            #expect(text.hasPrefix("could not write the sidecar \(path).meta.json: cannot write \(path).meta.json.part: "
+                + "No space left on device (the disk is full; free space or choose another --dir)"), "\(text)")
+            #expect(text.hasSuffix("the snapshot \(path) was removed again, nothing was saved"))
+        }
+        #expect(entries(dir) == ["filler", "older-snapshot.db"])
+        await client.close()
+    }
+
+    @Test("Two saves in the same second (even the same millisecond) both produce snapshots, with parseable names")
+    func sameSecondSaves() async throws {
+        let etcd = try await SharedEtcdForSaves.get()
+        let client = try client(etcd)
+        let dir = try TestDirectories.make("same-second")
+        let catalog = SnapshotCatalog.standard(directory: dir.path)
+        let takenAt = Date(timeIntervalSince1970: 1_795_000_000.25)
+        async let first = catalog.saveVerified(from: client, takenAt: takenAt)
+        async let second = catalog.saveVerified(from: client, takenAt: takenAt)
+        let names = try await [first, second].map { ($0.save.path as NSString).lastPathComponent }.sorted()
+        #expect(Set(names).count == 2, "\(names)")
+        #expect(names.allSatisfy { $0.hasPrefix("snapshot-20261118T") && $0.hasSuffix("Z-saves.db") }, "\(names)")
+        #expect(names.first?.hasPrefix("snapshot-20261118T110640.250Z") == true, "\(names)")
+        for name in names {
+            #expect(SnapshotCatalog.takenAt(fromFileName: name) == Date(timeIntervalSince1970: 1_795_000_000))
+        }
+        #expect(try catalog.list().entries.count == 2)
+        await client.close()
+    }
+
+    /// Writes `path` until the filesystem has no byte left.
+    static func fillDisk(_ path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var chunk = 1 << 20
+        let buffer = [UInt8](repeating: 0xee, count: chunk)
+        while chunk > 0 {
+            if write(fd, buffer, chunk) < 0 { chunk /= 2 }
+        }
+        fsync(fd)
+    }
+}
+
 /// One etcd with ~6 MB of data for the failure tests that do not stop it.
 enum SharedEtcdForSaves {
     private static let shared = Holder()

@@ -35,6 +35,8 @@ public final class ConsoleRuntime {
     /// One line per key read and per frame drawn ("key <unix seconds>", "frame <unix seconds> snapshots=<n>"),
     /// for `scripts/bench`; nil normally.
     public var trace: ((String) -> Void)?
+    /// Asked every loop (at least every 100 ms): true ends `run()` as `q` would (a signal arrived).
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(console: Console, terminal: ConsoleTerminal, services: ConsoleServices,
                 now: @escaping @Sendable () -> Date = { Date() }) {
@@ -56,6 +58,7 @@ public final class ConsoleRuntime {
         lastMembers = now()
         lastBackupPoll = now()
         while true {
+            if shouldStop?() == true { return }
             let current = now()
             if current.timeIntervalSince(lastTick) >= 1 {
                 lastTick = current

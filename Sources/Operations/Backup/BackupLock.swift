@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,9 +25,13 @@ public final class BackupLock: @unchecked Sendable {
     /// Takes the lock or throws `.held` (with the holder's pid and start time) without waiting.
     public static func acquire(directory: String, pid: Int32 = getpid(), now: Date = Date()) throws(BackupError) -> BackupLock {
         let path = (directory as NSString).appendingPathComponent(fileName)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            let reason = String(cString: strerror(errno))
+        let fd: Int32
+        do throws(SnapshotStoreError) {
+            fd = try SafeFile.open(path, flags: O_RDWR | O_CREAT, mode: 0o600)
+        } catch where error.kind == .refused {
+            throw BackupError(.io, error.detail)
+        } catch {
+            let reason = error.detail.replacingOccurrences(of: "cannot create \(path): ", with: "")
             throw BackupError(.io, "could not open the lock file \(path): \(reason) (check that \(directory) exists and this user may write to it)")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {

@@ -14,6 +14,7 @@ public enum ConfigTemplate {
         .insecureSkipTLSVerify: "do not verify etcd's certificate (emergencies only)",
         .dialTimeout: "time allowed to connect to one endpoint",
         .commandTimeout: "time allowed for each request",
+        .stallTimeout: "a snapshot that receives no bytes for this long fails (etcd stopped); not a total limit",
         .dir: "snapshot directory (mode 0700); best on another disk than etcd's data dir",
         .keepLast: "keep the N newest good snapshots",
         .hourly: "keep the newest good snapshot of each of the last H hours",

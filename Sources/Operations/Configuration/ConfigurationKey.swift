@@ -9,6 +9,7 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case insecureSkipTLSVerify = "insecure-skip-tls-verify"
     case dialTimeout = "dial-timeout"
     case commandTimeout = "command-timeout"
+    case stallTimeout = "stall-timeout"
     case dir
     case metricsFile = "metrics-file"
     case dataDir = "data-dir"
@@ -42,7 +43,7 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .user, .unit: return .text
         case .keepLast, .hourly, .daily, .weekly, .monthly: return .count
         case .insecureSkipTLSVerify: return .flag
-        case .dialTimeout, .commandTimeout: return .duration
+        case .dialTimeout, .commandTimeout, .stallTimeout: return .duration
         case .every: return .interval
         }
     }

@@ -58,6 +58,8 @@ public struct ResolvedConfiguration: Sendable, Equatable {
     public var insecureSkipTLSVerify: Bool { self[.insecureSkipTLSVerify] == "true" }
     public var dialTimeout: Duration { self[.dialTimeout].flatMap(ConfigurationKey.parseDuration) ?? .seconds(3) }
     public var commandTimeout: Duration { self[.commandTimeout].flatMap(ConfigurationKey.parseDuration) ?? .seconds(5) }
+    /// How long a snapshot stream may deliver nothing before the save gives up (not a total deadline).
+    public var stallTimeout: Duration { self[.stallTimeout].flatMap(ConfigurationKey.parseDuration) ?? .seconds(30) }
 
     /// The schedule interval; always set (a default applies).
     public var interval: ScheduleInterval {
@@ -85,7 +87,7 @@ public struct ResolvedConfiguration: Sendable, Equatable {
 public enum ConfigurationResolver {
     /// The defaults, applied last. Endpoints default to 127.0.0.1:2379, https when any TLS file is set.
     public static let defaults: [ConfigurationKey: String] = [
-        .dir: SnapshotCatalog.defaultDirectory, .dialTimeout: "3s", .commandTimeout: "5s",
+        .dir: SnapshotCatalog.defaultDirectory, .dialTimeout: "3s", .commandTimeout: "5s", .stallTimeout: "30s",
         .every: ScheduleInterval.standard.description, .dataDir: "/var/lib/etcd", .unit: "etcd",
     ]
 

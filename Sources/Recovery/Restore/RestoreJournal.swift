@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -126,9 +127,13 @@ final class JournalWriter: @unchecked Sendable {
     /// Opens `path` for appending; with `truncate`, starts a new journal (fsyncing the directory too).
     init(path: String, truncate: Bool) throws {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o600)
-        guard fd >= 0 else {
-            throw RestoreError(.journal, "could not open the restore journal \(path): \(String(cString: strerror(errno)))")
+        do throws(SnapshotStoreError) {
+            // Never in a directory others can write, never through a planted link (SafeFile refuses, naming the path).
+            _ = try SafeFile.checkDirectory((path as NSString).deletingLastPathComponent,
+                                            what: "the restore journal's directory", warnIfListable: false)
+            fd = try SafeFile.open(path, flags: O_WRONLY | O_CREAT | O_APPEND | (truncate ? O_TRUNC : 0), mode: 0o600)
+        } catch {
+            throw RestoreError(.journal, "could not open the restore journal \(path): \(error.detail)")
         }
         encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -1,5 +1,8 @@
 import EtcdClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension SnapshotCatalog {
     /// A catalog whose foreign files are analysed by `SnapshotCatalog.analyze` (verify + inspect).
@@ -25,6 +28,8 @@ extension SnapshotCatalog {
         public var save: SnapshotSaveResult
         public var verification: SnapshotVerification
         public var metadata: SnapshotMetadata
+        /// Warnings about the directory (others can list it), for the caller to show.
+        public var warnings: [String] = []
     }
 
     /// Takes a snapshot into this directory under the standard name, verifies it, writes its sidecar.
@@ -32,18 +37,35 @@ extension SnapshotCatalog {
     /// Contract: the directory gains exactly one snapshot and its sidecar, or (on any failure before the
     /// rename) nothing. A snapshot that fails verification after it was written stays, with a sidecar
     /// saying so and why, and the call throws `.corrupt`: the file is evidence, never silently kept as good.
+    /// A sidecar that cannot be written (disk full) fails the save whole: the snapshot is removed again, so the
+    /// directory is as it was (a backup is good only when all of it is written).
+    /// The directory is created 0700 when missing and refused (`.refused`) when other users can write to it or
+    /// another user owns it (`SafeFile.checkDirectory`); a directory others can list gives a warning.
     /// `fileName` overrides the standard name. `streamed` is called once the file is complete and renamed,
     /// before it is verified (a headless run reports its phases with it).
     public func saveVerified(from client: EtcdClient, endpoint: Endpoint? = nil, takenAt: Date = Date(),
                              fileName: String? = nil,
                              progress: (@Sendable (SnapshotProgress) -> Void)? = nil,
                              streamed: (@Sendable (SnapshotSaveResult) -> Void)? = nil) async throws -> SavedSnapshot {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try SafeFile.createDirectory(directory)
+        let warnings = try SafeFile.checkDirectory(directory).map { [$0] } ?? []
         let source = try await SnapshotSaver.source(from: client, endpoint: endpoint)
-        let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt, memberName: source.memberName)
-        let path = (directory as NSString).appendingPathComponent(name)
-        let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+        // A standard name already taken (another save in the same millisecond) moves on by a millisecond; the
+        // writer's O_EXCL decides, so two saves racing in one process or two never share a file.
+        var attempt = 0
+        var path: String
+        var save: SnapshotSaveResult
+        while true {
+            let name = fileName ?? SnapshotSaver.fileName(takenAt: takenAt.addingTimeInterval(Double(attempt) / 1000),
+                                                          memberName: source.memberName)
+            path = (directory as NSString).appendingPathComponent(name)
+            do {
+                save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+                break
+            } catch let error as SnapshotStoreError where error.kind == .exists && fileName == nil && attempt < 20 {
+                attempt += 1
+            }
+        }
         streamed?(save)
         let verification = SnapshotVerifier.verify(path: path)
         var metadata = Self.analyze(path: path, verification: verification)
@@ -54,12 +76,22 @@ extension SnapshotCatalog {
         metadata.memberName = save.memberName
         metadata.etcdVersion = save.etcdVersion
         metadata.saveDurationMs = Int(save.duration.components.seconds * 1000 + save.duration.components.attoseconds / 1_000_000_000_000_000)
-        try writeSidecar(metadata, for: path)
+        do throws(SnapshotStoreError) {
+            try writeSidecar(metadata, for: path)
+        } catch {
+            // Without its sidecar the outcome would be ambiguous: take the snapshot back out.
+            let removed = unlink(path) == 0
+            try? AtomicFileWriter.syncDirectory(of: path)
+            let sidecar = Self.sidecarPath(for: path)
+            throw SnapshotStoreError(error.kind, path: path, "could not write the sidecar \(sidecar): \(error.detail); "
+                + (removed ? "the snapshot \(path) was removed again, nothing was saved"
+                           : "the snapshot \(path) could not be removed (\(String(cString: strerror(errno)))): delete it by hand"))
+        }
         guard verification.health == .good else {
             throw SnapshotStoreError(.corrupt, path: path,
                                      "the snapshot \(path) was written but does not verify: \(verification.reason ?? "unknown reason"); it is kept for inspection and marked corrupt")
         }
-        return SavedSnapshot(save: save, verification: verification, metadata: metadata)
+        return SavedSnapshot(save: save, verification: verification, metadata: metadata, warnings: warnings)
     }
 
     /// A warning when the snapshot directory and etcd's data dir are on the same filesystem (a

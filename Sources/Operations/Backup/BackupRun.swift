@@ -1,0 +1,279 @@
+import EtcdClient
+import Foundation
+import SnapshotStore
+
+/// One line per step: steps on stdout, warnings and errors on stderr, each prefixed with the UTC time unless
+/// journald (which stamps lines itself) reads it. `sink` replaces the output (tests capture the lines).
+public struct BackupLog: Sendable {
+    public enum Stream: Sendable { case stdout, stderr }
+
+    let timestamps: Bool
+    let sink: @Sendable (String, Stream) -> Void
+
+    /// Standard output and error; timestamps unless JOURNAL_STREAM says journald reads them.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        timestamps = environment["JOURNAL_STREAM"] == nil
+        sink = { line, stream in
+            (stream == .stderr ? FileHandle.standardError : FileHandle.standardOutput).write(Data(line.utf8))
+        }
+    }
+
+    /// Lines go to `sink` (with their newline), without timestamps.
+    public init(sink: @escaping @Sendable (String, Stream) -> Void) {
+        timestamps = false
+        self.sink = sink
+    }
+
+    public func step(_ text: String) { emit(text, to: .stdout) }
+    public func warning(_ text: String) { emit("warning: " + text, to: .stderr) }
+    public func error(_ text: String) { emit("error: " + text, to: .stderr) }
+
+    private func emit(_ text: String, to stream: Stream) {
+        sink((timestamps ? iso8601(Date()) + " " : "") + "backup: " + text + "\n", stream)
+    }
+}
+
+/// A thread-safe boolean that only goes from false to true.
+final class SignalFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// A task set once it exists; cancelling before that cancels it as soon as it is set.
+final class CancellableTask: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: Task<SnapshotCatalog.SavedSnapshot, Error>?
+    private var cancelled = false
+
+    func set(_ task: Task<SnapshotCatalog.SavedSnapshot, Error>) {
+        let cancelNow = lock.withLock { () -> Bool in
+            self.task = task
+            return cancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    func cancel() {
+        let task = lock.withLock { () -> Task<SnapshotCatalog.SavedSnapshot, Error>? in
+            cancelled = true
+            return self.task
+        }
+        task?.cancel()
+    }
+}
+
+/// Keeps `<dir>/.etcd-console-backup.json` current: at each phase and at most once a second while streaming.
+/// A record that cannot be written is reported once and never fails the backup.
+final class JobRecorder: @unchecked Sendable {
+    private let directory: String
+    private let log: BackupLog
+    private let lock = NSLock()
+    private var record: BackupJobRecord
+    private var lastWrite = Date.distantPast
+    private var warned = false
+
+    init(directory: String, startedAt: Date, log: BackupLog) {
+        self.directory = directory
+        self.log = log
+        self.record = BackupJobRecord(startedAt: startedAt, phase: .connecting)
+    }
+
+    /// Applies `change`; writes the record when `force`, when the phase changed, or when a second has passed.
+    func update(force: Bool = true, _ change: (inout BackupJobRecord) -> Void) {
+        lock.withLock {
+            let phase = record.phase
+            change(&record)
+            let now = Date()
+            guard force || record.phase != phase || now.timeIntervalSince(lastWrite) >= 1 else { return }
+            record.updatedAt = now
+            lastWrite = now
+            do { try record.write(toDirectory: directory) } catch {
+                if !warned { log.warning("could not record progress for the console: \(error)") }
+                warned = true
+            }
+        }
+    }
+}
+
+/// The steps of one `etcd-console backup`, in order: directory checks, the lock, save + verify + sidecar,
+/// retention, history, metrics and the job record the console shows. `perform()` returns true only when a good
+/// snapshot was written. The executable parses, resolves settings and credentials, installs the signal handler
+/// (which calls `interrupt()`) and prints nothing itself; everything else is here, with in-process tests.
+public struct BackupRun: Sendable {
+    public let resolved: ResolvedConfiguration
+    /// How to reach etcd, credentials included (resolved before the run, so a missing password fails at once).
+    public let configuration: EtcdClientConfiguration
+    public let log: BackupLog
+    /// Called while the snapshot streams (a progress bar), and once when the stream is complete.
+    public var progress: (@Sendable (SnapshotProgress) -> Void)?
+    public var streamed: (@Sendable () -> Void)?
+    /// Set by SIGINT/SIGTERM: the error that follows is reported as an interruption, whatever the call says.
+    let interrupted = SignalFlag()
+    /// The running save, for the signal handler to cancel.
+    let saveTask = CancellableTask()
+
+    public init(resolved: ResolvedConfiguration, configuration: EtcdClientConfiguration, log: BackupLog) {
+        self.resolved = resolved
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// A signal arrived: the save is cancelled and the run is recorded as interrupted. Any thread.
+    public func interrupt() {
+        interrupted.set()
+        saveTask.cancel()
+    }
+
+    public func perform() async -> Bool {
+        let started = Date()
+        let directory = resolved.snapshotDirectory
+        do {
+            try SafeFile.createDirectory(directory)
+            if let warning = try SafeFile.checkDirectory(directory) { log.warning(warning) }
+            if let metricsFile = resolved[.metricsFile] {
+                let metricsDirectory = (metricsFile as NSString).deletingLastPathComponent
+                _ = try SafeFile.checkDirectory(metricsDirectory, what: "the metrics file's directory", warnIfListable: false)
+            }
+        } catch {
+            log.error("\(error)")
+            return false
+        }
+        let lock: BackupLock
+        do { lock = try BackupLock.acquire(directory: directory) } catch {
+            log.error(error.message)
+            return false
+        }
+        defer { lock.release() }
+
+        let recorder = JobRecorder(directory: directory, startedAt: started, log: log)
+        recorder.update { _ in }
+        log.step("connecting to \(resolved.endpoints.joined(separator: ", ")) (snapshot directory \(directory))")
+        let catalog = SnapshotCatalog.standard(directory: directory)
+        let saved: SnapshotCatalog.SavedSnapshot
+        do {
+            saved = try await save(into: catalog, configuration: configuration, recorder: recorder)
+        } catch {
+            let reason = interrupted.isSet || error is CancellationError || (error as? SnapshotStoreError)?.kind == .cancelled
+                ? "interrupted by a signal (SIGINT/SIGTERM); nothing was saved" : "\(error)"
+            log.error("no snapshot was saved: \(reason)")
+            finish(recorder: recorder, started: started, catalog: catalog,
+                   run: .init(startedAt: started, finishedAt: Date(), succeeded: false, message: reason))
+            return false
+        }
+        let file = (saved.save.path as NSString).lastPathComponent
+        log.step("verified \(file): good (\(saved.verification.liveKeys.map { "\($0) keys, " } ?? "")revision \(saved.save.revision))")
+        if let dataDir = resolved[.dataDir], let warning = catalog.sameFilesystemWarning(dataDir: dataDir) {
+            log.warning(warning.replacingOccurrences(of: "warning: ", with: ""))
+        }
+
+        recorder.update { $0.phase = .retention }
+        applyRetention(catalog)
+
+        let message = "saved \(file) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))"
+        finish(recorder: recorder, started: started, catalog: catalog,
+               run: .init(startedAt: started, finishedAt: Date(), succeeded: true, fileName: file,
+                          sizeBytes: saved.save.size, revision: saved.save.revision, message: message))
+        log.step("done: \(message)")
+        return true
+    }
+
+    private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration,
+                      recorder: JobRecorder) async throws -> SnapshotCatalog.SavedSnapshot {
+        let client = EtcdClient(configuration)
+        let bar = Bar(progress: progress, streamed: streamed)
+        let log = self.log
+        let task = Task {
+            try Task.checkCancellation()
+            return try await catalog.saveVerified(from: client, progress: { progress in
+                bar.update(progress)
+                recorder.update(force: false) { record in
+                    record.phase = .saving
+                    record.bytesWritten = Int64(progress.bytesReceived)
+                    record.bytesTotal = progress.totalBytes.map(Int64.init)
+                }
+            }, streamed: { result in
+                bar.finish()
+                let seconds = String(format: "%.1f", Double(result.duration.components.seconds)
+                                     + Double(result.duration.components.attoseconds) / 1e18)
+                log.step("saved \(result.path) (\(formatBytes(result.size)) from \(result.endpoint) in \(seconds)s); verifying")
+                recorder.update { record in
+                    record.phase = .verifying
+                    record.fileName = (result.path as NSString).lastPathComponent
+                    record.bytesWritten = Int64(result.size)
+                }
+            })
+        }
+        saveTask.set(task)
+        do {
+            let saved = try await task.value
+            await client.close()
+            return saved
+        } catch {
+            bar.finish()
+            await client.close()
+            throw error
+        }
+    }
+
+    /// The caller's progress hooks, finished at most once.
+    private final class Bar: @unchecked Sendable {
+        private let progress: (@Sendable (SnapshotProgress) -> Void)?
+        private let streamed: (@Sendable () -> Void)?
+        private let lock = NSLock()
+        private var finished = false
+
+        init(progress: (@Sendable (SnapshotProgress) -> Void)?, streamed: (@Sendable () -> Void)?) {
+            self.progress = progress
+            self.streamed = streamed
+        }
+
+        func update(_ value: SnapshotProgress) { progress?(value) }
+
+        func finish() {
+            let first = lock.withLock { defer { finished = true }; return !finished }
+            if first { streamed?() }
+        }
+    }
+
+    /// Deletes what the policy lets go and leftover `.part` files older than an hour; a failure here is a warning:
+    /// the good snapshot is already written.
+    private func applyRetention(_ catalog: SnapshotCatalog) {
+        do {
+            let outcome = try catalog.prune(policy: resolved.retentionPolicy, now: Date(), dryRun: false)
+            let (plan, deleted, parts) = (outcome.plan, outcome.deleted, outcome.removedParts)
+            var line = "retention: kept \(plan.keep.count), deleted \(deleted.count)"
+            if !deleted.isEmpty { line += " (\(deleted.joined(separator: ", ")))" }
+            if let why = plan.deletesNothingReason { line += "; \(why)" }
+            if !parts.isEmpty { line += "; removed leftover \(parts.joined(separator: ", "))" }
+            log.step(line)
+        } catch {
+            log.warning("retention failed, nothing more deleted: \(error)")
+        }
+    }
+
+    /// Records the outcome: history, metrics, the job record's last phase.
+    private func finish(recorder: JobRecorder, started: Date, catalog: SnapshotCatalog, run: BackupHistory.Run) {
+        let directory = catalog.directory
+        let history = BackupHistory.read(fromDirectory: directory).recording(run)
+        do { try history.write(toDirectory: directory) } catch {
+            log.warning("could not write the backup history: \(error)")
+        }
+        if let path = resolved[.metricsFile] {
+            recorder.update { $0.phase = .metrics }
+            let entries = (try? catalog.list().entries) ?? []
+            do {
+                try BackupMetrics(directory: directory, history: history, entries: entries, now: Date()).write(to: path)
+                log.step("metrics written to \(path)")
+            } catch {
+                log.warning("could not write the metrics file: \(error)")
+            }
+        }
+        recorder.update { record in
+            record.phase = run.succeeded ? .succeeded : .failed
+            record.finishedAt = run.finishedAt
+            record.message = run.message
+        }
+    }
+}
