@@ -331,8 +331,8 @@ public struct Console: Sendable {
             message = ("read-only session (--readonly): restore is not available", true)
             return []
         }
-        let entry = tab == .snapshots ? snapshots.selectedEntry : snapshots.entries.first { $0.health == "good" }
-        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == "good" }) else {
+        let entry = tab == .snapshots ? snapshots.selectedEntry : snapshots.entries.first { $0.health == .good }
+        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == .good }) else {
             message = ("no good snapshot to restore in \(snapshots.directory)", true)
             return []
         }

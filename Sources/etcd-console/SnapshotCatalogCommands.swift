@@ -65,10 +65,10 @@ struct SnapshotListCommand: ParsableCommand {
             let rows = listing.entries.map { e -> [String] in
                 [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
                  e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
-                 e.health + (e.reason.map { ": \($0)" } ?? "")]
+                 e.health.rawValue + (e.reason.map { ": \($0)" } ?? "")]
             }
             print(renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows), terminator: "")
-            let good = listing.entries.first { $0.health == SnapshotHealth.good.rawValue }
+            let good = listing.entries.first { $0.health == .good }
             let total = listing.entries.reduce(0) { $0 + $1.size }
             print("\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
                   + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none"))
@@ -82,7 +82,7 @@ struct ListEntryJSON: Encodable {
     var size: Int
     var takenAt: String
     var ageSeconds: Int
-    var health: String
+    var health: SnapshotHealth
     var reason: String?
     var revision: Int64?
     var liveKeys: Int?
@@ -178,7 +178,7 @@ struct SnapshotVerifyCommand: ParsableCommand {
 
 struct VerifyJSON: Encodable {
     var file: String?
-    var health: String
+    var health: SnapshotHealth
     var reason: String?
     var revision: Int64?
     var liveKeys: Int?
@@ -187,7 +187,7 @@ struct VerifyJSON: Encodable {
 
     init(file: String?, _ r: SnapshotVerification) {
         self.file = file
-        health = r.health.rawValue
+        health = r.health
         reason = r.reason
         revision = r.revision
         liveKeys = r.liveKeys

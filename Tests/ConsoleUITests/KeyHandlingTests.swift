@@ -216,7 +216,7 @@ struct KeyHandlingTests {
         var c = F.withSnapshots(12)
         _ = Self.press(&c, .character("/"))
         Self.type(&c, "corr")
-        #expect(c.snapshots.visible.map(\.health) == ["corrupt"])
+        #expect(c.snapshots.visible.map(\.health) == [.corrupt])
         #expect(Self.press(&c, .character("q")) == [], "q is text while filtering")
         #expect(c.snapshots.filter == "corrq")
         _ = Self.press(&c, .backspace, .enter)

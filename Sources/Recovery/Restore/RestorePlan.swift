@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 
 /// The steps of a restore, in order. Raw values are the names used in JSON, the journal and the console.
 public enum RestoreStepKind: String, Codable, Sendable, CaseIterable {
@@ -106,8 +107,8 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var snapshotPath: String
     public var snapshotSize: Int64
-    /// The verifier's verdict: "good", "unverified" (no trailer, structure OK) or "corrupt".
-    public var snapshotHealth: String
+    /// The verifier's verdict on the snapshot when the plan was made.
+    public var snapshotHealth: SnapshotHealth
     public var snapshotReason: String?
     public var snapshotRevision: Int64?
     public var snapshotKeys: Int?
@@ -152,7 +153,7 @@ public struct RestorePlan: Codable, Sendable, Equatable {
                       "--initial-cluster-token", initialClusterToken,
                       "--initial-advertise-peer-urls", initialAdvertisePeerURLs]
         if tool.supportsBumpRevision { arguments += ["--bump-revision", "1000000000", "--mark-compacted"] }
-        if snapshotHealth == "unverified" { arguments.append("--skip-hash-check") }
+        if snapshotHealth == .unverified { arguments.append("--skip-hash-check") }
         return arguments
     }
 

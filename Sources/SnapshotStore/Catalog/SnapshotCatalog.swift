@@ -75,7 +75,7 @@ public struct SnapshotCatalog: Sendable {
                 analysis = analyze(path)
             }
             // "unverified" means the file could not be read (permissions, I/O): ask again next time, it may be fixed.
-            if RetentionHealth(rawValue: analysis.health) != .unverified {
+            if analysis.health != .unverified {
                 new.analyzed[name] = .init(size: file.size, modifiedNs: file.modifiedNs, metadata: analysis)
             }
             entries.append(entry(name: name, path: path, file: file, sidecar: sidecar, content: analysis))

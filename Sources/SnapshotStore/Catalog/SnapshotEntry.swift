@@ -20,8 +20,8 @@ public struct SnapshotEntry: Sendable, Equatable {
     public var modified: Date
     public var takenAt: Date
     public var takenAtSource: TakenAtSource
-    /// The verifier's verdict: "good", "corrupt" or "unverified".
-    public var health: String
+    /// The verifier's verdict.
+    public var health: SnapshotHealth
     public var reason: String?
     public var revision: Int64?
     public var liveKeys: Int?
@@ -35,7 +35,7 @@ public struct SnapshotEntry: Sendable, Equatable {
     public var isOurs: Bool
 
     public init(name: String, path: String, size: Int, modified: Date, takenAt: Date, takenAtSource: TakenAtSource,
-                health: String, reason: String? = nil, revision: Int64? = nil, liveKeys: Int? = nil,
+                health: SnapshotHealth, reason: String? = nil, revision: Int64? = nil, liveKeys: Int? = nil,
                 sha256: String? = nil, clusterID: String? = nil, memberID: String? = nil, memberName: String? = nil,
                 etcdVersion: String? = nil, resources: [String: Int]? = nil, isOurs: Bool) {
         self.name = name
@@ -62,13 +62,8 @@ public struct SnapshotEntry: Sendable, Equatable {
         now.timeIntervalSince(takenAt)
     }
 
-    /// Health as retention counts it; anything but "good" or "corrupt" is unverified (never deleted).
-    public var retentionHealth: RetentionHealth {
-        RetentionHealth(rawValue: health) ?? .unverified
-    }
-
     public var retentionCandidate: RetentionCandidate {
-        RetentionCandidate(name: name, takenAt: takenAt, health: retentionHealth)
+        RetentionCandidate(name: name, takenAt: takenAt, health: health)
     }
 }
 
