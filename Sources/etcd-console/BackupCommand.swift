@@ -77,7 +77,7 @@ struct BackupLog: Sendable {
 
     private func emit(_ text: String, toStderr: Bool) {
         let line = (timestamps ? rfc3339(Date()) + " " : "") + "backup: " + text + "\n"
-        (toStderr ? FileHandle.standardError : FileHandle.standardOutput).write(Data(line.utf8))
+        (toStderr ? StandardStream.error : StandardStream.output).write(line)
     }
 }
 
