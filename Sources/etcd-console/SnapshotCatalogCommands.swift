@@ -54,25 +54,61 @@ struct SnapshotListCommand: ParsableCommand {
         for part in listing.leftoverParts {
             printError("leftover from an interrupted save: \(part) (snapshot prune removes it)")
         }
+        for problem in listing.problems { printError("error: \(problem.path) is not a snapshot file: \(problem.reason)") }
+        let unreadable = listing.entries.filter { $0.health == .unverified }
+        for entry in unreadable { printError("error: \(entry.reason ?? "cannot read \(entry.path)")") }
         switch output.output {
         case .json:
-            try printJSON(listing.entries.map { ListEntryJSON($0, now: now) })
+            try printJSON(ListJSON(directory: dir, snapshots: listing.entries.map { ListEntryJSON($0, now: now) },
+                                   problems: listing.problems.map(ProblemJSON.init), leftoverParts: listing.leftoverParts,
+                                   warnings: listing.warnings))
         case .table:
             if listing.entries.isEmpty {
-                print("no snapshots in \(dir)")
-                return
+                print(listing.problems.isEmpty ? "no snapshots in \(dir)"
+                      : "no snapshots in \(dir); \(listing.problems.count) *.db entries are not snapshot files (see above)")
+            } else {
+                print(Self.table(listing, now: now), terminator: "")
             }
-            let rows = listing.entries.map { e -> [String] in
-                [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
-                 e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
-                 e.health.rawValue + (e.reason.map { ": \($0)" } ?? "")]
-            }
-            print(renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows), terminator: "")
-            let good = listing.entries.first { $0.health == .good }
-            let total = listing.entries.reduce(0) { $0 + $1.size }
-            print("\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
-                  + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none"))
         }
+        if !listing.problems.isEmpty || !unreadable.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The table and its summary line, exactly as printed (golden tests compare it).
+    static func table(_ listing: CatalogListing, now: Date) -> String {
+        let rows = listing.entries.map { e -> [String] in
+            [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
+             e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
+             e.health.rawValue + (e.reason.map { ": \($0)" } ?? "")]
+        }
+        var text = renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows)
+        let good = listing.entries.first { $0.health == .good }
+        let total = listing.entries.reduce(0) { $0 + $1.size }
+        text += "\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
+            + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none")
+        if !listing.problems.isEmpty { text += "; \(listing.problems.count) not snapshot files (see above)" }
+        return text + "\n"
+    }
+}
+
+/// `snapshot list -o json`.
+struct ListJSON: Encodable {
+    var directory: String
+    var snapshots: [ListEntryJSON]
+    var problems: [ProblemJSON]
+    var leftoverParts: [String]
+    var warnings: [String]
+}
+
+/// A `*.db` entry that is not a snapshot file, in `list` and `verify --all` JSON.
+struct ProblemJSON: Encodable {
+    var name: String
+    var path: String
+    var reason: String
+
+    init(_ problem: CatalogProblem) {
+        name = problem.name
+        path = problem.path
+        reason = problem.reason
     }
 }
 
@@ -153,31 +189,46 @@ struct SnapshotVerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let paths: [String]
-        if all {
-            paths = try SnapshotCatalog.standard(directory: try directory.resolved()).list().entries.map(\.path)
-        } else {
-            paths = [file!]
-        }
-        let results = paths.map { (path: $0, result: SnapshotVerifier.verify(path: $0)) }
-        switch output.output {
-        case .json where all:
-            try printJSON(results.map { VerifyJSON(file: $0.path, $0.result) })
-        case .json:
-            try printJSON(VerifyJSON(file: nil, results[0].result))
-        case .table:
-            for (path, r) in results {
-                let detail = r.reason.map { ": \($0)" } ?? ""
-                let facts = r.health == .good ? " (revision \(r.revision.map(String.init) ?? "?"), \(r.liveKeys.map(String.init) ?? "?") keys)" : ""
-                print("\(path): \(r.health.rawValue)\(detail)\(facts)")
+        guard all else {
+            let result = SnapshotVerifier.verify(path: file!)
+            switch output.output {
+            case .json: try printJSON(VerifyJSON(file: file!, result))
+            case .table: print(Self.line(file!, result))
             }
+            if result.health != .good { throw ExitCode(1) }
+            return
         }
-        if results.contains(where: { $0.result.health != .good }) { throw ExitCode(1) }
+        let dir = try directory.resolved()
+        let listing = try SnapshotCatalog.standard(directory: dir).list()
+        let results = listing.entries.map { (path: $0.path, result: SnapshotVerifier.verify(path: $0.path)) }
+        switch output.output {
+        case .json:
+            try printJSON(VerifyAllJSON(directory: dir, snapshots: results.map { VerifyJSON(file: $0.path, $0.result) },
+                                        problems: listing.problems.map(ProblemJSON.init)))
+        case .table:
+            for (path, r) in results { print(Self.line(path, r)) }
+            for problem in listing.problems { print("\(problem.path): not a snapshot file: \(problem.reason)") }
+            if results.isEmpty && listing.problems.isEmpty { print("no snapshots in \(dir)") }
+        }
+        if !listing.problems.isEmpty || results.contains(where: { $0.result.health != .good }) { throw ExitCode(1) }
+    }
+
+    static func line(_ path: String, _ r: SnapshotVerification) -> String {
+        let detail = r.reason.map { ": \($0)" } ?? ""
+        let facts = r.health == .good ? " (revision \(r.revision.map(String.init) ?? "?"), \(r.liveKeys.map(String.init) ?? "?") keys)" : ""
+        return "\(path): \(r.health.rawValue)\(detail)\(facts)"
     }
 }
 
+/// `snapshot verify --all -o json`.
+struct VerifyAllJSON: Encodable {
+    var directory: String
+    var snapshots: [VerifyJSON]
+    var problems: [ProblemJSON]
+}
+
 struct VerifyJSON: Encodable {
-    var file: String?
+    var file: String
     var health: SnapshotHealth
     var reason: String?
     var revision: Int64?
@@ -185,7 +236,7 @@ struct VerifyJSON: Encodable {
     var sha256: String?
     var kind: String
 
-    init(file: String?, _ r: SnapshotVerification) {
+    init(file: String, _ r: SnapshotVerification) {
         self.file = file
         health = r.health
         reason = r.reason
@@ -199,7 +250,7 @@ struct VerifyJSON: Encodable {
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(file, forKey: .file)
+        try c.encode(file, forKey: .file)
         try c.encode(health, forKey: .health)
         try c.encode(reason, forKey: .reason)
         try c.encode(revision, forKey: .revision)

@@ -67,23 +67,43 @@ public struct SnapshotEntry: Sendable, Equatable {
     }
 }
 
+/// A `*.db` entry in the snapshot directory that is not a snapshot file: a FIFO, a directory, a device, a
+/// socket, or a symbolic link to one of those (or to nothing). Found with lstat/stat alone: never opened
+/// (opening a FIFO waits for a writer, reading /dev/zero never ends).
+public struct CatalogProblem: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    /// What the entry is and what to do, e.g. "a FIFO (named pipe), not a regular file; it was not opened".
+    public var reason: String
+
+    public init(name: String, path: String, reason: String) {
+        self.name = name
+        self.path = path
+        self.reason = reason
+    }
+}
+
 /// What a look at the snapshot directory found.
 public struct CatalogListing: Sendable, Equatable {
     /// Snapshot files, newest first (by `takenAt`, then by name).
     public var entries: [SnapshotEntry]
     /// `*.part` files: saves in progress, or left behind by crashed ones (`removeLeftoverParts` cleans them).
     public var leftoverParts: [String]
-    /// Names in the directory that are not snapshots: other files, sub-directories, symbolic links, sidecars
-    /// whose snapshot is gone. Hidden files are not listed at all.
+    /// Names in the directory that are not snapshots: other files, sub-directories, symbolic links to
+    /// snapshots (listed under their own name), sidecars whose snapshot is gone. Hidden files are not listed.
     public var ignored: [String]
+    /// `*.db` entries that are not readable regular files (a FIFO, a directory, a link to /dev/zero), by name.
+    public var problems: [CatalogProblem]
     /// Things that did not stop the listing but that an operator may want to know (an unreadable sidecar, a
     /// cache that could not be written).
     public var warnings: [String]
 
-    public init(entries: [SnapshotEntry], leftoverParts: [String], ignored: [String], warnings: [String] = []) {
+    public init(entries: [SnapshotEntry], leftoverParts: [String], ignored: [String], warnings: [String] = [],
+                problems: [CatalogProblem] = []) {
         self.entries = entries
         self.leftoverParts = leftoverParts
         self.ignored = ignored
+        self.problems = problems
         self.warnings = warnings
     }
 }
