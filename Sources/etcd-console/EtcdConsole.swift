@@ -40,6 +40,9 @@ struct EtcdConsole: AsyncParsableCommand {
             }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
+        } catch let error as UnknownResourceError {
+            printError("error: \(error)")                       // a --resource value no one knows: usage
+            Foundation.exit(2)
         } catch let error as ConfigurationError {
             printError("error: \(error)")
             Foundation.exit(2)
