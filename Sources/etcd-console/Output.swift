@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Operations
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,18 +77,9 @@ func printJSON<T: Encodable>(_ value: T) throws {
     StandardStream.output.write(String(decoding: data, as: UTF8.self) + "\n")
 }
 
-/// A plain text table: a header row, left-aligned columns two spaces apart.
+/// A plain text table: a header row, left-aligned columns two spaces apart (`CommandTables.render`).
 func renderTable(_ header: [String], _ rows: [[String]]) -> String {
-    var widths = header.map(\.count)
-    for row in rows {
-        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
-    }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, cell in
-            i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-        }.joined(separator: "  ")
-    }
-    return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    CommandTables.render(header, rows)
 }
 
 /// "1m05s"-style durations for progress lines.

@@ -7,27 +7,11 @@ import SnapshotStore
 import Glibc
 #endif
 
-/// RFC 3339 UTC time to the second, as the JSON outputs carry it. Formatted by hand with gmtime_r:
-/// a DateFormatter per entry took half the time of listing 1,000 snapshots.
-func rfc3339(_ date: Date) -> String {
-    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ value: Int32, _ width: Int = 2) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))Z"
-}
+/// RFC 3339 UTC time to the second, as the JSON outputs carry it (`CommandTables.rfc3339`).
+func rfc3339(_ date: Date) -> String { CommandTables.rfc3339(date) }
 
-/// "3m", "2h05m", "4d03h": ages in the tables.
-func formatAge(_ seconds: TimeInterval) -> String {
-    let s = max(0, Int(seconds))
-    if s < 60 { return "\(s)s" }
-    if s < 3600 { return "\(s / 60)m" }
-    if s < 86400 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
-    return String(format: "%dd%02dh", s / 86400, (s % 86400) / 3600)
-}
+/// "3m", "2h05m", "4d03h": ages in the tables (`CommandTables.age`).
+func formatAge(_ seconds: TimeInterval) -> String { CommandTables.age(seconds) }
 
 struct SnapshotListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,20 +57,8 @@ struct SnapshotListCommand: ParsableCommand {
         if !listing.problems.isEmpty || !unreadable.isEmpty { throw ExitCode(1) }
     }
 
-    /// The table and its summary line, exactly as printed (golden tests compare it).
     static func table(_ listing: CatalogListing, now: Date) -> String {
-        let rows = listing.entries.map { e -> [String] in
-            [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
-             e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
-             e.health.rawValue + (e.reason.map { ": \($0)" } ?? "")]
-        }
-        var text = renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows)
-        let good = listing.entries.first { $0.health == .good }
-        let total = listing.entries.reduce(0) { $0 + $1.size }
-        text += "\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
-            + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none")
-        if !listing.problems.isEmpty { text += "; \(listing.problems.count) not snapshot files (see above)" }
-        return text + "\n"
+        CommandTables.snapshotList(listing, now: now)
     }
 }
 

@@ -50,17 +50,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func table(_ members: [MemberStatus]) -> String {
-        let header = ["ENDPOINT", "NAME", "ID", "VERSION", "LEADER", "DB SIZE", "IN USE", "TERM", "INDEX",
-                      "APPLIED", "LEARNER", "LATENCY", "ERRORS"]
-        let rows = members.map { m -> [String] in
-            [m.endpoint, m.name.isEmpty ? "-" : m.name, m.idHex, m.version ?? "-",
-             m.isLeader.map { $0 ? "yes" : "no" } ?? "-", m.dbSize.map { formatBytes(Int($0)) } ?? "-",
-             m.dbSizeInUse.map { formatBytes(Int($0)) } ?? "-", m.raftTerm.map(String.init) ?? "-",
-             m.raftIndex.map(String.init) ?? "-", m.raftAppliedIndex.map(String.init) ?? "-",
-             m.isLearner ? "yes" : "no", m.latency.map { String(format: "%.1fms", $0.milliseconds) } ?? "-",
-             m.errors.isEmpty ? "-" : m.errors.joined(separator: "; ")]
-        }
-        return renderTable(header, rows)
+        CommandTables.status(members)
     }
 }
 
