@@ -392,12 +392,12 @@ public struct Console: Sendable {
             }
         case .prunePlanFailed(let error):
             message = ("prune: \(error)", true)
-        case .browseLoaded(let ref, let objects):
+        case .browseLoaded(let ref, let objects, let damage):
             loading = nil
-            pushed = .browse(BrowseScreen(snapshot: ref, objects: objects))
-        case .diffLoaded(let from, let to, let diff):
+            pushed = .browse(BrowseScreen(snapshot: ref, objects: objects, damage: damage))
+        case .diffLoaded(let from, let to, let diff, let damage):
             loading = nil
-            pushed = .diff(DiffScreen(from: from, to: to, diff: diff))
+            pushed = .diff(DiffScreen(from: from, to: to, diff: diff, damage: damage))
         case .failed(let error):
             loading = nil
             message = (error, true)

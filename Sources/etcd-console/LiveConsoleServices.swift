@@ -76,6 +76,11 @@ struct LiveConsoleServices: ConsoleServices {
         return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)"
     }
 
+    func damage(of snapshot: SnapshotRef) async -> String? {
+        let check = SnapshotReadCheck.run(path: snapshot.path)
+        return check.isDamaged ? "\(snapshot.name): \(check.reason ?? check.health.rawValue)" : nil
+    }
+
     func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification {
         SnapshotVerifier.verify(path: snapshot.path)
     }

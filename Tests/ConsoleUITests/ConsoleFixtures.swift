@@ -106,6 +106,22 @@ enum ConsoleFixtures {
                          valueSize: 288, encoding: .protobuf),
     ]
 
+    /// A Deployment stuck terminating (deletionTimestamp + finalizers, owned by a controller) and an encrypted Secret.
+    static let stuckObjects: [KubernetesObject] = [
+        KubernetesObject(etcdKey: "/registry/deployments/shop/web", resource: "deployments", namespace: "shop", name: "web",
+                         kind: "Deployment", apiVersion: "apps/v1", uid: "1d2c3b4a-5f6e-4d7c-8b9a-0f1e2d3c4b5a",
+                         creationTimestamp: now.addingTimeInterval(-86_400 * 3), deletionTimestamp: now.addingTimeInterval(-5_400),
+                         finalizers: ["foregroundDeletion", "example.com/protect"],
+                         ownerReferences: [KubernetesOwnerReference(apiVersion: "example.com/v1", kind: "Shop", name: "main",
+                                                                    uid: "77aa", controller: true)],
+                         valueSize: 2_210, encoding: .protobuf),
+        KubernetesObject(etcdKey: "/registry/secrets/shop/db", resource: "secrets", namespace: "shop", name: "db",
+                         valueSize: 512, encoding: .encrypted,
+                         encryption: KubernetesEncryption(provider: "aescbc", version: "v1", keyName: "key-2026")),
+        KubernetesObject(etcdKey: "/registry/services/specs/shop/web", resource: "services/specs", namespace: "shop", name: "web",
+                         kind: "Service", apiVersion: "v1", valueSize: 640, encoding: .protobuf),
+    ]
+
     static let diff = SnapshotDiff(
         added: [ObjectRef(resource: "pods", namespace: "default", name: "web-7d4b9c-n8m2q")],
         removed: [ObjectRef(resource: "pods", namespace: "default", name: "web-7d4b9c-zk2lp"),
