@@ -11,9 +11,21 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct OutputOptions: ParsableArguments {
-    @Option(name: [.customShort("o"), .customLong("output"), .customShort("w"), .customLong("write-out")],
-            help: "Output format: table or json (-w/--write-out as in etcdctl).")
-    var output: OutputFormat = .table
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: table or json (etcdctl's -w also works).")
+    var format: OutputFormat = .table
+
+    /// etcdctl's spelling, accepted so `-w json` from muscle memory works; kept out of --help.
+    @Option(name: [.customShort("w"), .customLong("write-out")], help: .hidden)
+    var writeOut: OutputFormat?
+
+    func validate() throws {
+        if let writeOut, writeOut != format, format != .table {
+            throw ValidationError("-o \(format.rawValue) and -w \(writeOut.rawValue) disagree: give one of them")
+        }
+    }
+
+    /// The format asked for, by -o or -w.
+    var output: OutputFormat { writeOut ?? format }
 }
 
 enum Terminal {
