@@ -168,6 +168,24 @@ struct NotSnapshotFileCommandTests {
     }
 }
 
+@Suite("list of a snapshot the operator may not read")
+struct UnreadableListTests {
+    @Test("An unreadable *.db is listed unverified with the system's reason and list exits 1 (run as nobody)")
+    func unreadable() async throws {
+        let scene = try await CatalogScene.shared.get()
+        let dir = try TestDirectories.make("unreadable-list")
+        chmod(dir.path, 0o755)
+        let path = dir.appendingPathComponent("private.db").path
+        try FileManager.default.copyItem(atPath: scene.first, toPath: path)
+        chmod(path, 0o600)
+        let result = try runCommand("/usr/sbin/runuser", ["-u", "nobody", "--", ConsoleBinary.path, "snapshot", "list",
+                                                          "--dir", dir.path])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.contains("error: cannot read \(path): Permission denied"), "\(result.stderr)")
+        #expect(result.stdout.contains("unverified: cannot read \(path): Permission denied"))
+    }
+}
+
 @Suite("Kubernetes names in the readers (issue 11.9)")
 struct KubernetesNameCommandTests {
     static func count(_ file: String, _ resource: String, prefix: [String] = []) throws -> (Int32, [String: Int]) {
