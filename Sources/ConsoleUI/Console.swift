@@ -331,8 +331,8 @@ public struct Console: Sendable {
             message = ("read-only session (--readonly): restore is not available", true)
             return []
         }
-        let entry = tab == .snapshots ? snapshots.selectedEntry : snapshots.entries.first { $0.health == "good" }
-        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == "good" }) else {
+        let entry = tab == .snapshots ? snapshots.selectedEntry : snapshots.entries.first { $0.health == .good }
+        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == .good }) else {
             message = ("no good snapshot to restore in \(snapshots.directory)", true)
             return []
         }
@@ -392,12 +392,12 @@ public struct Console: Sendable {
             }
         case .prunePlanFailed(let error):
             message = ("prune: \(error)", true)
-        case .browseLoaded(let ref, let objects):
+        case .browseLoaded(let ref, let objects, let damage):
             loading = nil
-            pushed = .browse(BrowseScreen(snapshot: ref, objects: objects))
-        case .diffLoaded(let from, let to, let diff):
+            pushed = .browse(BrowseScreen(snapshot: ref, objects: objects, damage: damage))
+        case .diffLoaded(let from, let to, let diff, let damage):
             loading = nil
-            pushed = .diff(DiffScreen(from: from, to: to, diff: diff))
+            pushed = .diff(DiffScreen(from: from, to: to, diff: diff, damage: damage))
         case .failed(let error):
             loading = nil
             message = (error, true)

@@ -58,8 +58,9 @@ public enum ConsoleEvent: Sendable {
     case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)
     case prunePlan(RetentionPlan)
     case prunePlanFailed(String)
-    case browseLoaded(SnapshotRef, [KubernetesObject])
-    case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff)
+    /// `damage`: why the snapshot cannot be trusted (it was read anyway), shown above the objects.
+    case browseLoaded(SnapshotRef, [KubernetesObject], damage: String? = nil)
+    case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff, damage: String? = nil)
     /// A browse or diff that could not be done: shown as a message.
     case failed(String)
     case restorePlanned(SnapshotRef, RestorePlan)

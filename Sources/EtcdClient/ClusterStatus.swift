@@ -25,6 +25,14 @@ public struct MemberStatus: Sendable, Equatable {
     public var idHex: String { String(id, radix: 16) }
 }
 
+extension MemberStatus {
+    /// An endpoint that did not answer at all: nothing is known but its URL and why (`reachable` is false).
+    public init(endpoint: String, unreachable reason: String) {
+        self.init(name: "", id: 0, endpoint: endpoint, version: nil, isLeader: nil, isLearner: false, dbSize: nil,
+                  dbSizeInUse: nil, raftTerm: nil, raftIndex: nil, raftAppliedIndex: nil, errors: [reason], latency: nil)
+    }
+}
+
 extension EtcdClient {
     /// The status of every member: MemberList from the first endpoint that answers, then Status from
     /// each member, asked through a configured endpoint that belongs to it or else its first client URL.

@@ -72,7 +72,7 @@ struct ConnectionOptions: ParsableArguments {
     /// as etcdctl does, with a warning, since other users can read it from the process list.
     static func credentials(_ text: String, passwordFile: String?, environment env: [String: String]) throws -> Credentials {
         if let colon = text.firstIndex(of: ":") {
-            FileHandle.standardError.write(Data("warning: a password on the command line is visible to other users (ps); prefer ETCDCTL_PASSWORD\n".utf8))
+            printError("warning: a password on the command line is visible to other users (ps); prefer ETCDCTL_PASSWORD")
             return Credentials(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
         }
         if let password = env["ETCDCTL_PASSWORD"] { return Credentials(user: text, password: password) }

@@ -40,6 +40,8 @@ struct ConsoleCommand: AsyncParsableCommand {
     @Flag(help: "Look only: no delete, prune or restore.")
     var readonly = false
 
+    @OptionGroup var kubernetes: KubernetesReadOptions
+
     func run() async throws {
         guard Terminal.stdinIsTTY, isatty(STDOUT_FILENO) == 1 else {
             printError("""
@@ -60,7 +62,8 @@ struct ConsoleCommand: AsyncParsableCommand {
         let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
                                            dataDir: dataDir.map(absolutePath) ?? resolved.settings[.dataDir].flatMap { $0.source.layer == "default" ? nil : $0.value },
                                            unit: unit ?? resolved[.unit],
-                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil)
+                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil,
+                                           etcdPrefix: kubernetes.etcdPrefix)
         var starting = Console(directory: directory,
                               endpoints: configuration.endpoints.map(\.description).joined(separator: ","),
                               readonly: readonly, now: Date(), clock: ConsoleClock())

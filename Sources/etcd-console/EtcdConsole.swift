@@ -29,6 +29,8 @@ struct EtcdConsole: AsyncParsableCommand {
 
     /// Parses, runs, and turns errors into exit codes: usage errors 2, operational errors 1.
     static func main() async {
+        // A closed stdout is EPIPE on write (StandardStream), not a signal that kills us mid-save.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -38,6 +40,9 @@ struct EtcdConsole: AsyncParsableCommand {
             }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
+        } catch let error as UnknownResourceError {
+            printError("error: \(error)")                       // a --resource value no one knows: usage
+            Foundation.exit(2)
         } catch let error as ConfigurationError {
             printError("error: \(error)")
             Foundation.exit(2)

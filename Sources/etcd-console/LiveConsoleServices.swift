@@ -20,6 +20,8 @@ struct LiveConsoleServices: ConsoleServices {
     /// The endpoints the operator gave (`--endpoints` or ETCDCTL_ENDPOINTS), used for the restore's health checks.
     let endpointsGiven: Bool
     let runner: any ProcessRunner = SystemProcessRunner()
+    /// `--etcd-prefix`: where kube-apiserver keeps objects (browse and diff); OpenShift uses /kubernetes.io.
+    var etcdPrefix = KubernetesKey.defaultPrefix
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -76,6 +78,11 @@ struct LiveConsoleServices: ConsoleServices {
         return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)"
     }
 
+    func damage(of snapshot: SnapshotRef) async -> String? {
+        let check = SnapshotReadCheck.run(path: snapshot.path)
+        return check.isDamaged ? "\(snapshot.name): \(check.reason ?? check.health.rawValue)" : nil
+    }
+
     func verify(_ snapshot: SnapshotRef) async -> SnapshotVerification {
         SnapshotVerifier.verify(path: snapshot.path)
     }
@@ -103,11 +110,11 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject] {
-        try SnapshotInspector.objects(path: snapshot.path)
+        try SnapshotInspector.objects(path: snapshot.path, prefix: etcdPrefix)
     }
 
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {
-        try SnapshotDiffer.diff(from.path, to.path)
+        try SnapshotDiffer.diff(from.path, to.path, prefix: etcdPrefix)
     }
 
     // MARK: - Restore

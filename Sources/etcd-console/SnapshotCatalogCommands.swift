@@ -7,27 +7,11 @@ import SnapshotStore
 import Glibc
 #endif
 
-/// RFC 3339 UTC time to the second, as the JSON outputs carry it. Formatted by hand with gmtime_r:
-/// a DateFormatter per entry took half the time of listing 1,000 snapshots.
-func rfc3339(_ date: Date) -> String {
-    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ value: Int32, _ width: Int = 2) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))Z"
-}
+/// RFC 3339 UTC time to the second, as the JSON outputs carry it (`CommandTables.rfc3339`).
+func rfc3339(_ date: Date) -> String { CommandTables.rfc3339(date) }
 
-/// "3m", "2h05m", "4d03h": ages in the tables.
-func formatAge(_ seconds: TimeInterval) -> String {
-    let s = max(0, Int(seconds))
-    if s < 60 { return "\(s)s" }
-    if s < 3600 { return "\(s / 60)m" }
-    if s < 86400 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
-    return String(format: "%dd%02dh", s / 86400, (s % 86400) / 3600)
-}
+/// "3m", "2h05m", "4d03h": ages in the tables (`CommandTables.age`).
+func formatAge(_ seconds: TimeInterval) -> String { CommandTables.age(seconds) }
 
 struct SnapshotListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,25 +38,49 @@ struct SnapshotListCommand: ParsableCommand {
         for part in listing.leftoverParts {
             printError("leftover from an interrupted save: \(part) (snapshot prune removes it)")
         }
+        for problem in listing.problems { printError("error: \(problem.path) is not a snapshot file: \(problem.reason)") }
+        let unreadable = listing.entries.filter { $0.health == .unverified }
+        for entry in unreadable { printError("error: \(entry.reason ?? "cannot read \(entry.path)")") }
         switch output.output {
         case .json:
-            try printJSON(listing.entries.map { ListEntryJSON($0, now: now) })
+            try printJSON(ListJSON(directory: dir, snapshots: listing.entries.map { ListEntryJSON($0, now: now) },
+                                   problems: listing.problems.map(ProblemJSON.init), leftoverParts: listing.leftoverParts,
+                                   warnings: listing.warnings))
         case .table:
             if listing.entries.isEmpty {
-                print("no snapshots in \(dir)")
-                return
+                print(listing.problems.isEmpty ? "no snapshots in \(dir)"
+                      : "no snapshots in \(dir); \(listing.problems.count) *.db entries are not snapshot files (see above)")
+            } else {
+                print(Self.table(listing, now: now), terminator: "")
             }
-            let rows = listing.entries.map { e -> [String] in
-                [e.name, rfc3339(e.takenAt), formatAge(e.ageSeconds(now: now)), formatBytes(e.size),
-                 e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-",
-                 e.health + (e.reason.map { ": \($0)" } ?? "")]
-            }
-            print(renderTable(["NAME", "TAKEN AT (UTC)", "AGE", "SIZE", "REVISION", "KEYS", "HEALTH"], rows), terminator: "")
-            let good = listing.entries.first { $0.health == SnapshotHealth.good.rawValue }
-            let total = listing.entries.reduce(0) { $0 + $1.size }
-            print("\(listing.entries.count) snapshots, \(formatBytes(total)); newest good: "
-                  + (good.map { "\($0.name) (\(formatAge($0.ageSeconds(now: now))) ago)" } ?? "none"))
         }
+        if !listing.problems.isEmpty || !unreadable.isEmpty { throw ExitCode(1) }
+    }
+
+    static func table(_ listing: CatalogListing, now: Date) -> String {
+        CommandTables.snapshotList(listing, now: now)
+    }
+}
+
+/// `snapshot list -o json`.
+struct ListJSON: Encodable {
+    var directory: String
+    var snapshots: [ListEntryJSON]
+    var problems: [ProblemJSON]
+    var leftoverParts: [String]
+    var warnings: [String]
+}
+
+/// A `*.db` entry that is not a snapshot file, in `list` and `verify --all` JSON.
+struct ProblemJSON: Encodable {
+    var name: String
+    var path: String
+    var reason: String
+
+    init(_ problem: CatalogProblem) {
+        name = problem.name
+        path = problem.path
+        reason = problem.reason
     }
 }
 
@@ -82,7 +90,7 @@ struct ListEntryJSON: Encodable {
     var size: Int
     var takenAt: String
     var ageSeconds: Int
-    var health: String
+    var health: SnapshotHealth
     var reason: String?
     var revision: Int64?
     var liveKeys: Int?
@@ -153,41 +161,56 @@ struct SnapshotVerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let paths: [String]
-        if all {
-            paths = try SnapshotCatalog.standard(directory: try directory.resolved()).list().entries.map(\.path)
-        } else {
-            paths = [file!]
-        }
-        let results = paths.map { (path: $0, result: SnapshotVerifier.verify(path: $0)) }
-        switch output.output {
-        case .json where all:
-            try printJSON(results.map { VerifyJSON(file: $0.path, $0.result) })
-        case .json:
-            try printJSON(VerifyJSON(file: nil, results[0].result))
-        case .table:
-            for (path, r) in results {
-                let detail = r.reason.map { ": \($0)" } ?? ""
-                let facts = r.health == .good ? " (revision \(r.revision.map(String.init) ?? "?"), \(r.liveKeys.map(String.init) ?? "?") keys)" : ""
-                print("\(path): \(r.health.rawValue)\(detail)\(facts)")
+        guard all else {
+            let result = SnapshotVerifier.verify(path: file!)
+            switch output.output {
+            case .json: try printJSON(VerifyJSON(file: file!, result))
+            case .table: print(Self.line(file!, result))
             }
+            if result.health != .good { throw ExitCode(1) }
+            return
         }
-        if results.contains(where: { $0.result.health != .good }) { throw ExitCode(1) }
+        let dir = try directory.resolved()
+        let listing = try SnapshotCatalog.standard(directory: dir).list()
+        let results = listing.entries.map { (path: $0.path, result: SnapshotVerifier.verify(path: $0.path)) }
+        switch output.output {
+        case .json:
+            try printJSON(VerifyAllJSON(directory: dir, snapshots: results.map { VerifyJSON(file: $0.path, $0.result) },
+                                        problems: listing.problems.map(ProblemJSON.init)))
+        case .table:
+            for (path, r) in results { print(Self.line(path, r)) }
+            for problem in listing.problems { print("\(problem.path): not a snapshot file: \(problem.reason)") }
+            if results.isEmpty && listing.problems.isEmpty { print("no snapshots in \(dir)") }
+        }
+        if !listing.problems.isEmpty || results.contains(where: { $0.result.health != .good }) { throw ExitCode(1) }
+    }
+
+    static func line(_ path: String, _ r: SnapshotVerification) -> String {
+        let detail = r.reason.map { ": \($0)" } ?? ""
+        let facts = r.health == .good ? " (revision \(r.revision.map(String.init) ?? "?"), \(r.liveKeys.map(String.init) ?? "?") keys)" : ""
+        return "\(path): \(r.health.rawValue)\(detail)\(facts)"
     }
 }
 
+/// `snapshot verify --all -o json`.
+struct VerifyAllJSON: Encodable {
+    var directory: String
+    var snapshots: [VerifyJSON]
+    var problems: [ProblemJSON]
+}
+
 struct VerifyJSON: Encodable {
-    var file: String?
-    var health: String
+    var file: String
+    var health: SnapshotHealth
     var reason: String?
     var revision: Int64?
     var liveKeys: Int?
     var sha256: String?
     var kind: String
 
-    init(file: String?, _ r: SnapshotVerification) {
+    init(file: String, _ r: SnapshotVerification) {
         self.file = file
-        health = r.health.rawValue
+        health = r.health
         reason = r.reason
         revision = r.revision
         liveKeys = r.liveKeys
@@ -199,169 +222,13 @@ struct VerifyJSON: Encodable {
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(file, forKey: .file)
+        try c.encode(file, forKey: .file)
         try c.encode(health, forKey: .health)
         try c.encode(reason, forKey: .reason)
         try c.encode(revision, forKey: .revision)
         try c.encode(liveKeys, forKey: .liveKeys)
         try c.encode(sha256, forKey: .sha256)
         try c.encode(kind, forKey: .kind)
-    }
-}
-
-struct SnapshotInspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "inspect",
-        abstract: "Revision, size, live keys and Kubernetes objects per resource and namespace (offline).",
-        discussion: """
-        Works on the file alone: nothing has to be running. Encrypted values (k8s:enc:) are counted, never decoded.
-
-        Examples:
-          etcd-console snapshot inspect snap.db
-          etcd-console snapshot inspect snap.db --resource pods \\
-              --namespace kube-system -o json
-        """)
-
-    @Argument(help: "The snapshot file.") var file: String
-    @Option(help: "Only this resource, e.g. pods or deployments.") var resource: String?
-    @Option(help: "Only this namespace.") var namespace: String?
-    @OptionGroup var output: OutputOptions
-
-    func run() throws {
-        let inspection = try SnapshotInspector.inspect(path: file, resource: resource, namespace: namespace)
-        switch output.output {
-        case .json:
-            try printJSON(inspection)
-        case .table:
-            print("revision:     \(inspection.revision)")
-            print("total size:   \(formatBytes(Int(inspection.totalSize))) (\(inspection.totalSize) bytes)")
-            print("live keys:    \(inspection.liveKeys)")
-            print("objects:      \(inspection.objects) Kubernetes, \(inspection.encrypted) encrypted, \(inspection.nonKubernetesKeys) other keys")
-            print("")
-            let resources = inspection.resources.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            print(renderTable(["RESOURCE", "OBJECTS"], resources.map { [$0.key, String($0.value)] }), terminator: "")
-            print("")
-            let namespaces = inspection.namespaces.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            print(renderTable(["NAMESPACE", "OBJECTS"], namespaces.map { [$0.key, String($0.value)] }), terminator: "")
-        }
-    }
-}
-
-struct SnapshotBrowseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "browse",
-        abstract: "List the Kubernetes objects in a snapshot, or show one object's metadata (offline).",
-        discussion: """
-        Secret data is never shown: only metadata is read.
-
-        Examples:
-          etcd-console snapshot browse snap.db --resource pods --namespace default
-          etcd-console snapshot browse snap.db --key /registry/pods/default/web-1
-        """)
-
-    @Argument(help: "The snapshot file.") var file: String
-    @Option(help: "Only this resource.") var resource: String?
-    @Option(help: "Only this namespace.") var namespace: String?
-    @Option(help: "Show the metadata of the object stored under this etcd key.") var key: String?
-    @OptionGroup var output: OutputOptions
-
-    func run() throws {
-        if let key {
-            guard let object = try SnapshotInspector.object(path: file, key: key) else {
-                printError("error: no live key \(key) in \(file)")
-                throw ExitCode(1)
-            }
-            switch output.output {
-            case .json: try printJSON(ObjectJSON(object))
-            case .table:
-                let json = ObjectJSON(object)
-                for (label, value) in json.fields { print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(value)") }
-            }
-            return
-        }
-        let objects = try SnapshotInspector.objects(path: file, resource: resource, namespace: namespace)
-        switch output.output {
-        case .json:
-            try printJSON(objects.map(ObjectJSON.init))
-        case .table:
-            let rows = objects.map { o -> [String] in
-                [o.resource, o.namespace ?? "-", o.name, o.kind ?? (o.encoding == .encrypted ? "(encrypted)" : "-"),
-                 o.apiVersion ?? "-", o.creationTimestamp.map(rfc3339) ?? "-", formatBytes(o.valueSize)]
-            }
-            print(renderTable(["RESOURCE", "NAMESPACE", "NAME", "KIND", "API VERSION", "CREATED", "SIZE"], rows), terminator: "")
-        }
-    }
-}
-
-/// One object's metadata for output; no data, no annotations.
-struct ObjectJSON: Encodable {
-    var key: String
-    var resource: String
-    var namespace: String?
-    var name: String
-    var kind: String?
-    var apiVersion: String?
-    var uid: String?
-    var creationTimestamp: String?
-    var labels: [String: String]
-    var valueSize: Int
-    var encoding: String
-
-    init(_ o: KubernetesObject) {
-        key = o.etcdKey
-        resource = o.resource
-        namespace = o.namespace
-        name = o.name
-        kind = o.kind
-        apiVersion = o.apiVersion
-        uid = o.uid
-        creationTimestamp = o.creationTimestamp.map(rfc3339)
-        labels = o.labels
-        valueSize = o.valueSize
-        encoding = "\(o.encoding)"
-    }
-
-    var fields: [(String, String)] {
-        [("key:", key), ("resource:", resource), ("namespace:", namespace ?? "-"), ("name:", name),
-         ("kind:", kind ?? "-"), ("apiVersion:", apiVersion ?? "-"), ("uid:", uid ?? "-"),
-         ("created:", creationTimestamp ?? "-"),
-         ("labels:", labels.isEmpty ? "-" : labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")),
-         ("value size:", formatBytes(valueSize)), ("encoding:", encoding)]
-    }
-}
-
-struct SnapshotDiffCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "diff",
-        abstract: "What changed between two snapshots: objects added, removed and changed (offline).",
-        discussion: """
-        Examples:
-          # what changed between the 15:45 and the 16:05 backup?
-          etcd-console snapshot diff snapshot-20261125T154500Z-m1.db \\
-              snapshot-20261125T160500Z-m1.db
-          etcd-console snapshot diff old.db new.db -o json
-        """)
-
-    @Argument(help: "The older snapshot.") var from: String
-    @Argument(help: "The newer snapshot.") var to: String
-    @OptionGroup var output: OutputOptions
-
-    func run() throws {
-        let diff = try SnapshotDiffer.diff(from, to)
-        switch output.output {
-        case .json:
-            try printJSON(diff)
-        case .table:
-            print("revision \(diff.fromRevision) -> \(diff.toRevision): \(diff.added.count) added, \(diff.removed.count) removed, \(diff.changed.count) changed")
-            if diff.isEmpty { return }
-            print("")
-            print(renderTable(["RESOURCE", "NAMESPACE", "ADDED", "REMOVED", "CHANGED"],
-                              diff.summary.map { [$0.resource, $0.namespace ?? "-", String($0.added), String($0.removed), String($0.changed)] }),
-                  terminator: "")
-            print("")
-            let lines = diff.added.map { ("+", $0) } + diff.removed.map { ("-", $0) } + diff.changed.map { ("~", $0) }
-            for (mark, ref) in lines.sorted(by: { $0.1 < $1.1 }) { print("\(mark) \(ref)") }
-        }
     }
 }
 

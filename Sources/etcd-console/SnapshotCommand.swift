@@ -107,7 +107,7 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
             try printJSON(SaveJSON(path: result.path, size: result.size, sha256: result.sha256, revision: result.revision,
                                    durationMs: Int(result.duration.milliseconds), endpoint: result.endpoint,
                                    memberName: result.memberName, etcdVersion: result.etcdVersion,
-                                   health: saved.verification.health.rawValue, liveKeys: saved.verification.liveKeys))
+                                   health: saved.verification.health, liveKeys: saved.verification.liveKeys))
         case .table:
             print(result.path)
         }
@@ -123,7 +123,7 @@ struct SaveJSON: Encodable {
     var endpoint: String
     var memberName: String?
     var etcdVersion: String
-    var health: String
+    var health: SnapshotHealth
     var liveKeys: Int?
 }
 

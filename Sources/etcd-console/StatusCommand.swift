@@ -12,7 +12,8 @@ struct StatusCommand: AsyncParsableCommand {
         Asks the member list from the first endpoint that answers, then each member's status. \
         Warns on stderr (even when etcd is down) when the newest good snapshot in the snapshot directory is \
         older than twice the schedule interval (schedule.every in the config file, default 30min), or when a \
-        configured schedule has no good snapshot at all. Exits 1 when no endpoint answers.
+        configured schedule has no good snapshot at all. Exits 1 when no endpoint answers; with -o json \
+        it then still prints every endpoint with reachable false and the error.
 
         Examples:
           etcd-console status
@@ -30,7 +31,15 @@ struct StatusCommand: AsyncParsableCommand {
         if let warning = backups?.warning { printError("warning: \(warning)") }
         let client = EtcdClient(try clientConfiguration(resolved))
         defer { Task { await client.close() } }
-        let members = try await client.clusterStatus()
+        let members: [MemberStatus]
+        do {
+            members = try await client.clusterStatus()
+        } catch let error as EtcdClientError where output.output == .json {
+            await client.close()
+            let failures = error.kind == .noEndpointAvailable && !error.underlying.isEmpty ? error.underlying : [error]
+            try printJSON(StatusReport(members: failures.map { MemberJSON(unreachable: $0) }, backups: backups))
+            throw error
+        }
         switch output.output {
         case .json:
             try printJSON(StatusReport(members: members.map(MemberJSON.init), backups: backups))
@@ -41,17 +50,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func table(_ members: [MemberStatus]) -> String {
-        let header = ["ENDPOINT", "NAME", "ID", "VERSION", "LEADER", "DB SIZE", "IN USE", "TERM", "INDEX",
-                      "APPLIED", "LEARNER", "LATENCY", "ERRORS"]
-        let rows = members.map { m -> [String] in
-            [m.endpoint, m.name.isEmpty ? "-" : m.name, m.idHex, m.version ?? "-",
-             m.isLeader.map { $0 ? "yes" : "no" } ?? "-", m.dbSize.map { formatBytes(Int($0)) } ?? "-",
-             m.dbSizeInUse.map { formatBytes(Int($0)) } ?? "-", m.raftTerm.map(String.init) ?? "-",
-             m.raftIndex.map(String.init) ?? "-", m.raftAppliedIndex.map(String.init) ?? "-",
-             m.isLearner ? "yes" : "no", m.latency.map { String(format: "%.1fms", $0.milliseconds) } ?? "-",
-             m.errors.isEmpty ? "-" : m.errors.joined(separator: "; ")]
-        }
-        return renderTable(header, rows)
+        CommandTables.status(members)
     }
 }
 
@@ -98,6 +97,19 @@ extension StatusCommand {
 struct MemberJSON: Encodable {
     var member: MemberStatus
 
+    init(_ member: MemberStatus) {
+        self.member = member
+    }
+
+    /// An endpoint that did not answer: its URL, reachable false, and why.
+    init(unreachable error: EtcdClientError) {
+        member = MemberStatus(endpoint: error.endpoint, unreachable: error.description)
+        unknownID = true
+    }
+
+    /// The member ID is not known (the endpoint never answered): null in JSON, not "0".
+    private var unknownID = false
+
     enum CodingKeys: String, CodingKey {
         case name, id, endpoint, version, isLeader, isLearner, dbSize, dbSizeInUse, raftTerm, raftIndex,
              raftAppliedIndex, errors, latencyMs, reachable
@@ -106,7 +118,7 @@ struct MemberJSON: Encodable {
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(member.name, forKey: .name)
-        try c.encode(member.idHex, forKey: .id)
+        try c.encode(unknownID ? nil : member.idHex, forKey: .id)
         try c.encode(member.endpoint, forKey: .endpoint)
         try c.encode(member.version, forKey: .version)
         try c.encode(member.isLeader, forKey: .isLeader)

@@ -22,7 +22,7 @@ struct BackupWarningTests {
         var console = F.console()
         console.backupIntervalSeconds = 1800
         #expect(console.backupWarning == nil, "the snapshots are not listed yet")
-        let corrupt = CatalogListing(entries: [F.entry(0, health: "corrupt")], leftoverParts: [], ignored: [])
+        let corrupt = CatalogListing(entries: [F.entry(0, health: .corrupt)], leftoverParts: [], ignored: [])
         _ = console.apply(.snapshots(corrupt, freeBytes: 1 << 30, at: F.now))
         #expect(console.backupWarning == "! no good backup")
         console.backupIntervalSeconds = nil

@@ -48,7 +48,7 @@ enum ConsoleFixtures {
                       action: "Copy snapshots to another disk or host"),
     ], recommendation: "Restore snapshot-20261125T120000Z-master1.db (good, 3m old)")
 
-    static func entry(_ index: Int, health: String = "good", ours: Bool = true) -> SnapshotEntry {
+    static func entry(_ index: Int, health: SnapshotHealth = .good, ours: Bool = true) -> SnapshotEntry {
         let takenAt = now.addingTimeInterval(-Double(index) * 1800 - 181)
         var parts = tm()
         var seconds = time_t(takenAt.timeIntervalSince1970)
@@ -59,19 +59,19 @@ enum ConsoleFixtures {
         let revision = Int64(1_204_000 - index * 311)
         return SnapshotEntry(name: name, path: directory + "/" + name, size: 48_234_528 - index * 4096, modified: takenAt,
                              takenAt: takenAt, takenAtSource: ours ? .sidecar : .fileName, health: health,
-                             reason: health == "corrupt" ? "truncated at 21 MB of 48 MB" : nil,
-                             revision: health == "good" ? revision : nil, liveKeys: health == "good" ? 4_812 - index : nil,
-                             sha256: health == "good" ? "6f1c0e3b2a9d84c7e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c" : nil,
+                             reason: health == .corrupt ? "truncated at 21 MB of 48 MB" : nil,
+                             revision: health == .good ? revision : nil, liveKeys: health == .good ? 4_812 - index : nil,
+                             sha256: health == .good ? "6f1c0e3b2a9d84c7e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c" : nil,
                              clusterID: ours ? "cdf818194e3a8c32" : nil, memberID: ours ? "8e9e05c52164694d" : nil,
                              memberName: ours ? "master1" : nil, etcdVersion: ours ? "3.5.17" : nil,
-                             resources: health == "good" ? ["pods": 412, "secrets": 233, "configmaps": 301, "deployments": 87,
+                             resources: health == .good ? ["pods": 412, "secrets": 233, "configmaps": 301, "deployments": 87,
                                                             "replicasets": 260, "services/specs": 64, "events": 1_920,
                                                             "leases": 48, "namespaces": 14] : nil,
                              isOurs: ours)
     }
 
     static func listing(_ count: Int) -> CatalogListing {
-        CatalogListing(entries: (0..<count).map { i in entry(i, health: i == 2 ? "corrupt" : i == 4 ? "unverified" : "good", ours: i % 3 != 1) },
+        CatalogListing(entries: (0..<count).map { i in entry(i, health: i == 2 ? .corrupt : i == 4 ? .unverified : .good, ours: i % 3 != 1) },
                        leftoverParts: [], ignored: [])
     }
 
@@ -104,6 +104,22 @@ enum ConsoleFixtures {
                          name: "db-password", kind: "Secret", apiVersion: "v1", uid: "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
                          creationTimestamp: now.addingTimeInterval(-7_200), labels: ["app": "db"],
                          valueSize: 288, encoding: .protobuf),
+    ]
+
+    /// A Deployment stuck terminating (deletionTimestamp + finalizers, owned by a controller) and an encrypted Secret.
+    static let stuckObjects: [KubernetesObject] = [
+        KubernetesObject(etcdKey: "/registry/deployments/shop/web", resource: "deployments", namespace: "shop", name: "web",
+                         kind: "Deployment", apiVersion: "apps/v1", uid: "1d2c3b4a-5f6e-4d7c-8b9a-0f1e2d3c4b5a",
+                         creationTimestamp: now.addingTimeInterval(-86_400 * 3), deletionTimestamp: now.addingTimeInterval(-5_400),
+                         finalizers: ["foregroundDeletion", "example.com/protect"],
+                         ownerReferences: [KubernetesOwnerReference(apiVersion: "example.com/v1", kind: "Shop", name: "main",
+                                                                    uid: "77aa", controller: true)],
+                         valueSize: 2_210, encoding: .protobuf),
+        KubernetesObject(etcdKey: "/registry/secrets/shop/db", resource: "secrets", namespace: "shop", name: "db",
+                         valueSize: 512, encoding: .encrypted,
+                         encryption: KubernetesEncryption(provider: "aescbc", version: "v1", keyName: "key-2026")),
+        KubernetesObject(etcdKey: "/registry/services/specs/shop/web", resource: "services/specs", namespace: "shop", name: "web",
+                         kind: "Service", apiVersion: "v1", valueSize: 640, encoding: .protobuf),
     ]
 
     static let diff = SnapshotDiff(

@@ -73,6 +73,31 @@ struct ConsoleGoldenTests {
             for key: Key in [.end, .enter, .enter, .enter] { _ = c.handle(key) }
             return c
         }),
+        ("browse-damaged-stuck", {
+            var c = F.withSnapshots(3)
+            _ = c.apply(.browseLoaded(SnapshotRef(name: "snapshot-20261125T120000Z-master1.db", path: "/x"), F.stuckObjects,
+                                      damage: "snapshot-20261125T120000Z-master1.db: checksum mismatch: the file was changed after it was written (trailer 5d41402abc4b…, computed 7d793037a076…)"))
+            for key: Key in [.enter, .enter, .enter] { _ = c.handle(key) }
+            return c
+        }),
+        ("browse-resources-kubectl-names", {
+            var c = F.withSnapshots(3)
+            _ = c.apply(.browseLoaded(SnapshotRef(name: "snapshot-20261125T120000Z-master1.db", path: "/x"), F.stuckObjects))
+            return c
+        }),
+        ("browse-filter", {
+            var c = F.withSnapshots(3)
+            _ = c.apply(.browseLoaded(SnapshotRef(name: "snapshot-20261125T120000Z-master1.db", path: "/x"), F.objects))
+            for key: Key in [.character("/"), .character("s"), .character("e")] { _ = c.handle(key) }
+            return c
+        }),
+        ("diff-damaged", {
+            var c = F.withSnapshots(3)
+            _ = c.apply(.diffLoaded(from: SnapshotRef(name: "snapshot-20261125T113000Z-master1.db", path: "/a"),
+                                    to: SnapshotRef(name: "snapshot-20261125T120000Z-master1.db", path: "/b"), F.diff,
+                                    damage: "snapshot-20261125T120000Z-master1.db: truncated at 21 MB of 48 MB"))
+            return c
+        }),
         ("diff", {
             var c = F.withSnapshots(3)
             _ = c.apply(.diffLoaded(from: SnapshotRef(name: "snapshot-20261125T113000Z-master1.db", path: "/a"),

@@ -216,7 +216,7 @@ struct KeyHandlingTests {
         var c = F.withSnapshots(12)
         _ = Self.press(&c, .character("/"))
         Self.type(&c, "corr")
-        #expect(c.snapshots.visible.map(\.health) == ["corrupt"])
+        #expect(c.snapshots.visible.map(\.health) == [.corrupt])
         #expect(Self.press(&c, .character("q")) == [], "q is text while filtering")
         #expect(c.snapshots.filter == "corrq")
         _ = Self.press(&c, .backspace, .enter)
@@ -295,6 +295,31 @@ struct KeyHandlingTests {
     }
 
     // MARK: Browse and diff
+
+    @Test("Browse: / filters the level's rows, enter opens the filtered row's object, esc clears the filter before closing")
+    func browseFilter() {
+        var c = F.withSnapshots(3)
+        _ = c.apply(.browseLoaded(SnapshotRef(name: "s.db", path: "/s.db"), F.objects))
+        _ = Self.press(&c, .down, .enter, .enter)  // pods › default
+        #expect(Self.press(&c, .character("/"), .character("z"), .character("k"), .character("q")) == [])
+        guard case .browse(let filtering) = c.pushed else { Issue.record("browse closed while filtering"); return }
+        #expect(filtering.editingFilter)
+        #expect(filtering.filter == "zkq", "q went into the filter, it did not quit")
+        #expect(filtering.items().isEmpty)
+        _ = Self.press(&c, .backspace, .enter)
+        guard case .browse(let filtered) = c.pushed else { Issue.record("browse closed"); return }
+        #expect(filtered.items().map(\.0) == ["web-7d4b9c-zk2lp"])
+        _ = Self.press(&c, .enter)
+        guard case .browse(let object) = c.pushed else { Issue.record("browse closed"); return }
+        // Index 1 of the namespace's objects: the one the filter showed, not the first one.
+        #expect(object.level == .object(resource: "pods", namespace: "default", index: 1))
+        #expect(object.path.hasSuffix("web-7d4b9c-zk2lp"))
+        _ = Self.press(&c, .escape)
+        _ = Self.press(&c, .character("/"), .character("w"), .enter, .escape)
+        guard case .browse(let cleared) = c.pushed else { Issue.record("esc closed browse instead of clearing the filter"); return }
+        #expect(cleared.filter.isEmpty)
+        #expect(cleared.items().count == 2)
+    }
 
     @Test("Browse: enter drills resource → namespace → name → object, esc climbs back and finally closes")
     func browse() {

@@ -9,7 +9,7 @@ enum WizardFixtures {
                                       path: "/var/lib/etcd-backup/snapshot-20261125T120000Z-master1.db")
 
     static let plan = RestorePlan(
-        createdAt: F.now, snapshotPath: snapshot.path, snapshotSize: 48_234_528, snapshotHealth: "good", snapshotReason: nil,
+        createdAt: F.now, snapshotPath: snapshot.path, snapshotSize: 48_234_528, snapshotHealth: .good, snapshotReason: nil,
         snapshotRevision: 1_204_000, snapshotKeys: 4_812, snapshotPods: ["default": 120, "kube-system": 18], skipVerify: false,
         dataDir: "/var/lib/etcd", walDir: nil, dataDirExisted: true,
         asidePath: "/var/lib/etcd.before-restore-20261125T120301Z", walAsidePath: nil,

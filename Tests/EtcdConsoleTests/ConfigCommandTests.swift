@@ -133,7 +133,7 @@ struct ConfigCommandTests {
         let env = ["ETCD_CONSOLE_CONFIG": config.path]
         let list = try ConsoleBinary.run(["snapshot", "list", "-o", "json"], environment: env)
         #expect(list.status == 0, "\(list.output)")
-        let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        let entries = try #require(try ConsoleBinary.json(list)["snapshots"] as? [[String: Any]])
         #expect(entries.count == 3)
         let dryRun = try ConsoleBinary.run(["snapshot", "prune", "--dry-run", "-o", "json"], environment: env)
         let plan = try ConsoleBinary.json(dryRun)

@@ -32,6 +32,14 @@ actor CatalogScene {
         try #require(fill.status == 0, "\(fill.output)")
         _ = try etcd.etcdctl(["put", "/registry/deployments/business/shop", "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"shop\",\"namespace\":\"business\"}}"])
         _ = try etcd.etcdctl(["put", "/registry/configmaps/business/old-config", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"old-config\",\"namespace\":\"business\"}}"])
+        // For the readers: Kubernetes' own Deployment fixture (stuck terminating: deletionTimestamp + finalizers,
+        // an owner), an encrypted Secret, endpoints and an ingress, and a pod under OpenShift's prefix.
+        let upstream = try String(contentsOf: KubernetesFixtures.directory.appendingPathComponent("apps.v1.Deployment.json"), encoding: .utf8)
+        _ = try etcd.etcdctl(["put", "/registry/deployments/namespaceValue/nameValue", upstream])
+        _ = try etcd.etcdctl(["put", "/registry/secrets/business/sealed", "k8s:enc:aescbc:v1:key1:\u{1}ciphertext"])
+        _ = try etcd.etcdctl(["put", "/registry/services/endpoints/business/shop", "{\"apiVersion\":\"v1\",\"kind\":\"Endpoints\",\"metadata\":{\"name\":\"shop\",\"namespace\":\"business\"}}"])
+        _ = try etcd.etcdctl(["put", "/registry/ingress/business/shop", "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"Ingress\",\"metadata\":{\"name\":\"shop\",\"namespace\":\"business\"}}"])
+        _ = try etcd.etcdctl(["put", "/kubernetes.io/pods/openshift-etcd/etcd-master-0", "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"etcd-master-0\",\"namespace\":\"openshift-etcd\"}}"])
         let dir = try TestDirectories.make("catalog-cli")
         let first = dir.appendingPathComponent("snapshot-20261125T154500Z-catalog.db").path
         let a = try ConsoleBinary.run(["snapshot", "save", "--endpoints", etcd.clientURL, "--file", first, "--data-dir", "/nonexistent"])
@@ -56,7 +64,10 @@ struct SnapshotCatalogCommandTests {
         defer { try? FileManager.default.removeItem(at: part) }
         let result = try ConsoleBinary.run(["snapshot", "list", "--dir", scene.dir.path, "-o", "json"])
         #expect(result.status == 0, "\(result.output)")
-        let array = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let listing = try ConsoleBinary.json(result)
+        #expect(listing["directory"] as? String == scene.dir.path)
+        #expect((listing["problems"] as? [Any])?.isEmpty == true)
+        let array = try #require(listing["snapshots"] as? [[String: Any]])
         #expect(array.map { $0["name"] as? String } == [URL(fileURLWithPath: scene.second).lastPathComponent,
                                                         URL(fileURLWithPath: scene.first).lastPathComponent])
         for entry in array {
@@ -77,6 +88,7 @@ struct SnapshotCatalogCommandTests {
         let good = try ConsoleBinary.run(["snapshot", "verify", scene.first, "-o", "json"])
         #expect(good.status == 0, "\(good.output)")
         #expect(try ConsoleBinary.json(good)["health"] as? String == "good")
+        #expect(try ConsoleBinary.json(good)["file"] as? String == scene.first)
         let copy = try TestDirectories.make("verify-cli").appendingPathComponent("flipped.db")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: scene.first))
         bytes[bytes.count / 2] ^= 0xff
@@ -120,6 +132,8 @@ struct SnapshotCatalogCommandTests {
         let json = try ConsoleBinary.json(one)
         #expect(json["name"] as? String == "new-pod")
         #expect(json["kind"] as? String == "Pod")
+        #expect(json["health"] as? String == "good")
+        #expect(json["file"] as? String == scene.second)
         let missing = try ConsoleBinary.run(["snapshot", "browse", scene.second, "--key", "/registry/pods/business/nope"])
         #expect(missing.status == 1)
     }

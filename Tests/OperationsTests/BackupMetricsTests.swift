@@ -8,7 +8,7 @@ import Testing
 struct BackupMetricsTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    static func entry(_ name: String, health: String, size: Int, age: TimeInterval) -> SnapshotEntry {
+    static func entry(_ name: String, health: SnapshotHealth, size: Int, age: TimeInterval) -> SnapshotEntry {
         SnapshotEntry(name: name, path: "/b/" + name, size: size, modified: now, takenAt: now - age, takenAtSource: .sidecar,
                       health: health, isOurs: true)
     }
@@ -41,7 +41,7 @@ struct BackupMetricsTests {
                                         fileName: "a.db", sizeBytes: 4096, revision: 42, message: "saved a.db")
         let failure = BackupHistory.Run(startedAt: Self.now - 3.5, finishedAt: Self.now, succeeded: false, message: "refused")
         let history = BackupHistory().recording(success).recording(failure)
-        let entries = [Self.entry("a.db", health: "good", size: 4096, age: 1800), Self.entry("b.db", health: "corrupt", size: 100, age: 60)]
+        let entries = [Self.entry("a.db", health: .good, size: 4096, age: 1800), Self.entry("b.db", health: .corrupt, size: 100, age: 60)]
         let text = BackupMetrics(directory: "/var/lib/etcd \"backup\"", history: history, entries: entries, now: Self.now).render()
         let samples = try Self.samples(text)
         let label = #"{dir="/var/lib/etcd \"backup\""}"#

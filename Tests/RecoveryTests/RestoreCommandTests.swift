@@ -25,6 +25,11 @@ struct RestoreCommandTests {
         let plan = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let steps = try #require(plan?["steps"] as? [[String: Any]])
         #expect(steps.compactMap { $0["kind"] as? String } == RestoreStepKind.allCases.map(\.rawValue))
+        // JSON for machines (issue 11.8): times in RFC 3339 UTC, modes as octal strings.
+        let createdAt = try #require(plan?["createdAt"] as? String, "createdAt is not a string: \(json.stdout)")
+        #expect(createdAt.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/) != nil, "\(createdAt)")
+        let mode = try #require((plan?["ownership"] as? [String: Any])?["mode"] as? String, "\(json.stdout)")
+        #expect(mode.wholeMatch(of: /0[0-7]{3}/) != nil, "\(mode)")
     }
 
     @Test("Without --yes and without a terminal it refuses, exit 2, and changes nothing")

@@ -43,7 +43,7 @@ struct RestorePlannerTests {
         #expect(plan.asidePath == "/var/lib/etcd.before-restore-20261118T110640Z")
         #expect(plan.service == .systemd(unit: "etcd"))
         #expect(plan.endpoints == ["https://10.0.0.5:2379"])
-        #expect(plan.snapshotHealth == "corrupt")
+        #expect(plan.snapshotHealth == .corrupt)
         #expect(!plan.notes.contains { $0.contains("bump-revision") })
         #expect(plan.steps.first { $0.kind == .stopEtcd }?.commands.first == "systemctl stop etcd")
     }

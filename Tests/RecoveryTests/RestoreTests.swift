@@ -94,7 +94,7 @@ struct RestoreTests {
         try Data(bytes).write(to: URL(fileURLWithPath: corrupt))
 
         let refused = try await lab.plan(lab.options(snapshot: corrupt))
-        #expect(refused.snapshotHealth == "corrupt")
+        #expect(refused.snapshotHealth == .corrupt)
         let refusedReport = await (try lab.executor(refused)).run()
         #expect(refusedReport.errorKind == .badSnapshot)
         #expect(refusedReport.steps.map(\.kind) == [.preflight])

@@ -117,7 +117,7 @@ struct InspectTests {
         #expect(!secrets.isEmpty)
         let fields = Set(Mirror(reflecting: secrets[0]).children.compactMap(\.label))
         #expect(fields == ["etcdKey", "resource", "namespace", "name", "kind", "apiVersion", "uid", "creationTimestamp",
-                           "deletionTimestamp", "labels", "valueSize", "encoding", "encryption", "problem"],
+                           "deletionTimestamp", "labels", "finalizers", "ownerReferences", "valueSize", "encoding", "encryption", "problem"],
                 "a new KubernetesObject field must not carry object data: review it for secrets")
         for secret in secrets {
             #expect(secret.kind == "Secret" || secret.encoding == .encrypted)

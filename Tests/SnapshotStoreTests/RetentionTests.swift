@@ -13,7 +13,7 @@ private func utc(_ text: String) -> Date {
 }
 
 /// A snapshot named after its time, so tables read as times.
-private func snap(_ time: String, _ health: RetentionHealth = .good) -> RetentionCandidate {
+private func snap(_ time: String, _ health: SnapshotHealth = .good) -> RetentionCandidate {
     RetentionCandidate(name: time, takenAt: utc(time), health: health)
 }
 
@@ -268,7 +268,7 @@ struct RetentionTests {
     func deterministicOrder(seed: UInt64) {
         var random = SeededRandom(seed: seed)
         let base = utc("2026-11-01 00:00")
-        let healths: [RetentionHealth] = [.good, .good, .good, .good, .corrupt, .unverified]
+        let healths: [SnapshotHealth] = [.good, .good, .good, .good, .corrupt, .unverified]
         var snapshots = (0..<300).map { i in
             // Several share a time, so ties are broken by name.
             RetentionCandidate(name: "s\(i)", takenAt: base.addingTimeInterval(Double(i / 3) * 1800),

@@ -6,7 +6,7 @@ import Testing
 struct SnapshotFreshnessTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    static func entry(_ name: String, health: String, age: TimeInterval) -> SnapshotEntry {
+    static func entry(_ name: String, health: SnapshotHealth, age: TimeInterval) -> SnapshotEntry {
         SnapshotEntry(name: name, path: "/b/" + name, size: 1, modified: now, takenAt: now - age, takenAtSource: .fileName,
                       health: health, isOurs: true)
     }
@@ -18,8 +18,8 @@ struct SnapshotFreshnessTests {
         (-600.0, .fresh),   // clock skew: a future snapshot is age 0
     ])
     func verdicts(age: TimeInterval, expected: SnapshotFreshness.Verdict) {
-        let entries = [Self.entry("old-good", health: "good", age: age + 7200), Self.entry("newest-good", health: "good", age: age),
-                       Self.entry("newer-corrupt", health: "corrupt", age: 10)]
+        let entries = [Self.entry("old-good", health: .good, age: age + 7200), Self.entry("newest-good", health: .good, age: age),
+                       Self.entry("newer-corrupt", health: .corrupt, age: 10)]
         let result = SnapshotFreshness.check(entries, intervalSeconds: 1800, now: Self.now)
         #expect(result.verdict == expected)
         #expect(result.newestGood == "newest-good")
@@ -29,7 +29,7 @@ struct SnapshotFreshnessTests {
 
     @Test("Only corrupt or unverified snapshots count as none")
     func none() {
-        let entries = [Self.entry("bad", health: "corrupt", age: 10), Self.entry("unknown", health: "unverified", age: 20)]
+        let entries = [Self.entry("bad", health: .corrupt, age: 10), Self.entry("unknown", health: .unverified, age: 20)]
         let result = SnapshotFreshness.check(entries, intervalSeconds: 1800, now: Self.now)
         #expect(result.verdict == .none)
         #expect(result.ageSeconds == nil)

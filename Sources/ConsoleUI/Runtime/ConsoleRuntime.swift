@@ -198,7 +198,8 @@ public final class ConsoleRuntime {
         case .browse(let ref):
             Task.detached {
                 do {
-                    events.post(.browseLoaded(ref, try await services.objects(in: ref)))
+                    let damage = await services.damage(of: ref)
+                    events.post(.browseLoaded(ref, try await services.objects(in: ref), damage: damage))
                 } catch {
                     events.post(.failed("cannot browse \(ref.name): \(error)"))
                 }
@@ -232,7 +233,9 @@ public final class ConsoleRuntime {
         case .diff(let from, let to):
             Task.detached {
                 do {
-                    events.post(.diffLoaded(from: from, to: to, try await services.diff(from: from, to: to)))
+                    let damaged = [await services.damage(of: from), await services.damage(of: to)].compactMap { $0 }
+                    events.post(.diffLoaded(from: from, to: to, try await services.diff(from: from, to: to),
+                                            damage: damaged.isEmpty ? nil : damaged.joined(separator: "; ")))
                 } catch {
                     events.post(.failed("cannot diff \(from.name) with \(to.name): \(error)"))
                 }

@@ -35,6 +35,12 @@ public protocol ConsoleServices: Sendable {
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
 }
 
+extension ConsoleServices {
+    /// Why a snapshot about to be browsed or compared cannot be trusted (the readers' check: trailer,
+    /// structure, sidecar), or nil when it is good. The default knows nothing (fakes).
+    public func damage(of snapshot: SnapshotRef) async -> String? { nil }
+}
+
 /// The terminal as the runtime sees it; `CursesTerminal` is the real one.
 public protocol ConsoleTerminal: AnyObject {
     /// Columns and rows now.

@@ -9,8 +9,11 @@ public struct DiffScreen: Sendable {
     /// "+ pods/default/web-1" lines, sorted by object.
     let lines: [(mark: Character, ref: ObjectRef)]
     public var offset = 0
+    /// Why one of the two files cannot be trusted; the comparison is shown anyway, under a warning.
+    public let damage: String?
 
-    public init(from: SnapshotRef, to: SnapshotRef, diff: SnapshotDiff) {
+    public init(from: SnapshotRef, to: SnapshotRef, diff: SnapshotDiff, damage: String? = nil) {
+        self.damage = damage
         self.from = from
         self.to = to
         self.diff = diff
@@ -36,6 +39,19 @@ public struct DiffScreen: Sendable {
 
     func render(into grid: inout TextGrid, area: Area, context: RenderContext) {
         grid.put(" Diff \(from.name) → \(to.name)", row: area.top, column: 0, style: .title)
+        if let damage {
+            let lines = damageLines(damage, width: area.width)
+            for (i, line) in lines.enumerated() { grid.put(line, row: area.top + 1 + i, column: 0, style: .bad) }
+            var below = area
+            below.top += lines.count
+            below.height -= lines.count
+            renderBody(into: &grid, area: below, offset: offset)
+            return
+        }
+        renderBody(into: &grid, area: area, offset: offset)
+    }
+
+    private func renderBody(into grid: inout TextGrid, area: Area, offset: Int) {
         grid.put(" revision \(diff.fromRevision) → \(diff.toRevision): \(diff.added.count) added, \(diff.removed.count) removed, \(diff.changed.count) changed",
                  row: area.top + 1, column: 0, style: diff.isEmpty ? .good : .normal)
         if diff.isEmpty {
@@ -56,4 +72,10 @@ public struct DiffScreen: Sendable {
             grid.put(" " + line.0, row: area.top + 3 + i, column: 0, style: line.1)
         }
     }
+}
+
+/// The warning above a browse or diff of a damaged snapshot: at most three lines, so the reason fits at 80x24.
+func damageLines(_ damage: String, width: Int) -> [String] {
+    let lines = wrap("DAMAGED, cannot be trusted: " + damage, width: max(10, width - 2)).map { " " + $0 }
+    return Array(lines.prefix(3))
 }

@@ -61,7 +61,7 @@ public struct SnapshotsScreen: Sendable {
     private mutating func refreshVisible() {
         let needle = filter.lowercased()
         var rows = needle.isEmpty ? entries : entries.filter {
-            $0.name.lowercased().contains(needle) || $0.health.contains(needle) || ($0.memberName ?? "").lowercased().contains(needle)
+            $0.name.lowercased().contains(needle) || $0.health.rawValue.contains(needle) || ($0.memberName ?? "").lowercased().contains(needle)
         }
         if sort != .takenAt || !descending {
             let ascending: (SnapshotEntry, SnapshotEntry) -> Bool
@@ -189,11 +189,19 @@ public struct SnapshotsScreen: Sendable {
         TableColumn(title: "HEALTH", priority: 9, maxWidth: 12),
     ]
 
-    static func healthMark(_ health: String) -> String {
+    static func healthMark(_ health: SnapshotHealth) -> String {
         switch health {
-        case "good": return "✓ good"
-        case "corrupt": return "✗ corrupt"
-        default: return "? " + health
+        case .good: return "✓ good"
+        case .corrupt: return "✗ corrupt"
+        case .unverified: return "? unverified"
+        }
+    }
+
+    static func style(_ health: SnapshotHealth) -> CellStyle {
+        switch health {
+        case .good: .good
+        case .corrupt: .bad
+        case .unverified: .warning
         }
     }
 
@@ -239,7 +247,7 @@ public struct SnapshotsScreen: Sendable {
             let index = offset + i
             let mark = marked?.name == entry.name ? "+" : " "
             let style: CellStyle = index == selected ? .selected
-                : entry.health == "good" ? .normal : entry.health == "corrupt" ? .bad : .warning
+                : entry.health == .good ? .normal : Self.style(entry.health)
             grid.put((index == selected ? ">" : " ") + mark + table.line(rows[i]), row: row, column: 0, style: style)
             row += 1
         }
@@ -252,7 +260,7 @@ public struct SnapshotsScreen: Sendable {
         var parts = ["\(entries.count) snapshots" + (visible.count != entries.count ? " (\(visible.count) shown)" : ""),
                      "total \(bytes(total))"]
         parts.append("free \(freeBytes.map(bytes) ?? "?")")
-        if let good = entries.first(where: { $0.health == "good" }) {
+        if let good = entries.first(where: { $0.health == .good }) {
             parts.append("newest good \(age(good.ageSeconds(now: context.now))) ago")
         } else {
             parts.append("NO GOOD SNAPSHOT")
@@ -269,14 +277,14 @@ public struct SnapshotsScreen: Sendable {
         var lines: [(String, CellStyle)] = []
         let source = e.takenAtSource == .sidecar ? "" : " (from the \(e.takenAtSource == .fileName ? "file name" : "file's mtime"))"
         lines.append(("taken \(context.clock.fullDateTime(e.takenAt))\(source) · \(bytes(Int64(e.size))) · revision \(e.revision.map(String.init) ?? "?") · \(e.liveKeys.map(String.init) ?? "?") keys", .normal))
-        let healthStyle: CellStyle = e.health == "good" ? .good : e.health == "corrupt" ? .bad : .warning
+        let healthStyle = Self.style(e.health)
         lines.append(("health \(e.health)" + (e.reason.map { ": \($0)" } ?? ""), healthStyle))
         if let resources = e.resources, !resources.isEmpty {
             let sorted = resources.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             let items = sorted.map { "\($0.key) \($0.value)" }
             lines += wrapItems(["objects:"] + items, width: width - 2).map { ($0.replacingOccurrences(of: "objects: · ", with: "objects: "), .normal) }
         } else {
-            lines.append(("objects: " + (e.health == "good" ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
+            lines.append(("objects: " + (e.health == .good ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
         }
         var origin: [String] = []
         if let member = e.memberName { origin.append("member \(member)") }

@@ -21,11 +21,11 @@ public struct BackupMetrics: Sendable, Equatable {
         self.directory = directory
         self.history = history
         var counts: [String: Int] = [:]
-        for health in [SnapshotHealth.good, .corrupt, .unverified] { counts[health.rawValue] = 0 }
-        for entry in entries { counts[entry.health, default: 0] += 1 }
+        for health in SnapshotHealth.allCases { counts[health.rawValue] = 0 }
+        for entry in entries { counts[entry.health.rawValue, default: 0] += 1 }
         self.snapshotCounts = counts
         self.totalBytes = entries.reduce(0) { $0 + $1.size }
-        self.newestGoodTakenAt = entries.filter { $0.health == SnapshotHealth.good.rawValue }.map(\.takenAt).max()
+        self.newestGoodTakenAt = entries.filter { $0.health == .good }.map(\.takenAt).max()
         self.now = now
     }
 

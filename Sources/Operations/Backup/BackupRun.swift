@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import Glibc
 import SnapshotStore
 
 /// One line per step: steps on stdout, warnings and errors on stderr, each prefixed with the UTC time unless
@@ -14,7 +15,18 @@ public struct BackupLog: Sendable {
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         timestamps = environment["JOURNAL_STREAM"] == nil
         sink = { line, stream in
-            (stream == .stderr ? FileHandle.standardError : FileHandle.standardOutput).write(Data(line.utf8))
+            // write(2), not FileHandle.write: with SIGPIPE ignored, FileHandle traps on a closed pipe (EPIPE);
+            // a reader gone loses the log line, never the backup.
+            let fd = stream == .stderr ? STDERR_FILENO : STDOUT_FILENO
+            var bytes = Array(line.utf8)[...]
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if written < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    return
+                }
+                bytes = bytes.dropFirst(written)
+            }
         }
     }
 

@@ -282,7 +282,7 @@ public struct DataDirDoctor: Sendable {
                                           action: "Take a snapshot as soon as etcd runs (etcd-console snapshot save --dir \(backupDirectory))."))
             return nil
         }
-        let good = entries.filter { $0.health == SnapshotHealth.good.rawValue }.max { $0.takenAt < $1.takenAt }
+        let good = entries.filter { $0.health == .good }.max { $0.takenAt < $1.takenAt }
         guard let good else {
             findings.append(DoctorFinding(.critical, "backup-age",
                 "no good snapshot in \(backupDirectory) (\(entries.count) file(s) there)",

@@ -187,15 +187,15 @@ public struct RestoreExecutor: Sendable {
         var passed: [String] = []
         // The snapshot.
         switch plan.snapshotHealth {
-        case "good":
+        case .good:
             passed.append("snapshot verifies good (revision \(plan.snapshotRevision.map(String.init) ?? "?"), \(plan.snapshotKeys.map(String.init) ?? "?") keys)")
-        case "unverified":
+        case .unverified:
             passed.append("snapshot structure OK, no checksum trailer")
         default:
             guard plan.skipVerify else {
-                throw RestoreError(.badSnapshot, "snapshot \(plan.snapshotPath) does not verify: \(plan.snapshotReason ?? plan.snapshotHealth); pick another snapshot (etcd-console snapshot list)")
+                throw RestoreError(.badSnapshot, "snapshot \(plan.snapshotPath) does not verify: \(plan.snapshotReason ?? plan.snapshotHealth.rawValue); pick another snapshot (etcd-console snapshot list)")
             }
-            passed.append("snapshot does NOT verify (\(plan.snapshotReason ?? plan.snapshotHealth)); going on because checks were forced off")
+            passed.append("snapshot does NOT verify (\(plan.snapshotReason ?? plan.snapshotHealth.rawValue)); going on because checks were forced off")
         }
         var info = stat()
         guard stat(plan.snapshotPath, &info) == 0, Int64(info.st_size) == plan.snapshotSize else {

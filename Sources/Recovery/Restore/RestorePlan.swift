@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 
 /// The steps of a restore, in order. Raw values are the names used in JSON, the journal and the console.
 public enum RestoreStepKind: String, Codable, Sendable, CaseIterable {
@@ -98,6 +99,41 @@ public struct DirectoryOwnership: Codable, Sendable, Equatable {
         self.mode = mode
         self.display = display
     }
+
+    private enum CodingKeys: String, CodingKey { case uid, gid, mode, display }
+
+    /// `mode` is written as people and chmod read it, "0700" (octal, a string); a journal written before that
+    /// holds the number (448) and still reads.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(uid, forKey: .uid)
+        try c.encode(gid, forKey: .gid)
+        try c.encode(Self.octal(mode), forKey: .mode)
+        try c.encode(display, forKey: .display)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        uid = try c.decode(UInt32.self, forKey: .uid)
+        gid = try c.decode(UInt32.self, forKey: .gid)
+        display = try c.decode(String.self, forKey: .display)
+        if let number = try? c.decode(UInt16.self, forKey: .mode) {
+            mode = number
+        } else {
+            let text = try c.decode(String.self, forKey: .mode)
+            guard let parsed = UInt16(text, radix: 8) else {
+                throw DecodingError.dataCorruptedError(forKey: .mode, in: c,
+                                                       debugDescription: "\"\(text)\" is not an octal mode like \"0700\"")
+            }
+            mode = parsed
+        }
+    }
+
+    /// "0700" for 0o700: four octal digits.
+    public static func octal(_ mode: UInt16) -> String {
+        let digits = String(mode & 0o7777, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
 }
 
 /// Everything a restore will do, computed before anything runs; stored in the journal so a restore that
@@ -106,8 +142,8 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var snapshotPath: String
     public var snapshotSize: Int64
-    /// The verifier's verdict: "good", "unverified" (no trailer, structure OK) or "corrupt".
-    public var snapshotHealth: String
+    /// The verifier's verdict on the snapshot when the plan was made.
+    public var snapshotHealth: SnapshotHealth
     public var snapshotReason: String?
     public var snapshotRevision: Int64?
     public var snapshotKeys: Int?
@@ -152,7 +188,7 @@ public struct RestorePlan: Codable, Sendable, Equatable {
                       "--initial-cluster-token", initialClusterToken,
                       "--initial-advertise-peer-urls", initialAdvertisePeerURLs]
         if tool.supportsBumpRevision { arguments += ["--bump-revision", "1000000000", "--mark-compacted"] }
-        if snapshotHealth == "unverified" { arguments.append("--skip-hash-check") }
+        if snapshotHealth == .unverified { arguments.append("--skip-hash-check") }
         return arguments
     }
 

@@ -109,7 +109,7 @@ public struct RestorePlanner: Sendable {
 
         var plan = RestorePlan(
             createdAt: now, snapshotPath: snapshot, snapshotSize: Int64(info.st_size),
-            snapshotHealth: verification.health.rawValue, snapshotReason: verification.reason,
+            snapshotHealth: verification.health, snapshotReason: verification.reason,
             snapshotRevision: verification.revision, snapshotKeys: verification.liveKeys, snapshotPods: pods,
             skipVerify: options.skipVerify, dataDir: dataDir, walDir: walDir, dataDirExisted: dataDirExisted,
             asidePath: "\(dataDir).before-restore-\(stamp)",

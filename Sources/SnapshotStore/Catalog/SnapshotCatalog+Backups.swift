@@ -19,7 +19,7 @@ extension SnapshotCatalog {
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
         let resources = result.health == .good ? (try? SnapshotInspector.inspect(path: path))?.resources : nil
         return SnapshotMetadata(takenAt: modified, revision: result.revision, liveKeys: result.liveKeys, size: size,
-                                sha256: result.sha256, health: result.health.rawValue, reason: result.reason,
+                                sha256: result.sha256, health: result.health, reason: result.reason,
                                 verifyDurationMs: result.durationMs, resources: resources)
     }
 

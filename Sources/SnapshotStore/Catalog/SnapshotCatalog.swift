@@ -10,9 +10,10 @@ import Glibc
 /// `analyze` closure, once per file: the result is kept in `<dir>/.etcd-console-cache.json` for as long as the
 /// file keeps its size and modification time (an "unverified" result, a file that could not be read, is not kept:
 /// the next listing asks again). `*.part` files are saves in progress or left by crashed ones.
-/// Sub-directories, symbolic links (a `latest.db` link would list one snapshot twice, and deleting through it
-/// would remove the link, not the file) and other files are ignored. Hidden files, the cache among them, are not
-/// looked at.
+/// Symbolic links to snapshots (a `latest.db` link would list one snapshot twice, and deleting through it
+/// would remove the link, not the file) and other files are ignored. A `*.db` entry that is not a regular file
+/// (a FIFO, a directory, a device, a link to one of those or to nothing) is a `CatalogProblem`: found by
+/// lstat/stat only, never opened. Hidden files, the cache among them, are not looked at.
 public struct SnapshotCatalog: Sendable {
     public static let defaultDirectory = "/var/lib/etcd-backup"
 
@@ -75,7 +76,7 @@ public struct SnapshotCatalog: Sendable {
                 analysis = analyze(path)
             }
             // "unverified" means the file could not be read (permissions, I/O): ask again next time, it may be fixed.
-            if RetentionHealth(rawValue: analysis.health) != .unverified {
+            if analysis.health != .unverified {
                 new.analyzed[name] = .init(size: file.size, modifiedNs: file.modifiedNs, metadata: analysis)
             }
             entries.append(entry(name: name, path: path, file: file, sidecar: sidecar, content: analysis))
@@ -91,7 +92,8 @@ public struct SnapshotCatalog: Sendable {
         }
         entries.sort { a, b in a.takenAt != b.takenAt ? a.takenAt > b.takenAt : a.name > b.name }
         return CatalogListing(entries: entries, leftoverParts: scan.parts.map(\.name).sorted(),
-                              ignored: scan.ignored.sorted(), warnings: warnings)
+                              ignored: scan.ignored.sorted(), warnings: warnings,
+                              problems: scan.problems.sorted { $0.name < $1.name })
     }
 
     /// Writes `<snapshotPath>.meta.json` (mode 0600) atomically, replacing an older one. Call it after a
@@ -186,6 +188,8 @@ public struct SnapshotCatalog: Sendable {
         var sidecars: [String: FileStat] = [:]
         var parts: [FileStat] = []
         var ignored: [String] = []
+        /// `*.db` entries that are not regular files (nor links to one).
+        var problems: [CatalogProblem] = []
     }
 
     func scanDirectory() throws(SnapshotStoreError) -> DirectoryScan {
@@ -221,7 +225,13 @@ public struct SnapshotCatalog: Sendable {
             if name.hasPrefix(".") { continue }
             if name.hasSuffix(".db") {
                 guard let info = stat(name) else { continue }
-                if isRegular(info) { scan.snapshots[name] = FileStat(info, name: name) } else { scan.ignored.append(name) }
+                if isRegular(info) {
+                    scan.snapshots[name] = FileStat(info, name: name)
+                } else if let problem = Self.notASnapshotFile(name, info, directoryFD: fd) {
+                    scan.problems.append(CatalogProblem(name: name, path: directory + "/" + name, reason: problem))
+                } else {
+                    scan.ignored.append(name)
+                }
             } else if name.hasSuffix(".part") {
                 guard let info = stat(name) else { continue }
                 if isRegular(info) { scan.parts.append(FileStat(info, name: name)) } else { scan.ignored.append(name) }
@@ -240,6 +250,32 @@ public struct SnapshotCatalog: Sendable {
             }
         }
         return scan
+    }
+
+    /// Why a `*.db` entry that is not a regular file is not a snapshot, or nil for a symbolic link to a
+    /// regular file (a `latest.db` link: its target is listed under its own name). Uses stat only.
+    static func notASnapshotFile(_ name: String, _ info: Glibc.stat, directoryFD fd: Int32) -> String? {
+        func kind(_ mode: mode_t) -> String {
+            switch mode & S_IFMT {
+            case S_IFDIR: "a directory"
+            case S_IFIFO: "a FIFO (named pipe)"
+            case S_IFSOCK: "a socket"
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            default: "not a regular file"
+            }
+        }
+        let notOpened = "; it was not opened (a snapshot is a regular file: remove or rename it)"
+        guard info.st_mode & S_IFMT == S_IFLNK else { return kind(info.st_mode) + ", not a regular file" + notOpened }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlinkat(fd, name, &buffer, buffer.count - 1)
+        let target = length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+        var resolved = Glibc.stat()
+        guard fstatat(fd, name, &resolved, 0) == 0 else {
+            return "a symbolic link to \(target), which cannot be followed (\(String(cString: strerror(errno))))" + notOpened
+        }
+        if resolved.st_mode & S_IFMT == S_IFREG { return nil }
+        return "a symbolic link to \(target), \(kind(resolved.st_mode)), not a regular file" + notOpened
     }
 
     private func readSidecar(_ path: String) throws(SnapshotStoreError) -> SnapshotMetadata {

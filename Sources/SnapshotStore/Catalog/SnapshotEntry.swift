@@ -20,8 +20,8 @@ public struct SnapshotEntry: Sendable, Equatable {
     public var modified: Date
     public var takenAt: Date
     public var takenAtSource: TakenAtSource
-    /// The verifier's verdict: "good", "corrupt" or "unverified".
-    public var health: String
+    /// The verifier's verdict.
+    public var health: SnapshotHealth
     public var reason: String?
     public var revision: Int64?
     public var liveKeys: Int?
@@ -35,7 +35,7 @@ public struct SnapshotEntry: Sendable, Equatable {
     public var isOurs: Bool
 
     public init(name: String, path: String, size: Int, modified: Date, takenAt: Date, takenAtSource: TakenAtSource,
-                health: String, reason: String? = nil, revision: Int64? = nil, liveKeys: Int? = nil,
+                health: SnapshotHealth, reason: String? = nil, revision: Int64? = nil, liveKeys: Int? = nil,
                 sha256: String? = nil, clusterID: String? = nil, memberID: String? = nil, memberName: String? = nil,
                 etcdVersion: String? = nil, resources: [String: Int]? = nil, isOurs: Bool) {
         self.name = name
@@ -62,13 +62,24 @@ public struct SnapshotEntry: Sendable, Equatable {
         now.timeIntervalSince(takenAt)
     }
 
-    /// Health as retention counts it; anything but "good" or "corrupt" is unverified (never deleted).
-    public var retentionHealth: RetentionHealth {
-        RetentionHealth(rawValue: health) ?? .unverified
-    }
-
     public var retentionCandidate: RetentionCandidate {
-        RetentionCandidate(name: name, takenAt: takenAt, health: retentionHealth)
+        RetentionCandidate(name: name, takenAt: takenAt, health: health)
+    }
+}
+
+/// A `*.db` entry in the snapshot directory that is not a snapshot file: a FIFO, a directory, a device, a
+/// socket, or a symbolic link to one of those (or to nothing). Found with lstat/stat alone: never opened
+/// (opening a FIFO waits for a writer, reading /dev/zero never ends).
+public struct CatalogProblem: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    /// What the entry is and what to do, e.g. "a FIFO (named pipe), not a regular file; it was not opened".
+    public var reason: String
+
+    public init(name: String, path: String, reason: String) {
+        self.name = name
+        self.path = path
+        self.reason = reason
     }
 }
 
@@ -78,17 +89,21 @@ public struct CatalogListing: Sendable, Equatable {
     public var entries: [SnapshotEntry]
     /// `*.part` files: saves in progress, or left behind by crashed ones (`removeLeftoverParts` cleans them).
     public var leftoverParts: [String]
-    /// Names in the directory that are not snapshots: other files, sub-directories, symbolic links, sidecars
-    /// whose snapshot is gone. Hidden files are not listed at all.
+    /// Names in the directory that are not snapshots: other files, sub-directories, symbolic links to
+    /// snapshots (listed under their own name), sidecars whose snapshot is gone. Hidden files are not listed.
     public var ignored: [String]
+    /// `*.db` entries that are not readable regular files (a FIFO, a directory, a link to /dev/zero), by name.
+    public var problems: [CatalogProblem]
     /// Things that did not stop the listing but that an operator may want to know (an unreadable sidecar, a
     /// cache that could not be written).
     public var warnings: [String]
 
-    public init(entries: [SnapshotEntry], leftoverParts: [String], ignored: [String], warnings: [String] = []) {
+    public init(entries: [SnapshotEntry], leftoverParts: [String], ignored: [String], warnings: [String] = [],
+                problems: [CatalogProblem] = []) {
         self.entries = entries
         self.leftoverParts = leftoverParts
         self.ignored = ignored
+        self.problems = problems
         self.warnings = warnings
     }
 }

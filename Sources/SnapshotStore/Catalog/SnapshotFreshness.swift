@@ -24,7 +24,7 @@ public struct SnapshotFreshness: Sendable, Equatable {
     /// Judges `entries` (any order; only good ones count) against a schedule `intervalSeconds` long.
     public static func check(_ entries: [SnapshotEntry], intervalSeconds: TimeInterval, now: Date) -> SnapshotFreshness {
         let limit = 2 * intervalSeconds
-        guard let newest = entries.filter({ $0.health == SnapshotHealth.good.rawValue }).max(by: { $0.takenAt < $1.takenAt }) else {
+        guard let newest = entries.filter({ $0.health == .good }).max(by: { $0.takenAt < $1.takenAt }) else {
             return SnapshotFreshness(verdict: .none, ageSeconds: nil, limitSeconds: limit, newestGood: nil)
         }
         let age = max(0, now.timeIntervalSince(newest.takenAt))

@@ -25,8 +25,8 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
     public var size: Int
     /// Hex SHA-256 of the database bytes (the trailer), when the file has one.
     public var sha256: String?
-    /// The verifier's verdict: "good", "corrupt" or "unverified".
-    public var health: String
+    /// The verifier's verdict (written as "good", "corrupt" or "unverified").
+    public var health: SnapshotHealth
     /// Why the file is not good, in the verifier's words.
     public var reason: String?
     public var verifyDurationMs: Int?
@@ -40,7 +40,7 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
 
     public init(takenAt: Date, endpoint: String? = nil, clusterID: String? = nil, memberID: String? = nil,
                 memberName: String? = nil, etcdVersion: String? = nil, revision: Int64? = nil, liveKeys: Int? = nil,
-                size: Int, sha256: String? = nil, health: String, reason: String? = nil, verifyDurationMs: Int? = nil,
+                size: Int, sha256: String? = nil, health: SnapshotHealth, reason: String? = nil, verifyDurationMs: Int? = nil,
                 saveDurationMs: Int? = nil, resources: [String: Int]? = nil,
                 formatVersion: Int = SnapshotMetadata.currentFormatVersion) {
         self.takenAt = takenAt
@@ -78,7 +78,7 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
         liveKeys = try c.decodeIfPresent(Int.self, forKey: .liveKeys)
         size = try c.decode(Int.self, forKey: .size)
         sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
-        health = try c.decode(String.self, forKey: .health)
+        health = try c.decode(SnapshotHealth.self, forKey: .health)
         reason = try c.decodeIfPresent(String.self, forKey: .reason)
         verifyDurationMs = try c.decodeIfPresent(Int.self, forKey: .verifyDurationMs)
         saveDurationMs = try c.decodeIfPresent(Int.self, forKey: .saveDurationMs)

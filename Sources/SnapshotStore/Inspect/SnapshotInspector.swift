@@ -111,9 +111,14 @@ public enum SnapshotInspector {
     static func matches(_ directory: KubernetesKeyCache.Directory, resource: String?, namespace: String?) -> Bool {
         if let namespace, directory.namespace != namespace { return false }
         guard let resource else { return true }
-        if directory.resource == resource { return true }
-        // "customresourcedefinitions" for "apiextensions.k8s.io/customresourcedefinitions".
-        guard let slash = directory.resource.firstIndex(of: "/"), directory.resource[..<slash].contains(".") else { return false }
-        return directory.resource[directory.resource.index(after: slash)...] == resource
+        return matches(storage: directory.resource, resource: resource)
+    }
+
+    /// Whether the `resource` filter selects the storage resource `storage`: the same name, or the plural of
+    /// a group-qualified one ("customresourcedefinitions" for "apiextensions.k8s.io/customresourcedefinitions").
+    public static func matches(storage: String, resource: String) -> Bool {
+        if storage == resource { return true }
+        guard let slash = storage.firstIndex(of: "/"), storage[..<slash].contains(".") else { return false }
+        return storage[storage.index(after: slash)...] == resource
     }
 }

@@ -36,7 +36,8 @@ extension KubernetesObject {
                   name: key?.name ?? decoded.name ?? "",
                   kind: decoded.kind, apiVersion: decoded.apiVersion, uid: decoded.uid,
                   creationTimestamp: decoded.creationTimestamp, deletionTimestamp: decoded.deletionTimestamp,
-                  labels: decoded.labels, valueSize: value.count, encoding: encoding, encryption: encryption,
+                  labels: decoded.labels, finalizers: decoded.finalizers, ownerReferences: decoded.ownerReferences,
+                  valueSize: value.count, encoding: encoding, encryption: encryption,
                   problem: decoded.problem)
     }
 
@@ -55,6 +56,8 @@ private struct Decoded {
     var creationTimestamp: Date?
     var deletionTimestamp: Date?
     var labels: [String: String] = [:]
+    var finalizers: [String] = []
+    var ownerReferences: [KubernetesOwnerReference] = []
     var problem: String?
 
     // MARK: - Protobuf
@@ -114,10 +117,31 @@ private struct Decoded {
                     }
                 }
                 labels[key] = value
+            case 13:
+                ownerReferences.append(try Self.decodeOwnerReference(try reader.expectLengthDelimited(field)))
+            case 14:
+                finalizers.append(String(decoding: try reader.expectLengthDelimited(field), as: UTF8.self))
             default:
                 try reader.skip(field.wireType)
             }
         }
+    }
+
+    /// metav1.OwnerReference {kind=1, name=3, uid=4, apiVersion=5, controller=6 bool}.
+    private static func decodeOwnerReference(_ bytes: UnsafeRawBufferPointer) throws(ProtobufDecodingError) -> KubernetesOwnerReference {
+        var reader = ProtobufReader(bytes)
+        var owner = KubernetesOwnerReference(kind: "", name: "")
+        while let field = try reader.nextField() {
+            switch field.number {
+            case 1: owner.kind = String(decoding: try reader.expectLengthDelimited(field), as: UTF8.self)
+            case 3: owner.name = String(decoding: try reader.expectLengthDelimited(field), as: UTF8.self)
+            case 4: owner.uid = String(decoding: try reader.expectLengthDelimited(field), as: UTF8.self)
+            case 5: owner.apiVersion = String(decoding: try reader.expectLengthDelimited(field), as: UTF8.self)
+            case 6: owner.controller = try reader.expectVarint(field) != 0
+            default: try reader.skip(field.wireType)
+            }
+        }
+        return owner
     }
 
     /// metav1.Time {seconds=1 int64, nanos=2 int32}.
@@ -153,6 +177,13 @@ private struct Decoded {
         uid = metadata["uid"] as? String
         creationTimestamp = (metadata["creationTimestamp"] as? String).flatMap(KubernetesObject.parseRFC3339)
         deletionTimestamp = (metadata["deletionTimestamp"] as? String).flatMap(KubernetesObject.parseRFC3339)
+        finalizers = (metadata["finalizers"] as? [Any])?.compactMap { $0 as? String } ?? []
+        ownerReferences = ((metadata["ownerReferences"] as? [Any]) ?? []).compactMap { item in
+            guard let owner = item as? [String: Any], let kind = owner["kind"] as? String, let name = owner["name"] as? String
+            else { return nil }
+            return KubernetesOwnerReference(apiVersion: owner["apiVersion"] as? String ?? "", kind: kind, name: name,
+                                            uid: owner["uid"] as? String, controller: owner["controller"] as? Bool ?? false)
+        }
         if let labels = metadata["labels"] as? [String: Any] {
             for (key, value) in labels {
                 if let text = value as? String { self.labels[key] = text }

@@ -25,6 +25,24 @@ public struct KubernetesEncryption: Sendable, Equatable {
     }
 }
 
+/// An object's owner (metadata.ownerReferences): garbage collection deletes the object when its owner goes.
+public struct KubernetesOwnerReference: Sendable, Equatable {
+    public var apiVersion: String
+    public var kind: String
+    public var name: String
+    public var uid: String?
+    /// The owner is the object's managing controller.
+    public var controller: Bool
+
+    public init(apiVersion: String = "", kind: String, name: String, uid: String? = nil, controller: Bool = false) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.name = name
+        self.uid = uid
+        self.controller = controller
+    }
+}
+
 /// What can be learned about a Kubernetes object from its etcd key and value: identity and metadata
 /// only. Object bodies (a Secret's data among them) are never decoded or kept.
 public struct KubernetesObject: Sendable, Equatable {
@@ -42,6 +60,9 @@ public struct KubernetesObject: Sendable, Equatable {
     /// Set when the object is being deleted (finalizers pending).
     public var deletionTimestamp: Date?
     public var labels: [String: String]
+    /// metadata.finalizers: with a deletionTimestamp, what keeps the object from going (stuck terminating).
+    public var finalizers: [String]
+    public var ownerReferences: [KubernetesOwnerReference]
     /// Size of the stored value in bytes.
     public var valueSize: Int
     public var encoding: KubernetesValueEncoding
@@ -51,7 +72,8 @@ public struct KubernetesObject: Sendable, Equatable {
 
     public init(etcdKey: String, resource: String, namespace: String?, name: String, kind: String? = nil,
                 apiVersion: String? = nil, uid: String? = nil, creationTimestamp: Date? = nil,
-                deletionTimestamp: Date? = nil, labels: [String: String] = [:], valueSize: Int,
+                deletionTimestamp: Date? = nil, labels: [String: String] = [:], finalizers: [String] = [],
+                ownerReferences: [KubernetesOwnerReference] = [], valueSize: Int,
                 encoding: KubernetesValueEncoding, encryption: KubernetesEncryption? = nil, problem: String? = nil) {
         self.etcdKey = etcdKey
         self.resource = resource
@@ -63,6 +85,8 @@ public struct KubernetesObject: Sendable, Equatable {
         self.creationTimestamp = creationTimestamp
         self.deletionTimestamp = deletionTimestamp
         self.labels = labels
+        self.finalizers = finalizers
+        self.ownerReferences = ownerReferences
         self.valueSize = valueSize
         self.encoding = encoding
         self.encryption = encryption

@@ -1,24 +1,14 @@
 import Foundation
 
-/// What retention needs to know about a snapshot's health. Kept separate from the verifier's type so retention
-/// stays a small pure module; the catalog maps its entries to it (`SnapshotEntry.retentionCandidate`).
-public enum RetentionHealth: String, Codable, Sendable, CaseIterable {
-    /// Verified: counts as a kept copy.
-    case good
-    /// Verified and damaged: never counts as a kept copy.
-    case corrupt
-    /// Not verified (yet): never deleted, never counted.
-    case unverified
-}
-
 /// One snapshot as retention sees it.
 public struct RetentionCandidate: Sendable, Equatable {
     /// The file name; it identifies the snapshot in the plan.
     public var name: String
     public var takenAt: Date
-    public var health: RetentionHealth
+    /// good counts as a kept copy; corrupt never does; unverified is never deleted and never counted.
+    public var health: SnapshotHealth
 
-    public init(name: String, takenAt: Date, health: RetentionHealth) {
+    public init(name: String, takenAt: Date, health: SnapshotHealth) {
         self.name = name
         self.takenAt = takenAt
         self.health = health

@@ -1,13 +1,3 @@
-/// Whether a snapshot file can be trusted for a restore.
-public enum SnapshotHealth: String, Codable, Sendable {
-    /// Every check passed: checksum (when the file has a trailer), bbolt structure and etcd's data.
-    case good
-    /// A check failed; `reason` says which and why.
-    case corrupt
-    /// The file could not be read, so nothing is known about it (it is never counted or deleted as bad).
-    case unverified
-}
-
 /// What `SnapshotVerifier.verify(path:)` found, in a form the catalog can store and the console can show.
 public struct SnapshotVerification: Codable, Sendable, Equatable {
     /// What the file is, as far as the checks got.
