@@ -36,6 +36,8 @@ public enum Effect: Sendable, Equatable {
     case diff(from: SnapshotRef, to: SnapshotRef)
     /// Work out the restore plan for a snapshot (changes nothing).
     case planRestore(SnapshotRef)
+    /// The plan again, with the wizard's edits on top (the wizard is already back in its planning phase).
+    case replanRestore(SnapshotRef, RestoreEdits)
     case runRestore(job: Int, RestorePlan)
     /// Look for an unfinished restore journal (at start).
     case checkUnfinishedRestore

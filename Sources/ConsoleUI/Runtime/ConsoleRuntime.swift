@@ -208,6 +208,14 @@ public final class ConsoleRuntime {
                     events.post(.restorePlanFailed(ref, "\(error)"))
                 }
             }
+        case .replanRestore(let ref, let edits):
+            Task.detached {
+                do {
+                    events.post(.restorePlanned(ref, try await services.planRestore(ref, edits: edits)))
+                } catch {
+                    events.post(.restorePlanFailed(ref, "\(error)"))
+                }
+            }
         case .runRestore(let job, let plan):
             runRestore(job) { try await services.runRestore(plan, onEvent: $0) }
         case .resumeRestore(let job):

@@ -47,8 +47,25 @@ public struct WizardScreen: Sendable {
     public private(set) var startedAt: Date?
     static let outputLines = 200
 
-    public init(snapshot: SnapshotRef) {
+    /// The edit form (`e`): data dir, member name, initial cluster and peer URLs, typed over the plan's values.
+    public struct EditForm: Sendable, Equatable {
+        public static let labels = ["data dir", "member name", "initial cluster", "peer URLs"]
+        public var values: [String]
+        public var selected = 1
+        /// Why enter did not plan again (shown under the form).
+        public var problem: String?
+    }
+
+    /// Open while the operator edits the plan.
+    public private(set) var editing: EditForm?
+    /// What the operator changed so far (kept across plans of this wizard).
+    public private(set) var edits = RestoreEdits()
+    /// Lines the lower pane is scrolled up from its start (the report) or its end (output), by PgUp/PgDn.
+    public private(set) var paneOffset = 0
+
+    public init(snapshot: SnapshotRef, edits: RestoreEdits = RestoreEdits()) {
         self.snapshot = snapshot
+        self.edits = edits
         phase = .planning
     }
 
@@ -66,8 +83,11 @@ public struct WizardScreen: Sendable {
     }
 
     static let bindings: [KeyBinding] = [
-        KeyBinding([.up, .down], "select a step: its commands, then its output"),
+        KeyBinding([.up, .down], "select a step: its commands, then its output (after the run: the report last)"),
+        KeyBinding([.pageUp, .pageDown], "scroll the lower pane (commands, output, report)"),
         KeyBinding([.enter], "review: confirm and run (type the member name or yes)", destructive: true, footer: "run"),
+        KeyBinding([.character("e")], "edit data dir, member name, initial cluster, peer URLs; enter plans again", footer: "edit"),
+        KeyBinding([.character("p")], "after a failure: plan again (with the edits)", footer: "plan again"),
         KeyBinding([.character("r")], "unfinished restore: resume it", destructive: true, footer: "resume"),
         KeyBinding([.character("b")], "unfinished restore: roll it back", destructive: true, footer: "rollback"),
         KeyBinding([.escape], "back to snapshots (a running restore goes on: :restore returns)", footer: "back"),
@@ -78,6 +98,9 @@ public struct WizardScreen: Sendable {
         Self.bindings.filter { binding in
             switch binding.keys.first {
             case .enter: return phase == .review
+            case .character("e"): return canEdit
+            case .character("p"): return canPlanAgain
+            case .pageUp: return true
             case .character("r"), .character("b"):
                 if case .unfinished = phase { return true }
                 return false
@@ -91,6 +114,83 @@ public struct WizardScreen: Sendable {
         steps = plan.steps.map { Step(kind: $0.kind, title: $0.title, commands: $0.commands, isDestructive: $0.isDestructive) }
         phase = .review
         selected = 0
+        paneOffset = 0
+    }
+
+    /// The plan may be edited before it runs, and after it failed or could not be made.
+    var canEdit: Bool {
+        switch phase {
+        case .review, .planFailed: return true
+        case .finished: return report?.succeeded == false
+        default: return false
+        }
+    }
+
+    var canPlanAgain: Bool {
+        switch phase {
+        case .planFailed: return true
+        case .finished: return report?.succeeded == false
+        default: return false
+        }
+    }
+
+    /// Back to planning with the edits, everything from the last run forgotten; the effect that plans.
+    mutating func planAgain() -> ScreenAction {
+        self = WizardScreen(snapshot: snapshot, edits: edits)
+        return .effect(.replanRestore(snapshot, edits))
+    }
+
+    private mutating func openEditor() {
+        let values = [plan?.dataDir ?? edits.dataDir ?? "", plan?.memberName ?? edits.name ?? "",
+                      plan?.initialCluster ?? edits.initialCluster ?? "", plan?.initialAdvertisePeerURLs ?? edits.initialAdvertisePeerURLs ?? ""]
+        editing = EditForm(values: values)
+    }
+
+    /// The form's keys: move between fields, type, enter plans again, esc cancels. Every key is the form's.
+    private mutating func handleEditor(_ key: Key) -> ScreenAction {
+        guard var form = editing else { return .unhandled }
+        switch key {
+        case .escape:
+            editing = nil
+            return .handled
+        case .up, .backTab:
+            form.selected = (form.selected + EditForm.labels.count - 1) % EditForm.labels.count
+        case .down, .tab:
+            form.selected = (form.selected + 1) % EditForm.labels.count
+        case .backspace:
+            if !form.values[form.selected].isEmpty { form.values[form.selected].removeLast() }
+        case .control("u"):
+            form.values[form.selected] = ""
+        case .character(let c):
+            form.values[form.selected].append(c)
+        case .enter:
+            var next = edits
+            let trimmed = form.values.map { $0.trimmingCharacters(in: .whitespaces) }
+            let before = [plan?.dataDir, plan?.memberName, plan?.initialCluster, plan?.initialAdvertisePeerURLs]
+            func changed(_ index: Int) -> String? { trimmed[index] != (before[index] ?? "") ? trimmed[index] : nil }
+            if let value = changed(0) { next.dataDir = value }
+            if let value = changed(1) { next.name = value }
+            if let value = changed(2) { next.initialCluster = value }
+            if let value = changed(3) { next.initialAdvertisePeerURLs = value }
+            // A one-member cluster left as it was follows a new name or peer URL (name=first peer URL).
+            if changed(2) == nil, changed(1) != nil || changed(3) != nil, !trimmed[2].contains(",") {
+                let peer = trimmed[3].split(separator: ",").first.map(String.init) ?? ""
+                next.initialCluster = "\(trimmed[1])=\(peer)"
+            }
+            if let problem = next.problem() {
+                form.problem = problem
+                editing = form
+                return .handled
+            }
+            edits = next
+            editing = nil
+            return planAgain()
+        default:
+            break
+        }
+        form.problem = nil
+        editing = form
+        return .handled
     }
 
     mutating func planFailed(_ error: String) { phase = .planFailed(error) }
@@ -128,6 +228,8 @@ public struct WizardScreen: Sendable {
         case .finished(let report):
             self.report = report
             phase = .finished
+            selected = steps.count
+            paneOffset = 0
             for index in steps.indices where steps[index].state == .running { steps[index].state = .failed }
         }
     }
@@ -149,11 +251,32 @@ public struct WizardScreen: Sendable {
     }
 
     mutating func handle(_ key: Key, readonly: Bool) -> ScreenAction {
-        if let moved = moveSelection(selected, count: steps.count, key: key, page: 5) {
+        if editing != nil { return handleEditor(key) }
+        switch key {
+        case .pageUp:
+            paneOffset += 5
+            return .handled
+        case .pageDown:
+            paneOffset = max(0, paneOffset - 5)
+            return .handled
+        default:
+            break
+        }
+        // After the run the report is one more entry below the steps (the default), so each step's output stays reachable.
+        let entries = report != nil ? steps.count + 1 : steps.count
+        if let moved = moveSelection(selected, count: entries, key: key, page: 5) {
+            if moved != selected { paneOffset = 0 }
             selected = moved
             return .handled
         }
         switch (phase, key) {
+        case (_, .character("e")) where canEdit:
+            guard !readonly else { return .refused("read-only session (--readonly): restore is not available") }
+            openEditor()
+            return .handled
+        case (_, .character("p")) where canPlanAgain:
+            guard !readonly else { return .refused("read-only session (--readonly): restore is not available") }
+            return planAgain()
         case (_, .escape), (_, .left):
             return .close
         case (.review, .enter):
@@ -199,7 +322,7 @@ public struct WizardScreen: Sendable {
             guard let report else { return ("finished", .normal) }
             let took = duration(Double(report.steps.reduce(0) { $0 + $1.durationMs }) / 1000)
             if report.succeeded { return ("RESTORED in \(took)", .good) }
-            return (report.rolledBack ? "FAILED and rolled back" : "FAILED", .bad)
+            return ((report.rolledBack ? "FAILED and rolled back" : "FAILED") + " · e edit the plan · p plan again", .bad)
         }
     }
 
@@ -219,6 +342,10 @@ public struct WizardScreen: Sendable {
             grid.put(" " + line, row: row, column: 0, style: style)
             row += 1
         }
+        if let form = editing {
+            renderEditor(form, into: &grid, row: row, bottom: bottom, width: area.width)
+            return
+        }
         if case .planFailed = phase { return }
         if case .planning = phase { return }
         for (index, step) in steps.enumerated() where row < bottom {
@@ -236,14 +363,23 @@ public struct WizardScreen: Sendable {
             grid.put(line, row: row, column: 0, style: stepStyle)
             row += 1
         }
+        if let report, row < bottom {
+            let chosen = selected == steps.count
+            grid.put("\(chosen ? ">" : " ")[=] Report" + (chosen ? "" : " (↓ to read it)"), row: row, column: 0,
+                     style: chosen ? .selected : report.succeeded ? .good : .bad)
+            row += 1
+        }
         guard row < bottom - 1 else { return }
         grid.put(String(repeating: "─", count: area.width), row: row, column: 0, style: .dim)
         let pane = paneLines(width: area.width - 3)
-        grid.put(" \(pane.title) ", row: row, column: 2, style: .title)
+        let room = bottom - row - 1
+        // Output follows its tail; everything else shows from the top; PgUp/PgDn move either by paneOffset.
+        let offset = min(paneOffset, max(0, pane.lines.count - room))
+        let start = pane.tail ? max(0, pane.lines.count - room - offset) : offset
+        let shown = Array(pane.lines.dropFirst(start).prefix(room))
+        let position = pane.lines.count > room ? " · lines \(start + 1)-\(start + shown.count) of \(pane.lines.count), PgUp/PgDn" : ""
+        grid.put(" \(pane.title)\(position) ".fitted(area.width - 2), row: row, column: 2, style: .title)
         row += 1
-        let room = bottom - row
-        // Output follows its tail; everything else shows from the top.
-        let shown = pane.tail ? Array(pane.lines.suffix(room)) : Array(pane.lines.prefix(room))
         for line in shown {
             grid.put("  " + line.0, row: row, column: 0, style: line.1)
             row += 1
@@ -253,7 +389,7 @@ public struct WizardScreen: Sendable {
     /// The lower pane: the report at the end, the rollback while it runs, else the selected step's
     /// output (once it ran) or its commands. `tail`: show the last lines.
     func paneLines(width: Int) -> (title: String, lines: [(String, CellStyle)], tail: Bool) {
-        if let report { return ("Report", reportLines(report, width: width), false) }
+        if let report, !steps.indices.contains(selected) { return ("Report", reportLines(report, width: width), false) }
         if case .unfinished(let summary) = phase {
             let lines = wrap(summary, width: width).map { ($0, CellStyle.warning) }
                 + wrap("r resume: continue from the step it stopped at. b roll back: stop etcd, put the original data dir back, start etcd. Both ask for the member name first.", width: width).map { ($0, CellStyle.normal) }
@@ -272,9 +408,77 @@ public struct WizardScreen: Sendable {
             return ("Output of \(step.title)", step.output.flatMap { wrap($0, width: width) }.map { ($0, .normal) }, true)
         }
         let commands = step.commands.isEmpty ? ["(checks only, no command)"] : step.commands
-        return ("Commands of \(step.title)" + (step.isDestructive ? " (changes the host)" : ""),
-                commands.flatMap { wrap("$ " + $0, width: width) }.map { ($0, CellStyle.key) }
-                    + (plan?.notes ?? []).flatMap { wrap("note: " + $0, width: width) }.map { ($0, .dim) }, false)
+        var lines = (plan?.warnings ?? []).flatMap { wrap("WARNING: " + $0, width: width) }.map { ($0, CellStyle.bad) }
+        if let plan, plan.snapshotIsDamaged {
+            lines = wrap("DAMAGED SNAPSHOT: \(plan.snapshotReason ?? "it does not verify"): pick another snapshot", width: width).map { ($0, CellStyle.bad) } + lines
+        }
+        lines += commands.flatMap { Self.shellLines("$ " + $0, width: width) }.map { ($0, CellStyle.key) }
+        if selected == 0, let plan {
+            lines += plan.settingLines.flatMap { wrap($0, width: width) }.map { ($0, CellStyle.normal) }
+        }
+        lines += (plan?.notes ?? []).flatMap { wrap("note: " + $0, width: width) }.map { ($0, .dim) }
+        return ("Commands of \(step.title)" + (step.isDestructive ? " (changes the host)" : ""), lines, false)
+    }
+
+    /// A command as lines that copy back as one: long ones broken between words with ` \` at the end of each
+    /// line but the last, continuation lines indented.
+    static func shellLines(_ command: String, width: Int) -> [String] {
+        guard command.count > width, width > 10 else { return [command] }
+        var lines: [String] = []
+        var current = ""
+        for word in command.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            let candidate = current.isEmpty ? word : current + " " + word
+            if candidate.count + 2 > width, !current.isEmpty {
+                lines.append(current + " \\")
+                current = "    " + word
+            } else {
+                current = candidate
+            }
+        }
+        if !current.isEmpty { lines.append(current) }
+        // A single word longer than the line (a long path) is cut by the grid; wrap it hard instead.
+        return lines.flatMap { $0.count > width ? wrap($0, width: width) : [$0] }
+    }
+
+    func renderEditor(_ form: EditForm, into grid: inout TextGrid, row start: Int, bottom: Int, width: Int) {
+        var row = start
+        grid.put(String(repeating: "─", count: width), row: row, column: 0, style: .dim)
+        grid.put(" Edit the plan · ↑↓ field · type · ctrl-u clear · enter plan again · esc cancel ".fitted(width - 2), row: row, column: 2, style: .title)
+        row += 1
+        for (index, label) in EditForm.labels.enumerated() where row < bottom {
+            let chosen = index == form.selected
+            let text = "\(chosen ? ">" : " ") \(label.fitted(15, pad: true)) \(form.values[index])\(chosen ? "_" : "")"
+            for line in wrap(text, width: width - 1) where row < bottom {
+                grid.put(line, row: row, column: 0, style: chosen ? .selected : .normal)
+                row += 1
+            }
+        }
+        if let problem = form.problem {
+            for line in wrap("cannot plan: " + problem, width: width - 1) where row < bottom {
+                grid.put(line, row: row, column: 0, style: .bad)
+                row += 1
+            }
+        }
+        let help = "The member name must be the one etcd's unit starts etcd with (--name / ETCD_NAME); a one-member initial cluster follows a new name or peer URL."
+        for line in wrap(help, width: width - 1) where row < bottom {
+            grid.put(line, row: row, column: 0, style: .dim)
+            row += 1
+        }
+    }
+
+    /// After a failure: what to change before planning again, from the error and the plan's warnings.
+    func whatToChange(_ report: RestoreReport) -> [String] {
+        let error = report.error ?? ""
+        var lines: [String] = []
+        if error.contains("members") && error.contains("expected") {
+            lines.append("what to change: the member name the restore gave etcd is not the one its unit starts it with; press e, set the member name (and initial cluster) to the unit's, then enter to plan again")
+        } else if error.contains("initial cluster") || error.contains("peer URLs") {
+            lines.append("what to change: the initial cluster or peer URLs do not match this host; press e, correct them, then enter to plan again")
+        } else {
+            lines.append("what to change: read the failed step's output (↑ to select it); press e to edit the data dir, member name, initial cluster or peer URLs, or p to plan again as is")
+        }
+        lines += (plan?.warnings ?? []).map { "the plan warned: " + $0 }
+        return lines
     }
 
     func reportLines(_ report: RestoreReport, width: Int) -> [(String, CellStyle)] {
@@ -284,6 +488,7 @@ public struct WizardScreen: Sendable {
             lines.append(("restored \(name) into \(report.dataDir)", .good))
         } else {
             lines.append(("restore failed: \(report.error ?? "unknown error")", .bad))
+            lines += whatToChange(report).map { ($0, .title) }
         }
         if let pods = report.pods {
             let total = pods.values.reduce(0, +)
