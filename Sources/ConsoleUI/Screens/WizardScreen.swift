@@ -332,7 +332,12 @@ public struct WizardScreen: Sendable {
         grid.put(" Restore \(snapshot.name)", row: row, column: 0, style: .title)
         row += 1
         if let plan {
-            for line in wrapItems(["into \(plan.dataDir)", "member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(2) {
+            // The data dir whole (a long path takes two lines), then the member and the service on their own line.
+            let target = "into \(plan.dataDir)"
+            let header = target.count <= area.width - 2
+                ? wrapItems([target, "member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(2)
+                : (wrap(target, width: area.width - 2).prefix(2) + wrapItems(["member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(1))
+            for line in header {
                 grid.put(" " + line, row: row, column: 0)
                 row += 1
             }
