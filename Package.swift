@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
-        .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"]),
+        .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "EtcdTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdTestSupport",
                                                             .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Recovery", "Operations",
