@@ -26,14 +26,15 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func diagnoseDataDir() async -> (DoctorReport, dataDir: String) {
-        var dir = dataDir
-        var walDir: String?
-        if dir == nil, let deployment = resolved.deployment, deployment.settings[.dataDir]?.source != "default" {
-            dir = deployment.dataDir
-            if let wal = deployment.walDir, !wal.isEmpty { walDir = wal }
-        }
-        let examined = dir ?? "/var/lib/etcd"
-        let report = DataDirDoctor(dataDir: examined, walDir: walDir, backupDirectory: catalog.directory, now: Date()).examine()
+        // The data dir, WAL dir and quota restore and doctor use: the session's one settings value.
+        let setting = resolved.settings[.dataDir]
+        let examined = setting?.value ?? "/var/lib/etcd"
+        let wal = resolved.chosen(.walDir).map(\.value).flatMap { $0.hasPrefix(examined + "/") ? nil : $0 }
+        let quota = resolved.chosen(.quotaBackendBytes)
+        let report = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
+                                   quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
+                                   dataDirSource: setting?.source.description,
+                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
         return (report, examined)
     }
 

@@ -1,3 +1,4 @@
+import EtcdClient
 import Foundation
 import Recovery
 import SnapshotStore
@@ -120,6 +121,8 @@ public final class ConsoleRuntime {
                 defer { inFlight.end("members") }
                 do {
                     events.post(.members(try await services.clusterStatus(), at: now()))
+                } catch let error as EtcdClientError where error.isTLSFailure {
+                    events.post(.membersTLSFailed("\(error)", at: now()))
                 } catch {
                     events.post(.membersFailed("\(error)", at: now()))
                 }
