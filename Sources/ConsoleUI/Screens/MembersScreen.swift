@@ -192,15 +192,26 @@ public struct MembersScreen: Sendable {
         var lines: [(String, CellStyle)] = [(" Doctor findings for the data dir (read offline, nothing changed):", .header),
                                             ("   " + (doctorDataDir ?? "?"), .header)]
         let notable = doctor.findings.filter { $0.severity != .ok }
-        for finding in notable.isEmpty ? doctor.findings : notable {
-            let style: CellStyle = finding.severity == .critical ? .bad : finding.severity == .warning ? .warning : .good
+        // Criticals whole (what etcd will do, what to do); the rest cut to fit, with where to read them whole.
+        for finding in (notable.isEmpty ? doctor.findings : notable).sorted(by: { ($0.severity == .critical ? 0 : 1) < ($1.severity == .critical ? 0 : 1) }) {
+            let critical = finding.severity == .critical
+            let style: CellStyle = critical ? .bad : finding.severity == .warning ? .warning : .good
             lines += wrap("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)", width: area.width - 4)
-                .prefix(3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
+                .prefix(critical ? 12 : 3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
             if !finding.action.isEmpty {
-                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(2).map { ("   " + $0, .normal) }
+                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(critical ? 6 : 2).map { ("   " + $0, .normal) }
             }
         }
-        let recommendation = wrap(doctor.recommendation, width: area.width - 2).prefix(2).map { (" " + $0, CellStyle.title) }
+        // The recommendation whole; a command in it on lines of its own, continued with ` \` so it copies back.
+        var recommendation: [(String, CellStyle)] = []
+        if let range = doctor.recommendation.range(of: ": etcd-console ") {
+            let text = String(doctor.recommendation[..<range.lowerBound]) + ":"
+            let command = "etcd-console " + doctor.recommendation[range.upperBound...]
+            recommendation = wrap(text, width: area.width - 2).map { (" " + $0, CellStyle.title) }
+                + WizardScreen.shellLines(command, width: area.width - 3).map { ("   " + $0, CellStyle.key) }
+        } else {
+            recommendation = wrap(doctor.recommendation, width: area.width - 2).map { (" " + $0, CellStyle.title) }
+        }
         let room = bottom - row - recommendation.count - 1
         if lines.count > room, room > 0 {
             lines = Array(lines.prefix(room - 1)) + [(" … more: etcd-console doctor --data-dir \(doctorDataDir ?? "<dir>")", .dim)]

@@ -93,9 +93,17 @@ public struct WizardScreen: Sendable {
         KeyBinding([.escape], "back to snapshots (a running restore goes on: :restore returns)", footer: "back"),
     ]
 
+    static let editorBindings: [KeyBinding] = [
+        KeyBinding([.up, .down, .tab], "the field to edit"),
+        KeyBinding([.control("u")], "clear the field"),
+        KeyBinding([.enter], "plan again with these values (nothing runs yet)", footer: "plan again"),
+        KeyBinding([.escape], "cancel the edit", footer: "cancel"),
+    ]
+
     /// The keys that do something in the current phase (help and footer).
     var currentBindings: [KeyBinding] {
-        Self.bindings.filter { binding in
+        if editing != nil { return Self.editorBindings }
+        return Self.bindings.filter { binding in
             switch binding.keys.first {
             case .enter: return phase == .review
             case .character("e"): return canEdit
@@ -308,6 +316,7 @@ public struct WizardScreen: Sendable {
     }
 
     func statusLine(_ context: RenderContext) -> (String, CellStyle) {
+        if editing != nil { return ("editing the plan (nothing changed yet) · enter: plan again · esc: cancel", .warning) }
         switch phase {
         case .planning: return ("working out the plan for \(snapshot.name)…", .warning)
         case .planFailed(let error): return ("cannot restore: \(error)", .bad)
@@ -400,7 +409,7 @@ public struct WizardScreen: Sendable {
                 + wrap("r resume: continue from the step it stopped at. b roll back: stop etcd, put the original data dir back, start etcd. Both ask for the member name first.", width: width).map { ($0, CellStyle.normal) }
             return ("Unfinished restore", lines, false)
         }
-        if rollbackReason != nil {
+        if rollbackReason != nil && report == nil {
             var lines = rollbackLines.flatMap { wrap($0, width: width) }.map { ($0, CellStyle.warning) }
             if let rollback {
                 lines += (rollback.actions.map { ($0, CellStyle.normal) } + rollback.problems.map { ($0, CellStyle.bad) })
@@ -448,12 +457,16 @@ public struct WizardScreen: Sendable {
     func renderEditor(_ form: EditForm, into grid: inout TextGrid, row start: Int, bottom: Int, width: Int) {
         var row = start
         grid.put(String(repeating: "─", count: width), row: row, column: 0, style: .dim)
-        grid.put(" Edit the plan · ↑↓ field · type · ctrl-u clear · enter plan again · esc cancel ".fitted(width - 2), row: row, column: 2, style: .title)
+        grid.put(" Edit the plan · ↑↓ field · ctrl-u clear · enter plan again · esc cancel ".fitted(width - 2), row: row, column: 2, style: .title)
         row += 1
         for (index, label) in EditForm.labels.enumerated() where row < bottom {
             let chosen = index == form.selected
-            let text = "\(chosen ? ">" : " ") \(label.fitted(15, pad: true)) \(form.values[index])\(chosen ? "_" : "")"
-            for line in wrap(text, width: width - 1) where row < bottom {
+            let padded = label + String(repeating: " ", count: max(0, 15 - label.count))
+            let text = "\(chosen ? ">" : " ") \(padded) \(form.values[index])\(chosen ? "_" : "")"
+            // Labels in a column; a long value goes on under its label, cut nowhere.
+            let lines = text.count <= width - 1 ? [text]
+                : [String(text.prefix(width - 1))] + wrap(String(text.dropFirst(width - 1)), width: width - 19).map { String(repeating: " ", count: 18) + $0 }
+            for line in lines where row < bottom {
                 grid.put(line, row: row, column: 0, style: chosen ? .selected : .normal)
                 row += 1
             }
@@ -506,6 +519,7 @@ public struct WizardScreen: Sendable {
             if let failed = rollback.failedRestorePath { lines.append(("the failed restore is kept at \(failed)", .normal)) }
             lines.append((rollback.etcdRunning ? "etcd is running again" : "etcd is NOT running", rollback.etcdRunning ? .good : .bad))
             lines += rollback.problems.map { ("problem: " + $0, .bad) }
+            lines += rollbackLines.map { ("rollback: " + $0, .dim) }
         }
         lines += report.reminders.map { ("next: " + $0, .title) }
         lines += report.notes.map { ("note: " + $0, .dim) }
