@@ -484,19 +484,16 @@ public struct WizardScreen: Sendable {
         }
     }
 
-    /// After a failure: what to change before planning again, from the error and the plan's warnings.
-    func whatToChange(_ report: RestoreReport) -> [String] {
-        let error = report.error ?? ""
-        var lines: [String] = []
+    /// After a failure: what to change before planning again, from the error (none for a rollback asked for).
+    func whatToChange(_ report: RestoreReport) -> String? {
+        guard let error = report.error else { return nil }
         if error.contains("members") && error.contains("expected") {
-            lines.append("what to change: the member name the restore gave etcd is not the one its unit starts it with; press e, set the member name (and initial cluster) to the unit's, then enter to plan again")
-        } else if error.contains("initial cluster") || error.contains("peer URLs") {
-            lines.append("what to change: the initial cluster or peer URLs do not match this host; press e, correct them, then enter to plan again")
-        } else {
-            lines.append("what to change: read the failed step's output (↑ to select it); press e to edit the data dir, member name, initial cluster or peer URLs, or p to plan again as is")
+            return "what to change: etcd's unit starts another member name; e: set the member name (and cluster) to the unit's, enter plans again"
         }
-        lines += (plan?.warnings ?? []).map { "the plan warned: " + $0 }
-        return lines
+        if error.contains("initial cluster") || error.contains("peer URLs") {
+            return "what to change: the initial cluster or peer URLs do not match this host; e: correct them, enter plans again"
+        }
+        return "what to change: ↑ shows the failed step's output; e edits the plan, p plans again"
     }
 
     func reportLines(_ report: RestoreReport, width: Int) -> [(String, CellStyle)] {
@@ -505,8 +502,8 @@ public struct WizardScreen: Sendable {
         if report.succeeded {
             lines.append(("restored \(name) into \(report.dataDir)", .good))
         } else {
-            lines.append(("restore failed: \(report.error ?? "unknown error")", .bad))
-            lines += whatToChange(report).map { ($0, .title) }
+            lines.append((report.error.map { "restore failed: \($0)" } ?? "restore not completed", .bad))
+            if let change = whatToChange(report) { lines.append((change, .title)) }
         }
         if let pods = report.pods {
             let total = pods.values.reduce(0, +)
@@ -519,10 +516,11 @@ public struct WizardScreen: Sendable {
             if let failed = rollback.failedRestorePath { lines.append(("the failed restore is kept at \(failed)", .normal)) }
             lines.append((rollback.etcdRunning ? "etcd is running again" : "etcd is NOT running", rollback.etcdRunning ? .good : .bad))
             lines += rollback.problems.map { ("problem: " + $0, .bad) }
-            lines += rollbackLines.map { ("rollback: " + $0, .dim) }
         }
         lines += report.reminders.map { ("next: " + $0, .title) }
         lines += report.notes.map { ("note: " + $0, .dim) }
+        if report.error != nil { lines += (plan?.warnings ?? []).map { ("the plan warned: " + $0, .warning) } }
+        lines += rollbackLines.map { ("rollback: " + $0, .dim) }
         return lines.flatMap { line in wrap(line.0, width: width).map { ($0, line.1) } }
     }
 }
