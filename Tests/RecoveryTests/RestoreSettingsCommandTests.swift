@@ -94,6 +94,31 @@ struct RestoreSettingsCommandTests {
         #expect(result.stdout.contains("--initial-cluster m7=http://10.0.0.7:2380"))
     }
 
+    @Test("config show lists exactly the data dir, unit, name and peer URLs restore plans with, with the same sources")
+    func configShowMatchesRestore() async throws {
+        let (snapshot, directory, root, env) = try await setup()
+        let units = root + "/etc/systemd/system"
+        try FileManager.default.createDirectory(atPath: units, withIntermediateDirectories: true)
+        try Data("[Service]\nExecStart=/opt/etcd/bin/etcd --name m8 --initial-advertise-peer-urls http://10.0.0.8:2380\n".utf8)
+            .write(to: URL(fileURLWithPath: units + "/my-etcd.service"))
+        let config = directory.appendingPathComponent("config-\(UUID().uuidString.prefix(6)).yaml").path
+        try Data("unit: my-etcd\ndata-dir: /srv/m8\n".utf8).write(to: URL(fileURLWithPath: config))
+        let show = try EtcdConsoleBinary.run(["config", "show", "--config", config, "--discovery-root", root, "-o", "json"], environment: env)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], "\(show.output)")
+        let settings = try #require(object["settings"] as? [[String: String]])
+        func row(_ key: String) -> (String?, String?) {
+            let found = settings.first { $0["key"] == key }
+            return (found?["value"], found?["source"])
+        }
+        let plan = try run([snapshot, "--dry-run", "--config", config, "--discovery-root", root], env).stdout
+        for (key, field) in [("data-dir", "data-dir"), ("name", "name"), ("initial-advertise-peer-urls", "initial-advertise-peer-urls")] {
+            let (value, source) = row(key)
+            #expect(value != nil && plan.contains("  \(field): \(value ?? "?")  [\(source ?? "?")]"), "\(key): \(String(describing: value)) from \(String(describing: source)) in\n\(plan)")
+        }
+        #expect(row("unit").0 == "my-etcd" && plan.contains("  service: systemd unit my-etcd  [\(row("unit").1 ?? "?")]"), "\(plan)")
+        #expect(row("name") == ("m8", "discovered: ExecStart in /etc/systemd/system/my-etcd.service"))
+    }
+
     @Test("A damaged snapshot: the plan says DAMAGED SNAPSHOT first, and --dry-run exits 1")
     func damaged() async throws {
         let (snapshot, directory, root, env) = try await setup()
