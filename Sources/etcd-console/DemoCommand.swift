@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import EtcdClient
 import Foundation
+import Practice
 import Operations
 import Recovery
 import SnapshotStore

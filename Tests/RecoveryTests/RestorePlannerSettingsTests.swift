@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import Foundation
+import Practice
 import SnapshotStore
 import Testing
 @testable import Recovery

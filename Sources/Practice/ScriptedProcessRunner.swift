@@ -1,6 +1,7 @@
+import Recovery
 import Foundation
 
-/// A `ProcessRunner` that plays back expected commands in order (the test double ships with the module,
+/// A `ProcessRunner` that plays back expected commands in order (the test double ships in `Practice`,
 /// so every test and the console's wizard tests use the same one). An unexpected command, or one out of
 /// order, is answered with exit 127 and recorded in `problems`; `unmet` lists expectations never called.
 public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
