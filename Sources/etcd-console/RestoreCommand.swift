@@ -256,6 +256,14 @@ struct RestoreCommand: AsyncParsableCommand {
             } else {
                 print("Restore FAILED: \(report.error ?? "see the steps above")")
                 if report.rolledBack { print("Rolled back.") }
+                if let error = report.error, !rollback, !resume {
+                    if error.contains("members") && error.contains("expected") {
+                        print("change: etcd's unit starts a member name other than the one restored; give the unit's with --name (and --initial-cluster), then plan again:")
+                    } else {
+                        print("change: read the failed step above; correct the setting it names (each has a flag: --data-dir --name --initial-cluster --initial-advertise-peer-urls --unit), then plan again:")
+                    }
+                    print("  etcd-console restore \(report.snapshot) --dry-run")
+                }
             }
             for note in report.notes { print("note: \(note)") }
             for reminder in report.reminders { print("next: \(reminder)") }
