@@ -45,13 +45,19 @@ public struct DataDirDoctor: Sendable {
         var findings: [DoctorFinding] = []
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory) || !isDirectory.boolValue {
-            // One finding, not a critical for each thing inside it: there is nothing here to examine.
-            let unfinished = RestoreJournal.unfinished(dataDir: dataDir)
-            findings.append(DoctorFinding(unfinished != nil ? .critical : .warning, "data-dir-missing",
-                "no data dir at \(dataDir)\(dataDirSource.map { " (from \($0))" } ?? "")" + (unfinished.map { "; there is \($0.summary)" } ?? ""),
-                action: unfinished != nil ? "Finish the restore: etcd-console restore --resume, or --rollback."
-                    : "If etcd keeps its data elsewhere, name it: --data-dir DIR, data-dir in the config file or ETCD_CONSOLE_DATA_DIR. If the disk was lost, restore a snapshot into it."))
+            // One finding, not a critical for each thing inside it: there is nothing here to examine. A restore
+            // interrupted after moving the data dir aside is what matters then, as when the dir exists.
+            if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
+                findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
+                                              action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
+            }
+            findings.append(DoctorFinding(.warning, "data-dir-missing",
+                "no data dir at \(dataDir)\(dataDirSource.map { " (from \($0))" } ?? "")",
+                action: "If etcd keeps its data elsewhere, name it: --data-dir DIR, data-dir in the config file or ETCD_CONSOLE_DATA_DIR. If the disk was lost, restore a snapshot into it."))
             let candidate = examineBackups(&findings)
+            if findings.contains(where: { $0.code == "restore-unfinished" }) {
+                return DoctorReport(findings: findings, recommendation: "Finish the unfinished restore first: etcd-console restore --resume, or etcd-console restore --rollback")
+            }
             let recommendation = candidate.map { "Nothing to examine at \(dataDir). If it was lost, restore \(Self.describe($0, now: now)): etcd-console restore \($0.path)" }
                 ?? "Nothing to examine at \(dataDir): name etcd's data dir (--data-dir), or restore a snapshot if it was lost"
             return DoctorReport(findings: findings, recommendation: recommendation)
