@@ -350,6 +350,8 @@ public struct Console: Sendable {
             members.apply(members: list, at: date)
         case .membersFailed(let error, let date):
             if members.apply(failure: error, at: date) { return [.diagnoseDataDir] }
+        case .membersTLSFailed(let error, let date):
+            members.apply(tlsFailure: error, at: date)
         case .doctor(let report, let dataDir):
             members.doctor = report
             members.doctorDataDir = dataDir

@@ -36,6 +36,8 @@ public enum Effect: Sendable, Equatable {
     case diff(from: SnapshotRef, to: SnapshotRef)
     /// Work out the restore plan for a snapshot (changes nothing).
     case planRestore(SnapshotRef)
+    /// The plan again, with the wizard's edits on top (the wizard is already back in its planning phase).
+    case replanRestore(SnapshotRef, RestoreEdits)
     case runRestore(job: Int, RestorePlan)
     /// Look for an unfinished restore journal (at start).
     case checkUnfinishedRestore
@@ -48,6 +50,8 @@ public enum ConsoleEvent: Sendable {
     case tick(Date)
     case members([MemberStatus], at: Date)
     case membersFailed(String, at: Date)
+    /// etcd answers but the TLS handshake fails (every endpoint): etcd runs, so the doctor is not asked.
+    case membersTLSFailed(String, at: Date)
     case doctor(DoctorReport, dataDir: String)
     case snapshots(CatalogListing, freeBytes: Int64?, at: Date)
     case snapshotsFailed(String)
@@ -95,5 +99,16 @@ public struct Confirmation: Sendable, Equatable {
         self.lines = lines
         self.action = action
         self.typedWord = typedWord
+    }
+}
+
+extension EtcdClientError {
+    /// A TLS handshake failure (or a peer that does not speak HTTP/2 over TLS) on every endpoint tried.
+    public var isTLSFailure: Bool {
+        switch kind {
+        case .tlsHandshake, .alpnNotH2: return true
+        case .noEndpointAvailable: return !underlying.isEmpty && underlying.allSatisfy(\.isTLSFailure)
+        default: return false
+        }
     }
 }

@@ -42,6 +42,9 @@ public struct SnapshotSaveResult: Sendable {
     public var clusterID: UInt64
     public var memberID: UInt64
     public var memberName: String?
+    /// The member's peer URLs and the cluster as `--initial-cluster`, from MemberList (nil if unavailable).
+    public var memberPeerURLs: String? = nil
+    public var initialCluster: String? = nil
     public var etcdVersion: String
 }
 
@@ -90,13 +93,21 @@ public enum SnapshotSaver {
     public struct Source: Sendable {
         public var status: Etcdserverpb_StatusResponse
         public var memberName: String?
+        /// The member's peer URLs, comma-separated, and every member as `name=peer-url,...`.
+        public var memberPeerURLs: String? = nil
+        public var initialCluster: String? = nil
     }
 
     /// Asks the member for its status and name (two calls), e.g. to name the file before saving.
     public static func source(from client: EtcdClient, endpoint: Endpoint? = nil) async throws -> Source {
         let status = try await client.status(of: endpoint)
         let members = try? await client.memberList(endpoint: endpoint)
-        return Source(status: status, memberName: members?.members.first { $0.id == status.header.memberID }?.name)
+        let member = members?.members.first { $0.id == status.header.memberID }
+        let cluster = members?.members.filter { !$0.name.isEmpty }
+            .flatMap { member in member.peerUrls.map { "\(member.name)=\($0)" } }.joined(separator: ",")
+        return Source(status: status, memberName: member?.name,
+                      memberPeerURLs: member.flatMap { $0.peerUrls.isEmpty ? nil : $0.peerUrls.joined(separator: ",") },
+                      initialCluster: cluster.flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// `source` saves the Status and MemberList calls when the caller already made them.
@@ -173,6 +184,7 @@ public enum SnapshotSaver {
                                       revision: revision, duration: ContinuousClock.now - started,
                                       endpoint: stream.endpoint.description, clusterID: status.header.clusterID,
                                       memberID: status.header.memberID, memberName: memberName,
+                                      memberPeerURLs: member.memberPeerURLs, initialCluster: member.initialCluster,
                                       etcdVersion: status.version)
         } catch {
             writer.abort()

@@ -112,6 +112,7 @@ struct ConfigShowCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Schedule interval.", valueName: "interval")) var every: String?
     @OptionGroup var retention: RetentionOptions
     @OptionGroup var output: OutputOptions
+    @Option(help: .hidden) var discoveryRoot: String = "/"
 
     func run() throws {
         var flags = retention.configurationFlags
@@ -120,7 +121,7 @@ struct ConfigShowCommand: ParsableCommand {
         flags[.dataDir] = dataDir.map(absolutePath)
         flags[.unit] = unit
         flags[.every] = every
-        let resolved = try connection.resolve(extra: flags)
+        let resolved = try connection.resolve(extra: flags, discoveryRoot: discoveryRoot)
         let rows = ConfigurationKey.allCases.compactMap { key -> SettingJSON? in
             guard let setting = resolved.settings[key] else { return nil }
             // etcdctl's "user:password" form: show the user only.

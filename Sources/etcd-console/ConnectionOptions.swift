@@ -59,8 +59,10 @@ struct ConnectionOptions: ParsableArguments {
     /// Every setting after precedence: these flags plus `extra` (a command's own flags), the environment, the
     /// config file, discovery, defaults.
     func resolve(extra: [ConfigurationKey: String] = [:],
-                 environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedConfiguration {
-        try config.resolve(flags: flags.merging(extra) { _, command in command }, environment: env)
+                 environment env: [String: String] = ProcessInfo.processInfo.environment,
+                 discoveryRoot: String = "/") throws -> ResolvedConfiguration {
+        try config.resolve(flags: flags.merging(extra) { _, command in command }, environment: env,
+                           discoveryRoot: discoveryRoot)
     }
 
     /// The client configuration from the resolved settings.

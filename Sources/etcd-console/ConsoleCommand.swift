@@ -42,6 +42,11 @@ struct ConsoleCommand: AsyncParsableCommand {
 
     @OptionGroup var kubernetes: KubernetesReadOptions
 
+    /// Discovery looks under this directory instead of / (the demo roots it in its sandbox, so the practice
+    /// unit is the one found and no host unit such as Debian's etcd.service wins).
+    @Option(help: .hidden)
+    var discoveryRoot: String = "/"
+
     func run() async throws {
         guard Terminal.stdinIsTTY, isatty(STDOUT_FILENO) == 1 else {
             printError("""
@@ -55,13 +60,12 @@ struct ConsoleCommand: AsyncParsableCommand {
         if let dir { extra[.dir] = absolutePath(dir) }
         if let dataDir { extra[.dataDir] = absolutePath(dataDir) }
         if let unit { extra[.unit] = unit }
-        let resolved = try connection.resolve(extra: extra)
+        let resolved = try connection.resolve(extra: extra, discoveryRoot: discoveryRoot)
         let configuration = try clientConfiguration(resolved)
         let client = EtcdClient(configuration)
         let directory = resolved.snapshotDirectory
         let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
-                                           dataDir: dataDir.map(absolutePath) ?? resolved.settings[.dataDir].flatMap { $0.source.layer == "default" ? nil : $0.value },
-                                           unit: unit ?? resolved[.unit],
+                                           resolved: resolved,
                                            endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil,
                                            etcdPrefix: kubernetes.etcdPrefix)
         var starting = Console(directory: directory,

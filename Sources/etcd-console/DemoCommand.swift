@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import EtcdClient
 import Foundation
+import Practice
 import Operations
 import Recovery
 import SnapshotStore
@@ -120,6 +121,9 @@ final class DemoSandbox: @unchecked Sendable {
     }
 
     var dataDir: String { root + "/data" }
+    /// The root discovery looks under: it holds only the practice unit, so no unit of this host (Debian's
+    /// /lib/systemd/system/etcd.service runs etcd as the host name) decides what the console restores.
+    var discoveryRoot: String { root + "/host" }
     var backups: String { root + "/backups" }
     var endpoint: String { "http://127.0.0.1:\(clientPort)" }
 
@@ -142,11 +146,13 @@ final class DemoSandbox: @unchecked Sendable {
         say("sandbox in \(root)")
         let peer = "http://127.0.0.1:\(peerPort)"
         // A low --snapshot-count so raft snapshots (.snap files) exist for the drill, as on any busy cluster.
-        try practice.define(unit: "etcd", command: [
+        let command = [
             etcdBinary, "--name", "demo", "--data-dir", dataDir, "--snapshot-count", "500",
             "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "demo=\(peer)",
-        ])
+        ]
+        try practice.define(unit: "etcd", command: command)
+        try writeDiscoverableUnit(command: command)
         let started = try await systemctl("start")
         guard started.succeeded else { throw DemoError("etcd did not start: \(started.tail())") }
         let client = EtcdClient(EtcdClientConfiguration(endpoints: try Endpoint.parseList(endpoint, defaultSecure: false)))
@@ -167,6 +173,17 @@ final class DemoSandbox: @unchecked Sendable {
         await client.close()
         if drill { try await breakDataDir() }
         say("ready: endpoint \(endpoint), snapshots in \(backups), data dir \(dataDir)")
+    }
+
+    /// The practice unit as a systemd unit file under `discoveryRoot`, so the console's discovery finds the
+    /// very command the practice systemctl runs (name, data dir, peer URLs, the etcd binary and its tools).
+    private func writeDiscoverableUnit(command: [String]) throws {
+        let directory = discoveryRoot + "/etc/systemd/system"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let unit = "[Unit]\nDescription=etcd of the etcd-console demo (run by a practice systemctl)\n\n"
+            + "[Service]\nExecStart=\(command.joined(separator: " "))\n"
+        try AtomicFileWriter.replace(directory + "/etcd.service", with: Data(unit.utf8), mode: 0o600)
     }
 
     /// Stops etcd, breaks the data dir, and shows etcd refusing to start.
@@ -220,7 +237,8 @@ final class DemoSandbox: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = practice.binDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         for name in environment.keys where name.hasPrefix("ETCDCTL_") || name.hasPrefix("ETCD_CONSOLE_") { environment[name] = nil }
-        let arguments = ["--endpoints", endpoint, "--dir", backups, "--data-dir", dataDir, "--unit", "etcd"]
+        let arguments = ["--endpoints", endpoint, "--dir", backups, "--data-dir", dataDir, "--unit", "etcd",
+                         "--discovery-root", discoveryRoot]
         say("opening the console: etcd-console \(arguments.joined(separator: " "))")
         fflush(nil)
         // The console owns the terminal and its keys; the demo only waits. It stays in the demo's process group

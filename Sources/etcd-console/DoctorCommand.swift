@@ -29,29 +29,38 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var config: ConfigOption
 
-    @Option(help: ArgumentHelp("etcd's --quota-backend-bytes.", valueName: "bytes"))
-    var quotaBackendBytes: Int64 = 2 << 30
+    @Option(help: ArgumentHelp("etcd's --quota-backend-bytes (default: discovered from how etcd runs, else 2 GiB).", valueName: "bytes"))
+    var quotaBackendBytes: Int64?
+
+    @Option(help: .hidden)
+    var discoveryRoot: String = "/"
 
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard quotaBackendBytes > 0 else { throw ValidationError("--quota-backend-bytes must be positive") }
+        guard (quotaBackendBytes ?? 1) > 0 else { throw ValidationError("--quota-backend-bytes must be positive") }
     }
 
     func run() throws {
         var flags: [ConfigurationKey: String] = [:]
         flags[.dir] = dir.map(absolutePath)
         flags[.dataDir] = dataDir.map(absolutePath)
-        // data dir: flag, ETCD_CONSOLE_DATA_DIR, config file, discovery, /var/lib/etcd.
-        let resolved = try config.resolve(flags: flags)
-        var walDir = self.walDir
-        if walDir == nil, resolved.settings[.dataDir]?.source.layer == "discovery",
-           let discovered = (try? EtcdDiscovery().discover())?.walDir, !discovered.isEmpty {
-            walDir = discovered
+        flags[.walDir] = walDir.map(absolutePath)
+        flags[.quotaBackendBytes] = quotaBackendBytes.map(String.init)
+        // One settings value: flag > ETCD_CONSOLE_* > config file > discovery (run once) > defaults.
+        let resolved = try config.resolve(flags: flags, discoveryRoot: discoveryRoot)
+        let dataDirSetting = resolved.settings[.dataDir]
+        // A WAL dir inside the data dir is etcd's own default, not a separate one.
+        let wal = resolved.chosen(.walDir).map(\.value).flatMap { wal in
+            let data = resolved[.dataDir] ?? "/var/lib/etcd"
+            return wal.hasPrefix(data + "/") ? nil : wal
         }
-        let report = DataDirDoctor(dataDir: resolved[.dataDir] ?? "/var/lib/etcd", walDir: walDir,
+        let quota = resolved.chosen(.quotaBackendBytes)
+        let report = DataDirDoctor(dataDir: resolved[.dataDir] ?? "/var/lib/etcd", walDir: wal,
                                    backupDirectory: resolved.snapshotDirectory,
-                                   quotaBytes: quotaBackendBytes, now: Date()).examine()
+                                   quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
+                                   dataDirSource: dataDirSetting?.source.description,
+                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
         switch output.output {
         case .json:
             try printJSON(report)

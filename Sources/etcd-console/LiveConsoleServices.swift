@@ -13,10 +13,10 @@ import Glibc
 struct LiveConsoleServices: ConsoleServices {
     let client: EtcdClient
     let catalog: SnapshotCatalog
-    /// `--data-dir`; nil: discovered (systemd unit, kubeadm manifest), else /var/lib/etcd.
-    let dataDir: String?
-    /// `--unit`; nil: discovered, else etcd.
-    let unit: String?
+    /// The one settings value of this session (flags > environment > file > discovery, run once > defaults).
+    let resolved: ResolvedConfiguration
+    /// The data dir a flag, the environment or the config file chose; nil: discovered, else /var/lib/etcd.
+    var dataDir: String? { resolved.chosen(.dataDir).flatMap { $0.source.layer == "discovery" ? nil : $0.value } }
     /// The endpoints the operator gave (`--endpoints` or ETCDCTL_ENDPOINTS), used for the restore's health checks.
     let endpointsGiven: Bool
     let runner: any ProcessRunner = SystemProcessRunner()
@@ -28,14 +28,15 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func diagnoseDataDir() async -> (DoctorReport, dataDir: String) {
-        var dir = dataDir
-        var walDir: String?
-        if dir == nil, let deployment = try? EtcdDiscovery().discover() {
-            dir = deployment.dataDir
-            if let wal = deployment.walDir, !wal.isEmpty { walDir = wal }
-        }
-        let examined = dir ?? "/var/lib/etcd"
-        let report = DataDirDoctor(dataDir: examined, walDir: walDir, backupDirectory: catalog.directory, now: Date()).examine()
+        // The data dir, WAL dir and quota restore and doctor use: the session's one settings value.
+        let setting = resolved.settings[.dataDir]
+        let examined = setting?.value ?? "/var/lib/etcd"
+        let wal = resolved.chosen(.walDir).map(\.value).flatMap { $0.hasPrefix(examined + "/") ? nil : $0 }
+        let quota = resolved.chosen(.quotaBackendBytes)
+        let report = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
+                                   quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
+                                   dataDirSource: setting?.source.description,
+                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
         return (report, examined)
     }
 
@@ -119,34 +120,44 @@ struct LiveConsoleServices: ConsoleServices {
 
     // MARK: - Restore
 
-    /// How etcd runs here, with `--data-dir` as an override; nothing found is not an error (defaults apply).
+    /// How etcd runs here, as discovered once for this session; nothing found is not an error (defaults apply).
     private func deployment() -> EtcdDeployment {
-        var overrides: [EtcdSetting.Name: String] = [:]
-        if let dataDir { overrides[.dataDir] = dataDir }
-        return (try? EtcdDiscovery().discover(overrides: overrides)) ?? EtcdDeployment(kind: .none)
+        resolved.deployment ?? EtcdDeployment(kind: .none)
     }
 
-    private func options(snapshot: String, deployment: EtcdDeployment) async -> RestoreOptions {
-        var options = RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, unit: unit,
-                                     endpoints: endpointsGiven ? client.configuration.endpoints.map(\.description) : nil)
+    private func options(snapshot: String, edits: RestoreEdits) async -> RestoreOptions {
+        var options = RestoreOptions.resolved(snapshotPath: snapshot, resolved)
+        options.endpoints = endpointsGiven ? client.configuration.endpoints.map(\.description) : nil
         // While etcd answers, the member restores as itself: its name and peer URLs as etcd reports them win over
-        // configuration files (which may describe another etcd on this host); when it is down, discovery decides.
-        if let status = try? await client.status(), let list = try? await client.memberList(),
+        // discovered files (which may describe another etcd on this host), not over what the operator set.
+        let operatorSet = [ConfigurationKey.name, .initialCluster, .initialAdvertisePeerURLs].contains { key in
+            resolved.chosen(key).map { $0.source.layer != "discovery" } ?? false
+        }
+        if !operatorSet, let status = try? await client.status(), let list = try? await client.memberList(),
            let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty,
            !member.name.isEmpty {
             options.name = member.name
             options.initialAdvertisePeerURLs = member.peerUrls.joined(separator: ",")
             options.initialCluster = member.peerUrls.map { "\(member.name)=\($0)" }.joined(separator: ",")
+            let source = "etcd itself (member list of the running member)"
+            options.sources[.name] = source
+            options.sources[.initialAdvertisePeerURLs] = source
+            options.sources[.initialCluster] = source
         }
-        return options
+        return edits.applied(to: options)
     }
 
     func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan {
+        try await planRestore(snapshot, edits: RestoreEdits())
+    }
+
+    func planRestore(_ snapshot: SnapshotRef, edits: RestoreEdits) async throws -> RestorePlan {
         let deployment = deployment()
-        if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment)) {
+        let options = await options(snapshot: snapshot.path, edits: edits)
+        if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: options, deployment: deployment)) {
             throw RestoreError(.journal, "\(journal.summary): finish it first (:restore offers resume or rollback at the next start, or etcd-console restore --resume / --rollback)")
         }
-        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: await options(snapshot: snapshot.path, deployment: deployment))
+        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: options)
     }
 
     private func executor(_ plan: RestorePlan) throws -> RestoreExecutor {
@@ -160,7 +171,7 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])? {
-        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        let dir = RestorePlanner.dataDir(options: RestoreOptions.resolved(snapshotPath: "", resolved), deployment: deployment())
         guard let journal = RestoreJournal.unfinished(dataDir: dir) else { return nil }
         let steps = Dictionary(uniqueKeysWithValues: RestoreStepKind.allCases.compactMap { kind in journal.status(of: kind).map { (kind, $0) } })
         return (journal.plan, journal.summary, steps)
@@ -177,7 +188,7 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     private func unfinishedJournal() throws -> RestoreJournal {
-        let dir = RestorePlanner.dataDir(options: RestoreOptions(snapshotPath: "", dataDir: dataDir), deployment: deployment())
+        let dir = RestorePlanner.dataDir(options: RestoreOptions.resolved(snapshotPath: "", resolved), deployment: deployment())
         guard let journal = RestoreJournal.unfinished(dataDir: dir) else {
             throw RestoreError(.journal, "no unfinished restore journal at \(RestoreJournal.path(forDataDir: dir)) any more")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Practice
 import Recovery
 
 /// Hidden: installs the practice systemctl (for the demo sandbox, benchmarks and drills on hosts where

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Operations
 import Recovery
 import SnapshotStore
 #if canImport(Glibc)
@@ -18,7 +19,11 @@ struct RestoreCommand: AsyncParsableCommand {
         verify revision/keys/members, check pods. A step that fails after the move rolls everything back
         (the restored dir goes to <data-dir>.failed-restore-<time>). Each step is journaled in
         <data-dir>.restore-journal: after a crash, run again with --resume or --rollback.
-        Settings come from discovery (systemd unit, kubeadm manifest, /etc/etcd); flags override them.
+        Each setting comes from, in order: flags, the environment (ETCD_CONSOLE_DATA_DIR, ETCD_CONSOLE_UNIT, ...),
+        the config file, the unit that runs etcd here (or the kubeadm manifest, /etc/etcd), the snapshot's sidecar
+        (the member it was saved from), defaults; the plan shows each value's source and warns when the snapshot's
+        member differs from the one restored. The restore tool is etcdutl, else etcdctl, looked for next to the
+        etcd the unit runs, then on PATH, each checked with `version` (--restore-tool names one).
         Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
 
         Examples:
@@ -58,6 +63,8 @@ struct RestoreCommand: AsyncParsableCommand {
     var unit: String?
     @Option(help: ArgumentHelp("kubeadm static pod manifest to move out and back instead of systemctl.", valueName: "path"))
     var staticPodManifest: String?
+    @Option(help: ArgumentHelp("The etcdutl or etcdctl to restore with (default: etcdutl, else etcdctl, next to etcd, then on PATH).", valueName: "path"))
+    var restoreTool: String?
     @Flag(help: "Restore even when the snapshot does not verify (the restore tool still checks its hash).")
     var skipVerify = false
     @Option(help: ArgumentHelp("How long to wait for etcd to stop.", valueName: "duration"))
@@ -81,17 +88,10 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let runner = SystemProcessRunner()
-        var overrides: [EtcdSetting.Name: String] = [:]
-        if let dataDir { overrides[.dataDir] = dataDir }
-        if let walDir { overrides[.walDir] = walDir }
-        let deployment: EtcdDeployment
-        do {
-            deployment = try EtcdDiscovery(root: discoveryRoot).discover(overrides: overrides)
-        } catch {
-            printError("warning: discovery failed (\(error)); using flags and etcd's defaults")
-            deployment = EtcdDeployment(kind: .none)
-        }
-        let journalDataDir = RestorePlanner.dataDir(options: restoreOptions(snapshot: ""), deployment: deployment)
+        // One settings value: flags > environment > config file > discovery (run once) > defaults.
+        let resolved = try connection.resolve(extra: restoreFlags, discoveryRoot: discoveryRoot)
+        let deployment = resolved.deployment ?? EtcdDeployment(kind: .none)
+        let journalDataDir = RestorePlanner.dataDir(options: restoreOptions(snapshot: "", resolved), deployment: deployment)
 
         if resume || rollback {
             guard let journal = RestoreJournal.unfinished(dataDir: journalDataDir) else {
@@ -120,7 +120,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
         let plan: RestorePlan
         do {
-            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: snapshot!))
+            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: snapshot!, resolved))
         } catch let error as RestoreError {
             printError("error: \(error)")
             throw ExitCode(1)
@@ -130,6 +130,8 @@ struct RestoreCommand: AsyncParsableCommand {
             case .json: try printJSON(plan)
             case .table: print(plan.rendered())
             }
+            // A damaged or unreadable snapshot is a failed check, not a plan to follow.
+            if !plan.isRestorable { throw ExitCode(1) }
             return
         }
         try confirm(plan, action: "restore")
@@ -152,13 +154,28 @@ struct RestoreCommand: AsyncParsableCommand {
 
     nonisolated(unsafe) private static var interruptHandler: InterruptHandler?
 
-    private func restoreOptions(snapshot: String) -> RestoreOptions {
-        RestoreOptions(snapshotPath: snapshot, dataDir: dataDir, walDir: walDir, name: name, initialCluster: initialCluster,
-                       initialClusterToken: initialClusterToken, initialAdvertisePeerURLs: initialAdvertisePeerUrls,
-                       unit: unit, staticPodManifest: staticPodManifest, endpoints: endpointList,
-                       skipVerify: skipVerify,
-                       stopTimeout: (try? parseDuration(stopTimeout, flag: "--stop-timeout")) ?? .seconds(90),
-                       startTimeout: (try? parseDuration(startTimeout, flag: "--start-timeout")) ?? .seconds(90))
+    /// This command's flags for the settings resolver.
+    private var restoreFlags: [ConfigurationKey: String] {
+        var flags: [ConfigurationKey: String] = [:]
+        flags[.dataDir] = dataDir.map(absolutePath)
+        flags[.walDir] = walDir.map(absolutePath)
+        flags[.name] = name
+        flags[.initialCluster] = initialCluster
+        flags[.initialClusterToken] = initialClusterToken
+        flags[.initialAdvertisePeerURLs] = initialAdvertisePeerUrls
+        flags[.unit] = unit
+        flags[.staticPodManifest] = staticPodManifest.map(absolutePath)
+        flags[.restoreTool] = restoreTool.map(absolutePath)
+        return flags
+    }
+
+    private func restoreOptions(snapshot: String, _ resolved: ResolvedConfiguration) -> RestoreOptions {
+        var options = RestoreOptions.resolved(snapshotPath: snapshot, resolved)
+        options.endpoints = endpointList
+        options.skipVerify = skipVerify
+        options.stopTimeout = (try? parseDuration(stopTimeout, flag: "--stop-timeout")) ?? .seconds(90)
+        options.startTimeout = (try? parseDuration(startTimeout, flag: "--start-timeout")) ?? .seconds(90)
+        return options
     }
 
     private var endpointList: [String]? {
@@ -239,6 +256,14 @@ struct RestoreCommand: AsyncParsableCommand {
             } else {
                 print("Restore FAILED: \(report.error ?? "see the steps above")")
                 if report.rolledBack { print("Rolled back.") }
+                if let error = report.error, !rollback, !resume {
+                    if error.contains("members") && error.contains("expected") {
+                        print("change: etcd's unit starts a member name other than the one restored; give the unit's with --name (and --initial-cluster), then plan again:")
+                    } else {
+                        print("change: read the failed step above; correct the setting it names (each has a flag: --data-dir --name --initial-cluster --initial-advertise-peer-urls --unit), then plan again:")
+                    }
+                    print("  etcd-console restore \(report.snapshot) --dry-run")
+                }
             }
             for note in report.notes { print("note: \(note)") }
             for reminder in report.reminders { print("next: \(reminder)") }

@@ -28,6 +28,21 @@ struct ConsoleGoldenTests {
             _ = c.apply(.doctor(F.doctorReport, dataDir: "/var/lib/etcd"))
             return c
         }),
+        ("members-drill-down", {
+            var c = F.console()
+            _ = c.apply(.membersFailed("could not reach http://127.0.0.1:40123: connection refused (is etcd running and listening on port 40123?)",
+                                       at: F.now.addingTimeInterval(-20)))
+            var report = F.doctorReport
+            report.recommendation = "Restore from snapshot-20261125T120000Z-demo.db (revision 1204, 3m ago): etcd-console restore /tmp/etcd-console-demo.Xc81Qa/backups/snapshot-20261125T120000Z-demo.db"
+            _ = c.apply(.doctor(report, dataDir: "/tmp/etcd-console-demo.Xc81Qa/data"))
+            return c
+        }),
+        ("members-tls-error", {
+            var c = F.console()
+            _ = c.apply(.membersTLSFailed("could not reach https://10.0.0.5:2379: TLS handshake failed: certificate signed by unknown authority (CA file /etc/etcd/ssl/ca.pem)",
+                                          at: F.now.addingTimeInterval(-20)))
+            return c
+        }),
         ("members-backups-stale", {
             var c = F.withSnapshots(12)
             c.backupIntervalSeconds = 60
@@ -115,6 +130,12 @@ struct ConsoleGoldenTests {
         ("wizard-midway", { WizardFixtures.console(WizardFixtures.midway) }),
         ("wizard-failed-rolled-back", { WizardFixtures.console(WizardFixtures.failedAndRolledBack) }),
         ("wizard-succeeded", { WizardFixtures.console(WizardFixtures.succeeded) }),
+        ("wizard-failed-member-mismatch", { WizardFixtures.console(WizardFixtures.failedMemberMismatch) }),
+        ("wizard-failed-report-scrolled", { pressing(WizardFixtures.console(WizardFixtures.failedMemberMismatch), [.pageDown, .pageUp, .pageUp]) }),
+        ("wizard-failed-step-output", { pressing(WizardFixtures.console(WizardFixtures.failedMemberMismatch), [.up, .up]) }),
+        ("wizard-review-restore-command", { pressing(WizardFixtures.console(nil), [.down, .down, .down]) }),
+        ("wizard-edit", { pressing(WizardFixtures.console(nil), [.character("e"), .control("u"), .character("d"), .character("e"), .character("m"), .character("o")]) }),
+        ("wizard-edit-problem", { pressing(WizardFixtures.console(nil), [.character("e"), .character(" "), .character("x"), .enter]) }),
         ("wizard-unfinished-journal", {
             var c = F.withSnapshots(3)
             _ = c.apply(.unfinishedRestore(WizardFixtures.plan, summary: "an unfinished restore of \(WizardFixtures.snapshot.path) into /var/lib/etcd (started 2026-11-25T11:58:00Z by pid 4242) stopped during step restore; the old data dir is at /var/lib/etcd.before-restore-20261125T115800Z",

@@ -79,6 +79,31 @@ enum WizardFixtures {
     ]
 
     /// A console on the wizard with the plan shown, after `events` of a confirmed run.
+    /// The drill's failure before issue 11: restored as a member the unit does not run, verify fails, rolled back.
+    static let failedMemberMismatch: [RestoreEvent] = midway + [
+        .stepFinished(StepResult(kind: .restore, status: .ok, durationMs: 2_400, detail: "restored revision 1204000")),
+    ] + ok(.fixOwnership, 40, "etcd:etcd 0700") + ok(.startEtcd, 3_100, "etcd started") + ok(.waitHealthy, 800, "healthy after 0.8s") + [
+        .stepStarted(.verify),
+        .output(.verify, "revision 1204000, 4812 keys"),
+        .output(.verify, "member list: 8e9e05c52164694d, started, demo, http://127.0.0.1:2380, http://127.0.0.1:2379, false"),
+        .stepFinished(StepResult(kind: .verify, status: .failed, durationMs: 120, detail: "members demo, expected master1")),
+        .rollbackStarted(reason: "verify failed: members demo, expected master1"),
+        .output(nil, "systemctl stop etcd"),
+        .output(nil, "mv /var/lib/etcd /var/lib/etcd.failed-restore-20261125T120301Z"),
+        .output(nil, "mv /var/lib/etcd.before-restore-20261125T120301Z /var/lib/etcd"),
+        .output(nil, "systemctl start etcd"),
+        .rollbackFinished(RollbackResult(originalRestored: true, failedRestorePath: "/var/lib/etcd.failed-restore-20261125T120301Z",
+                                         etcdRunning: false, actions: ["original data dir back at /var/lib/etcd"],
+                                         problems: ["etcd did not start from the original data dir (it was broken before the restore)"])),
+        .finished(RestoreReport(succeeded: false, snapshot: snapshot.path, dataDir: "/var/lib/etcd",
+                                steps: [], rolledBack: true, movedAside: nil,
+                                rollback: RollbackResult(originalRestored: true, failedRestorePath: "/var/lib/etcd.failed-restore-20261125T120301Z",
+                                                         etcdRunning: false, actions: [],
+                                                         problems: ["etcd did not start from the original data dir (it was broken before the restore)"]),
+                                error: "verify: members demo, expected master1", errorKind: nil, pods: nil, notes: [],
+                                reminders: ["look at journalctl -u etcd for why etcd did not start"])),
+    ]
+
     static func console(_ events: [RestoreEvent]?, readonly: Bool = false) -> Console {
         var console = F.withSnapshots(3, readonly: readonly)
         console.wizard = WizardScreen(snapshot: snapshot)

@@ -32,6 +32,23 @@ struct RestoreCommandTests {
         #expect(mode.wholeMatch(of: /0[0-7]{3}/) != nil, "\(mode)")
     }
 
+    @Test("Restored as a member the unit does not run: verify fails, it rolls back, and says what to change and how to plan again")
+    func wrongMemberName() async throws {
+        let lab = try await RestoreLab.make(.v3_5)
+        defer { lab.tearDownNow() }
+        var flags = lab.flags
+        let name = try #require(flags.firstIndex(of: "--name"))
+        flags[name + 1] = "other"
+        let cluster = try #require(flags.firstIndex(of: "--initial-cluster"))
+        flags[cluster + 1] = "other=\(lab.etcd.peerURL)"
+        let result = try EtcdConsoleBinary.run(["restore", lab.snapshot, "--yes"] + flags, environment: ["PATH": lab.environment["PATH"]!])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stdout.contains("Rolled back."), "\(result.output)")
+        #expect(result.stdout.contains("change: etcd's unit starts a member name other than the one restored; give the unit's with --name (and --initial-cluster), then plan again:"), "\(result.output)")
+        #expect(result.stdout.contains("\n  etcd-console restore \(lab.snapshot) --dry-run\n"))
+        #expect(try await lab.contents().hasAfterSnapshotKey, "the original data is back")
+    }
+
     @Test("Without --yes and without a terminal it refuses, exit 2, and changes nothing")
     func refusesWithoutTerminal() async throws {
         let lab = try await RestoreLab.make(.v3_4)

@@ -1,6 +1,7 @@
 import EtcdClient
 import EtcdTestSupport
 import Foundation
+import Practice
 import Testing
 @testable import Recovery
 import SnapshotStore

@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import Foundation
+import Practice
 import Testing
 @testable import Recovery
 
@@ -27,7 +28,7 @@ struct RestorePlannerTests {
 
     @Test("etcdutl that knows --bump-revision restores with it, with the discovered member settings")
     func etcdutlWithBump() async throws {
-        let runner = ScriptedProcessRunner(installed: ["etcdutl": "/usr/local/bin/etcdutl", "etcdctl": "/usr/bin/etcdctl"], expectations: [
+        let runner = ScriptedProcessRunner.failingTest(installed: ["etcdutl": "/usr/local/bin/etcdutl", "etcdctl": "/usr/bin/etcdctl"], expectations: [
             .init("etcdutl", ["version"], output: "etcdutl version: 3.5.12\nAPI version: 3.5"),
             .init("etcdutl", ["snapshot", "restore", "--help"], output: "  --bump-revision uint\n  --mark-compacted\n"),
         ])
@@ -50,7 +51,7 @@ struct RestorePlannerTests {
 
     @Test("Without etcdutl, etcdctl restores with ETCDCTL_API=3, and a tool without --bump-revision is named in a note")
     func etcdctlFallback() async throws {
-        let runner = ScriptedProcessRunner(installed: ["etcdctl": "/usr/bin/etcdctl"], expectations: [
+        let runner = ScriptedProcessRunner.failingTest(installed: ["etcdctl": "/usr/bin/etcdctl"], expectations: [
             .init("etcdctl", ["version"], output: "etcdctl version: 3.4.23\nAPI version: 3.4"),
             .init("etcdctl", ["snapshot", "restore", "--help"], output: "--data-dir\n--skip-hash-check\n"),
         ])
@@ -65,7 +66,7 @@ struct RestorePlannerTests {
 
     @Test("A static pod is stopped by parking its manifest outside the manifests directory")
     func staticPod() async throws {
-        let runner = ScriptedProcessRunner(installed: ["etcdutl": "/usr/bin/etcdutl"], expectations: [
+        let runner = ScriptedProcessRunner.failingTest(installed: ["etcdutl": "/usr/bin/etcdutl"], expectations: [
             .init("etcdutl", ["version"], output: "etcdutl version: 3.5.9"),
             .init("etcdutl", ["snapshot", "restore", "--help"], output: ""),
         ])
@@ -81,7 +82,7 @@ struct RestorePlannerTests {
 
     @Test("No restore tool installed is a clear error naming what to install")
     func noTool() async throws {
-        let runner = ScriptedProcessRunner(installed: [:], expectations: [])
+        let runner = ScriptedProcessRunner.failingTest(installed: [:], expectations: [])
         await #expect {
             try await RestorePlanner(runner: runner).plan(deployment: deployment(), options: RestoreOptions(snapshotPath: try junkSnapshot()))
         } throws: { error in
@@ -91,7 +92,7 @@ struct RestorePlannerTests {
 
     @Test("A missing snapshot file is a bad-snapshot error")
     func missingSnapshot() async throws {
-        let runner = ScriptedProcessRunner(installed: [:], expectations: [])
+        let runner = ScriptedProcessRunner.failingTest(installed: [:], expectations: [])
         await #expect {
             try await RestorePlanner(runner: runner).plan(deployment: deployment(), options: RestoreOptions(snapshotPath: "/nonexistent/snap.db"))
         } throws: { error in
@@ -108,5 +109,21 @@ struct RestorePlannerTests {
         #expect(outcome.status == 127)
         #expect(runner.problems.count == 1)
         #expect(runner.unmet.count == 2)
+    }
+
+    @Test("The scripted runner calls onUnexpected once, at the first unexpected call (failingTest makes that a test failure)")
+    func scriptedRunnerFailsFast() async throws {
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var messages: [String] = []
+        }
+        let seen = Seen()
+        let runner = ScriptedProcessRunner(installed: ["systemctl": "/bin/systemctl"], expectations: [.init("systemctl", ["stop", "etcd"])],
+                                           onUnexpected: { message in seen.lock.withLock { seen.messages.append(message) } })
+        _ = try await runner.run(ProcessRequest("systemctl", ["start", "etcd"]))
+        _ = try await runner.run(ProcessRequest("systemctl", ["restart", "etcd"]))
+        let messages = seen.lock.withLock { seen.messages }
+        #expect(messages.count == 1)
+        #expect(messages.first?.hasPrefix("scripted runner: expected systemctl stop etcd, got ") == true, "\(messages)")
     }
 }

@@ -18,7 +18,7 @@ struct HardeningFuzzTests {
     static func attempt(_ target: Target, in dir: URL) -> (planted: String, error: String?) {
         let snapshot = dir.appendingPathComponent("snapshot-20261125T140000.000Z-m1.db").path
         let catalog = SnapshotCatalog.standard(directory: dir.path)
-        let metadata = SnapshotMetadata(takenAt: Date(), size: 1, health: "good")
+        let metadata = SnapshotMetadata(takenAt: Date(), size: 1, health: .good)
         func run(_ body: () throws -> Void) -> String? {
             do { try body(); return nil } catch { return "\(error)" }
         }

@@ -50,7 +50,7 @@ struct SafeFileTests {
         let sidecar = SnapshotCatalog.sidecarPath(for: snapshot)
         try victim.plant(at: sidecar)
         let catalog = SnapshotCatalog.standard(directory: dir.path)
-        let metadata = SnapshotMetadata(takenAt: Date(), size: 1, health: "good")
+        let metadata = SnapshotMetadata(takenAt: Date(), size: 1, health: .good)
         #expect { try catalog.writeSidecar(metadata, for: snapshot) } throws: { error in
             "\(error)".hasPrefix(Self.refusal(sidecar))
         }

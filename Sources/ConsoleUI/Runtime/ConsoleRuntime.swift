@@ -1,3 +1,4 @@
+import EtcdClient
 import Foundation
 import Recovery
 import SnapshotStore
@@ -123,6 +124,8 @@ public final class ConsoleRuntime {
                 defer { inFlight.end("members") }
                 do {
                     events.post(.members(try await services.clusterStatus(), at: now()))
+                } catch let error as EtcdClientError where error.isTLSFailure {
+                    events.post(.membersTLSFailed("\(error)", at: now()))
                 } catch {
                     events.post(.membersFailed("\(error)", at: now()))
                 }
@@ -208,6 +211,14 @@ public final class ConsoleRuntime {
             Task.detached {
                 do {
                     events.post(.restorePlanned(ref, try await services.planRestore(ref)))
+                } catch {
+                    events.post(.restorePlanFailed(ref, "\(error)"))
+                }
+            }
+        case .replanRestore(let ref, let edits):
+            Task.detached {
+                do {
+                    events.post(.restorePlanned(ref, try await services.planRestore(ref, edits: edits)))
                 } catch {
                     events.post(.restorePlanFailed(ref, "\(error)"))
                 }

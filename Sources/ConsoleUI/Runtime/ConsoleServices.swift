@@ -26,6 +26,8 @@ public protocol ConsoleServices: Sendable {
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff
     /// The restore plan for a snapshot on this host (discovery, verify, tool checks); changes nothing.
     func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan
+    /// The plan again with what the operator changed in the wizard on top (name, cluster, peer URLs, data dir).
+    func planRestore(_ snapshot: SnapshotRef, edits: RestoreEdits) async throws -> RestorePlan
     /// Runs a confirmed plan, reporting each step as it goes.
     func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     /// An unfinished restore journal for the local data dir, with one line saying what it is.
@@ -39,6 +41,11 @@ extension ConsoleServices {
     /// Why a snapshot about to be browsed or compared cannot be trusted (the readers' check: trailer,
     /// structure, sidecar), or nil when it is good. The default knows nothing (fakes).
     public func damage(of snapshot: SnapshotRef) async -> String? { nil }
+
+    /// Services that take no edits plan as before (the test doubles).
+    public func planRestore(_ snapshot: SnapshotRef, edits: RestoreEdits) async throws -> RestorePlan {
+        try await planRestore(snapshot)
+    }
 }
 
 /// The terminal as the runtime sees it; `CursesTerminal` is the real one.

@@ -15,6 +15,8 @@ public struct MembersScreen: Sendable {
     public var doctorDataDir: String?
     /// A doctor run was asked for during this outage.
     var doctorRequested = false
+    /// The last failure was a TLS handshake: etcd runs and answers, the connection settings are wrong.
+    public var tlsFailed = false
 
     public init() {}
 
@@ -26,6 +28,7 @@ public struct MembersScreen: Sendable {
     /// One line for the header: health at a glance.
     func summary(_ context: RenderContext) -> (String, CellStyle) {
         if let since = unreachableSince {
+            if tlsFailed { return ("TLS error talking to etcd since \(context.clock.time(since))", .bad) }
             return ("etcd unreachable since \(context.clock.time(since))", .bad)
         }
         guard updatedAt != nil else { return ("connecting to etcd…", .warning) }
@@ -47,12 +50,23 @@ public struct MembersScreen: Sendable {
         lastError = nil
         doctor = nil
         doctorRequested = false
+        tlsFailed = false
         selected = min(selected, max(0, members.count - 1))
     }
 
     /// Records a failed refresh; returns true when the doctor should run (the first failure of an outage).
+    /// Records a TLS failure: etcd answers, so its data dir is not examined (a doctor report would mislead).
+    mutating func apply(tlsFailure: String, at date: Date) {
+        lastError = tlsFailure
+        tlsFailed = true
+        doctor = nil
+        doctorRequested = false
+        if unreachableSince == nil { unreachableSince = date }
+    }
+
     mutating func apply(failure: String, at date: Date) -> Bool {
         lastError = failure
+        tlsFailed = false
         if unreachableSince == nil { unreachableSince = date }
         guard !doctorRequested else { return false }
         doctorRequested = true
@@ -141,6 +155,22 @@ public struct MembersScreen: Sendable {
     private func renderDown(into grid: inout TextGrid, area: Area, context: RenderContext) {
         var row = area.top
         let bottom = area.top + area.height
+        if let since = unreachableSince, tlsFailed {
+            grid.put(" etcd answers but the TLS handshake fails (since \(context.clock.time(since)); retrying every 2s)",
+                     row: row, column: 0, style: .bad)
+            row += 1
+            for line in wrap(lastError ?? "", width: area.width - 3).prefix(6) where row < bottom {
+                grid.put("  " + line, row: row, column: 0, style: .normal)
+                row += 1
+            }
+            let advice = "etcd is running: its data dir is not the problem. Check the CA (--cacert), the client certificate and key (--cert, --key) and the endpoint's host name; etcd-console config show lists what is used and from where."
+            row += 1
+            for line in wrap(advice, width: area.width - 2) where row < bottom {
+                grid.put(" " + line, row: row, column: 0, style: .title)
+                row += 1
+            }
+            return
+        }
         if let since = unreachableSince {
             grid.put(" etcd is not answering (unreachable since \(context.clock.time(since)); retrying every 2s)",
                      row: row, column: 0, style: .bad)
@@ -162,15 +192,26 @@ public struct MembersScreen: Sendable {
         var lines: [(String, CellStyle)] = [(" Doctor findings for the data dir (read offline, nothing changed):", .header),
                                             ("   " + (doctorDataDir ?? "?"), .header)]
         let notable = doctor.findings.filter { $0.severity != .ok }
-        for finding in notable.isEmpty ? doctor.findings : notable {
-            let style: CellStyle = finding.severity == .critical ? .bad : finding.severity == .warning ? .warning : .good
+        // Criticals whole (what etcd will do, what to do); the rest cut to fit, with where to read them whole.
+        for finding in (notable.isEmpty ? doctor.findings : notable).sorted(by: { ($0.severity == .critical ? 0 : 1) < ($1.severity == .critical ? 0 : 1) }) {
+            let critical = finding.severity == .critical
+            let style: CellStyle = critical ? .bad : finding.severity == .warning ? .warning : .good
             lines += wrap("\(finding.severity.rawValue.uppercased()) \(finding.code): \(finding.message)", width: area.width - 4)
-                .prefix(3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
+                .prefix(critical ? 12 : 3).enumerated().map { ($0.offset == 0 ? " " + $0.element : "   " + $0.element, style) }
             if !finding.action.isEmpty {
-                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(2).map { ("   " + $0, .normal) }
+                lines += wrap("-> " + finding.action, width: area.width - 6).prefix(critical ? 6 : 2).map { ("   " + $0, .normal) }
             }
         }
-        let recommendation = wrap(doctor.recommendation, width: area.width - 2).prefix(2).map { (" " + $0, CellStyle.title) }
+        // The recommendation whole; a command in it on lines of its own, continued with ` \` so it copies back.
+        var recommendation: [(String, CellStyle)] = []
+        if let range = doctor.recommendation.range(of: ": etcd-console ") {
+            let text = String(doctor.recommendation[..<range.lowerBound]) + ":"
+            let command = "etcd-console " + doctor.recommendation[range.upperBound...]
+            recommendation = wrap(text, width: area.width - 2).map { (" " + $0, CellStyle.title) }
+                + WizardScreen.shellLines(command, width: area.width - 3).map { ("   " + $0, CellStyle.key) }
+        } else {
+            recommendation = wrap(doctor.recommendation, width: area.width - 2).map { (" " + $0, CellStyle.title) }
+        }
         let room = bottom - row - recommendation.count - 1
         if lines.count > room, room > 0 {
             lines = Array(lines.prefix(room - 1)) + [(" … more: etcd-console doctor --data-dir \(doctorDataDir ?? "<dir>")", .dim)]

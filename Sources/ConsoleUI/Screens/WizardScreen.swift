@@ -47,8 +47,25 @@ public struct WizardScreen: Sendable {
     public private(set) var startedAt: Date?
     static let outputLines = 200
 
-    public init(snapshot: SnapshotRef) {
+    /// The edit form (`e`): data dir, member name, initial cluster and peer URLs, typed over the plan's values.
+    public struct EditForm: Sendable, Equatable {
+        public static let labels = ["data dir", "member name", "initial cluster", "peer URLs"]
+        public var values: [String]
+        public var selected = 1
+        /// Why enter did not plan again (shown under the form).
+        public var problem: String?
+    }
+
+    /// Open while the operator edits the plan.
+    public private(set) var editing: EditForm?
+    /// What the operator changed so far (kept across plans of this wizard).
+    public private(set) var edits = RestoreEdits()
+    /// Lines the lower pane is scrolled up from its start (the report) or its end (output), by PgUp/PgDn.
+    public private(set) var paneOffset = 0
+
+    public init(snapshot: SnapshotRef, edits: RestoreEdits = RestoreEdits()) {
         self.snapshot = snapshot
+        self.edits = edits
         phase = .planning
     }
 
@@ -66,18 +83,32 @@ public struct WizardScreen: Sendable {
     }
 
     static let bindings: [KeyBinding] = [
-        KeyBinding([.up, .down], "select a step: its commands, then its output"),
+        KeyBinding([.up, .down], "select a step: its commands, then its output (after the run: the report last)"),
+        KeyBinding([.pageUp, .pageDown], "scroll the lower pane (commands, output, report)"),
         KeyBinding([.enter], "review: confirm and run (type the member name or yes)", destructive: true, footer: "run"),
+        KeyBinding([.character("e")], "edit data dir, member name, initial cluster, peer URLs; enter plans again", footer: "edit"),
+        KeyBinding([.character("p")], "after a failure: plan again (with the edits)", footer: "plan again"),
         KeyBinding([.character("r")], "unfinished restore: resume it", destructive: true, footer: "resume"),
         KeyBinding([.character("b")], "unfinished restore: roll it back", destructive: true, footer: "rollback"),
         KeyBinding([.escape], "back to snapshots (a running restore goes on: :restore returns)", footer: "back"),
     ]
 
+    static let editorBindings: [KeyBinding] = [
+        KeyBinding([.up, .down, .tab], "the field to edit"),
+        KeyBinding([.control("u")], "clear the field"),
+        KeyBinding([.enter], "plan again with these values (nothing runs yet)", footer: "plan again"),
+        KeyBinding([.escape], "cancel the edit", footer: "cancel"),
+    ]
+
     /// The keys that do something in the current phase (help and footer).
     var currentBindings: [KeyBinding] {
-        Self.bindings.filter { binding in
+        if editing != nil { return Self.editorBindings }
+        return Self.bindings.filter { binding in
             switch binding.keys.first {
             case .enter: return phase == .review
+            case .character("e"): return canEdit
+            case .character("p"): return canPlanAgain
+            case .pageUp: return true
             case .character("r"), .character("b"):
                 if case .unfinished = phase { return true }
                 return false
@@ -91,6 +122,83 @@ public struct WizardScreen: Sendable {
         steps = plan.steps.map { Step(kind: $0.kind, title: $0.title, commands: $0.commands, isDestructive: $0.isDestructive) }
         phase = .review
         selected = 0
+        paneOffset = 0
+    }
+
+    /// The plan may be edited before it runs, and after it failed or could not be made.
+    var canEdit: Bool {
+        switch phase {
+        case .review, .planFailed: return true
+        case .finished: return report?.succeeded == false
+        default: return false
+        }
+    }
+
+    var canPlanAgain: Bool {
+        switch phase {
+        case .planFailed: return true
+        case .finished: return report?.succeeded == false
+        default: return false
+        }
+    }
+
+    /// Back to planning with the edits, everything from the last run forgotten; the effect that plans.
+    mutating func planAgain() -> ScreenAction {
+        self = WizardScreen(snapshot: snapshot, edits: edits)
+        return .effect(.replanRestore(snapshot, edits))
+    }
+
+    private mutating func openEditor() {
+        let values = [plan?.dataDir ?? edits.dataDir ?? "", plan?.memberName ?? edits.name ?? "",
+                      plan?.initialCluster ?? edits.initialCluster ?? "", plan?.initialAdvertisePeerURLs ?? edits.initialAdvertisePeerURLs ?? ""]
+        editing = EditForm(values: values)
+    }
+
+    /// The form's keys: move between fields, type, enter plans again, esc cancels. Every key is the form's.
+    private mutating func handleEditor(_ key: Key) -> ScreenAction {
+        guard var form = editing else { return .unhandled }
+        switch key {
+        case .escape:
+            editing = nil
+            return .handled
+        case .up, .backTab:
+            form.selected = (form.selected + EditForm.labels.count - 1) % EditForm.labels.count
+        case .down, .tab:
+            form.selected = (form.selected + 1) % EditForm.labels.count
+        case .backspace:
+            if !form.values[form.selected].isEmpty { form.values[form.selected].removeLast() }
+        case .control("u"):
+            form.values[form.selected] = ""
+        case .character(let c):
+            form.values[form.selected].append(c)
+        case .enter:
+            var next = edits
+            let trimmed = form.values.map { $0.trimmingCharacters(in: .whitespaces) }
+            let before = [plan?.dataDir, plan?.memberName, plan?.initialCluster, plan?.initialAdvertisePeerURLs]
+            func changed(_ index: Int) -> String? { trimmed[index] != (before[index] ?? "") ? trimmed[index] : nil }
+            if let value = changed(0) { next.dataDir = value }
+            if let value = changed(1) { next.name = value }
+            if let value = changed(2) { next.initialCluster = value }
+            if let value = changed(3) { next.initialAdvertisePeerURLs = value }
+            // A one-member cluster left as it was follows a new name or peer URL (name=first peer URL).
+            if changed(2) == nil, changed(1) != nil || changed(3) != nil, !trimmed[2].contains(",") {
+                let peer = trimmed[3].split(separator: ",").first.map(String.init) ?? ""
+                next.initialCluster = "\(trimmed[1])=\(peer)"
+            }
+            if let problem = next.problem() {
+                form.problem = problem
+                editing = form
+                return .handled
+            }
+            edits = next
+            editing = nil
+            return planAgain()
+        default:
+            break
+        }
+        form.problem = nil
+        editing = form
+        return .handled
     }
 
     mutating func planFailed(_ error: String) { phase = .planFailed(error) }
@@ -128,6 +236,8 @@ public struct WizardScreen: Sendable {
         case .finished(let report):
             self.report = report
             phase = .finished
+            selected = steps.count
+            paneOffset = 0
             for index in steps.indices where steps[index].state == .running { steps[index].state = .failed }
         }
     }
@@ -149,11 +259,32 @@ public struct WizardScreen: Sendable {
     }
 
     mutating func handle(_ key: Key, readonly: Bool) -> ScreenAction {
-        if let moved = moveSelection(selected, count: steps.count, key: key, page: 5) {
+        if editing != nil { return handleEditor(key) }
+        switch key {
+        case .pageUp:
+            paneOffset += 5
+            return .handled
+        case .pageDown:
+            paneOffset = max(0, paneOffset - 5)
+            return .handled
+        default:
+            break
+        }
+        // After the run the report is one more entry below the steps (the default), so each step's output stays reachable.
+        let entries = report != nil ? steps.count + 1 : steps.count
+        if let moved = moveSelection(selected, count: entries, key: key, page: 5) {
+            if moved != selected { paneOffset = 0 }
             selected = moved
             return .handled
         }
         switch (phase, key) {
+        case (_, .character("e")) where canEdit:
+            guard !readonly else { return .refused("read-only session (--readonly): restore is not available") }
+            openEditor()
+            return .handled
+        case (_, .character("p")) where canPlanAgain:
+            guard !readonly else { return .refused("read-only session (--readonly): restore is not available") }
+            return planAgain()
         case (_, .escape), (_, .left):
             return .close
         case (.review, .enter):
@@ -185,6 +316,7 @@ public struct WizardScreen: Sendable {
     }
 
     func statusLine(_ context: RenderContext) -> (String, CellStyle) {
+        if editing != nil { return ("editing the plan (nothing changed yet) · enter: plan again · esc: cancel", .warning) }
         switch phase {
         case .planning: return ("working out the plan for \(snapshot.name)…", .warning)
         case .planFailed(let error): return ("cannot restore: \(error)", .bad)
@@ -199,7 +331,7 @@ public struct WizardScreen: Sendable {
             guard let report else { return ("finished", .normal) }
             let took = duration(Double(report.steps.reduce(0) { $0 + $1.durationMs }) / 1000)
             if report.succeeded { return ("RESTORED in \(took)", .good) }
-            return (report.rolledBack ? "FAILED and rolled back" : "FAILED", .bad)
+            return ((report.rolledBack ? "FAILED and rolled back" : "FAILED") + " · e edit the plan · p plan again", .bad)
         }
     }
 
@@ -209,7 +341,12 @@ public struct WizardScreen: Sendable {
         grid.put(" Restore \(snapshot.name)", row: row, column: 0, style: .title)
         row += 1
         if let plan {
-            for line in wrapItems(["into \(plan.dataDir)", "member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(2) {
+            // The data dir whole (a long path takes two lines), then the member and the service on their own line.
+            let target = "into \(plan.dataDir)"
+            let header = target.count <= area.width - 2
+                ? wrapItems([target, "member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(2)
+                : (wrap(target, width: area.width - 2).prefix(2) + wrapItems(["member \(plan.memberName)", plan.service.description], width: area.width - 2).prefix(1))
+            for line in header {
                 grid.put(" " + line, row: row, column: 0)
                 row += 1
             }
@@ -218,6 +355,10 @@ public struct WizardScreen: Sendable {
         for line in wrap(status, width: area.width - 2).prefix(3) {
             grid.put(" " + line, row: row, column: 0, style: style)
             row += 1
+        }
+        if let form = editing {
+            renderEditor(form, into: &grid, row: row, bottom: bottom, width: area.width)
+            return
         }
         if case .planFailed = phase { return }
         if case .planning = phase { return }
@@ -236,14 +377,23 @@ public struct WizardScreen: Sendable {
             grid.put(line, row: row, column: 0, style: stepStyle)
             row += 1
         }
+        if let report, row < bottom {
+            let chosen = selected == steps.count
+            grid.put("\(chosen ? ">" : " ")[=] Report" + (chosen ? "" : " (↓ to read it)"), row: row, column: 0,
+                     style: chosen ? .selected : report.succeeded ? .good : .bad)
+            row += 1
+        }
         guard row < bottom - 1 else { return }
         grid.put(String(repeating: "─", count: area.width), row: row, column: 0, style: .dim)
         let pane = paneLines(width: area.width - 3)
-        grid.put(" \(pane.title) ", row: row, column: 2, style: .title)
+        let room = bottom - row - 1
+        // Output follows its tail; everything else shows from the top; PgUp/PgDn move either by paneOffset.
+        let offset = min(paneOffset, max(0, pane.lines.count - room))
+        let start = pane.tail ? max(0, pane.lines.count - room - offset) : offset
+        let shown = Array(pane.lines.dropFirst(start).prefix(room))
+        let position = pane.lines.count > room ? " · lines \(start + 1)-\(start + shown.count) of \(pane.lines.count), PgUp/PgDn" : ""
+        grid.put(" \(pane.title)\(position) ".fitted(area.width - 2), row: row, column: 2, style: .title)
         row += 1
-        let room = bottom - row
-        // Output follows its tail; everything else shows from the top.
-        let shown = pane.tail ? Array(pane.lines.suffix(room)) : Array(pane.lines.prefix(room))
         for line in shown {
             grid.put("  " + line.0, row: row, column: 0, style: line.1)
             row += 1
@@ -253,13 +403,13 @@ public struct WizardScreen: Sendable {
     /// The lower pane: the report at the end, the rollback while it runs, else the selected step's
     /// output (once it ran) or its commands. `tail`: show the last lines.
     func paneLines(width: Int) -> (title: String, lines: [(String, CellStyle)], tail: Bool) {
-        if let report { return ("Report", reportLines(report, width: width), false) }
+        if let report, !steps.indices.contains(selected) { return ("Report", reportLines(report, width: width), false) }
         if case .unfinished(let summary) = phase {
             let lines = wrap(summary, width: width).map { ($0, CellStyle.warning) }
                 + wrap("r resume: continue from the step it stopped at. b roll back: stop etcd, put the original data dir back, start etcd. Both ask for the member name first.", width: width).map { ($0, CellStyle.normal) }
             return ("Unfinished restore", lines, false)
         }
-        if rollbackReason != nil {
+        if rollbackReason != nil && report == nil {
             var lines = rollbackLines.flatMap { wrap($0, width: width) }.map { ($0, CellStyle.warning) }
             if let rollback {
                 lines += (rollback.actions.map { ($0, CellStyle.normal) } + rollback.problems.map { ($0, CellStyle.bad) })
@@ -272,9 +422,78 @@ public struct WizardScreen: Sendable {
             return ("Output of \(step.title)", step.output.flatMap { wrap($0, width: width) }.map { ($0, .normal) }, true)
         }
         let commands = step.commands.isEmpty ? ["(checks only, no command)"] : step.commands
-        return ("Commands of \(step.title)" + (step.isDestructive ? " (changes the host)" : ""),
-                commands.flatMap { wrap("$ " + $0, width: width) }.map { ($0, CellStyle.key) }
-                    + (plan?.notes ?? []).flatMap { wrap("note: " + $0, width: width) }.map { ($0, .dim) }, false)
+        var lines = (plan?.warnings ?? []).flatMap { wrap("WARNING: " + $0, width: width) }.map { ($0, CellStyle.bad) }
+        if let plan, plan.snapshotIsDamaged {
+            lines = wrap("DAMAGED SNAPSHOT: \(plan.snapshotReason ?? "it does not verify"): pick another snapshot", width: width).map { ($0, CellStyle.bad) } + lines
+        }
+        lines += commands.flatMap { Self.shellLines("$ " + $0, width: width) }.map { ($0, CellStyle.key) }
+        if selected == 0, let plan {
+            lines += plan.settingLines.flatMap { wrap($0, width: width) }.map { ($0, CellStyle.normal) }
+        }
+        lines += (plan?.notes ?? []).flatMap { wrap("note: " + $0, width: width) }.map { ($0, .dim) }
+        return ("Commands of \(step.title)" + (step.isDestructive ? " (changes the host)" : ""), lines, false)
+    }
+
+    /// A command as lines that copy back as one: long ones broken between words with ` \` at the end of each
+    /// line but the last, continuation lines indented.
+    static func shellLines(_ command: String, width: Int) -> [String] {
+        guard command.count > width, width > 10 else { return [command] }
+        var lines: [String] = []
+        var current = ""
+        for word in command.split(separator: " ", omittingEmptySubsequences: false).map(String.init) {
+            let candidate = current.isEmpty ? word : current + " " + word
+            if candidate.count + 2 > width, !current.isEmpty {
+                lines.append(current + " \\")
+                current = "    " + word
+            } else {
+                current = candidate
+            }
+        }
+        if !current.isEmpty { lines.append(current) }
+        // A single word longer than the line (a long path) is cut by the grid; wrap it hard instead.
+        return lines.flatMap { $0.count > width ? wrap($0, width: width) : [$0] }
+    }
+
+    func renderEditor(_ form: EditForm, into grid: inout TextGrid, row start: Int, bottom: Int, width: Int) {
+        var row = start
+        grid.put(String(repeating: "─", count: width), row: row, column: 0, style: .dim)
+        grid.put(" Edit the plan · ↑↓ field · ctrl-u clear · enter plan again · esc cancel ".fitted(width - 2), row: row, column: 2, style: .title)
+        row += 1
+        for (index, label) in EditForm.labels.enumerated() where row < bottom {
+            let chosen = index == form.selected
+            let padded = label + String(repeating: " ", count: max(0, 15 - label.count))
+            let text = "\(chosen ? ">" : " ") \(padded) \(form.values[index])\(chosen ? "_" : "")"
+            // Labels in a column; a long value goes on under its label, cut nowhere.
+            let lines = text.count <= width - 1 ? [text]
+                : [String(text.prefix(width - 1))] + wrap(String(text.dropFirst(width - 1)), width: width - 19).map { String(repeating: " ", count: 18) + $0 }
+            for line in lines where row < bottom {
+                grid.put(line, row: row, column: 0, style: chosen ? .selected : .normal)
+                row += 1
+            }
+        }
+        if let problem = form.problem {
+            for line in wrap("cannot plan: " + problem, width: width - 1) where row < bottom {
+                grid.put(line, row: row, column: 0, style: .bad)
+                row += 1
+            }
+        }
+        let help = "The member name must be the one etcd's unit starts etcd with (--name / ETCD_NAME); a one-member initial cluster follows a new name or peer URL."
+        for line in wrap(help, width: width - 1) where row < bottom {
+            grid.put(line, row: row, column: 0, style: .dim)
+            row += 1
+        }
+    }
+
+    /// After a failure: what to change before planning again, from the error (none for a rollback asked for).
+    func whatToChange(_ report: RestoreReport) -> String? {
+        guard let error = report.error else { return nil }
+        if error.contains("members") && error.contains("expected") {
+            return "what to change: etcd's unit starts another member name; e: set the member name (and cluster) to the unit's, enter plans again"
+        }
+        if error.contains("initial cluster") || error.contains("peer URLs") {
+            return "what to change: the initial cluster or peer URLs do not match this host; e: correct them, enter plans again"
+        }
+        return "what to change: ↑ shows the failed step's output; e edits the plan, p plans again"
     }
 
     func reportLines(_ report: RestoreReport, width: Int) -> [(String, CellStyle)] {
@@ -283,7 +502,8 @@ public struct WizardScreen: Sendable {
         if report.succeeded {
             lines.append(("restored \(name) into \(report.dataDir)", .good))
         } else {
-            lines.append(("restore failed: \(report.error ?? "unknown error")", .bad))
+            lines.append((report.error.map { "restore failed: \($0)" } ?? "restore not completed", .bad))
+            if let change = whatToChange(report) { lines.append((change, .title)) }
         }
         if let pods = report.pods {
             let total = pods.values.reduce(0, +)
@@ -299,6 +519,8 @@ public struct WizardScreen: Sendable {
         }
         lines += report.reminders.map { ("next: " + $0, .title) }
         lines += report.notes.map { ("note: " + $0, .dim) }
+        if report.error != nil { lines += (plan?.warnings ?? []).map { ("the plan warned: " + $0, .warning) } }
+        lines += rollbackLines.map { ("rollback: " + $0, .dim) }
         return lines.flatMap { line in wrap(line.0, width: width).map { ($0, line.1) } }
     }
 }

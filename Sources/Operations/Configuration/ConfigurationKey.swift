@@ -13,7 +13,17 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case dir
     case metricsFile = "metrics-file"
     case dataDir = "data-dir"
+    case walDir = "wal-dir"
     case unit
+    case staticPodManifest = "static-pod-manifest"
+    /// The member identity a restore gives etcd (named as etcd's flags).
+    case name
+    case initialCluster = "initial-cluster"
+    case initialAdvertisePeerURLs = "initial-advertise-peer-urls"
+    case initialClusterToken = "initial-cluster-token"
+    case restoreTool = "restore-tool"
+    /// The backend quota etcd runs with (`--quota-backend-bytes`), for the doctor.
+    case quotaBackendBytes = "quota-backend-bytes"
     case keepLast = "keep-last"
     case hourly, daily, weekly, monthly
     case every
@@ -39,9 +49,10 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     public var kind: Kind {
         switch self {
         case .endpoints: return .list
-        case .cacert, .cert, .key, .passwordFile, .dir, .metricsFile, .dataDir: return .path
-        case .user, .unit: return .text
-        case .keepLast, .hourly, .daily, .weekly, .monthly: return .count
+        case .cacert, .cert, .key, .passwordFile, .dir, .metricsFile, .dataDir, .walDir, .staticPodManifest,
+             .restoreTool: return .path
+        case .user, .unit, .name, .initialCluster, .initialAdvertisePeerURLs, .initialClusterToken: return .text
+        case .keepLast, .hourly, .daily, .weekly, .monthly, .quotaBackendBytes: return .count
         case .insecureSkipTLSVerify: return .flag
         case .dialTimeout, .commandTimeout, .stallTimeout: return .duration
         case .every: return .interval
@@ -74,6 +85,11 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     }
 
     private var snakeName: String { rawValue.uppercased().replacingOccurrences(of: "-", with: "_") }
+
+    /// The keys a restore takes from the resolver (the rest of its plan comes from the snapshot and the host).
+    public static let restoreKeys: [ConfigurationKey] = [.dataDir, .walDir, .unit, .staticPodManifest, .name,
+                                                         .initialCluster, .initialAdvertisePeerURLs,
+                                                         .initialClusterToken, .restoreTool]
 
     /// The retention keys, which together make a `RetentionPolicy`.
     public static let retentionKeys: [ConfigurationKey] = [.keepLast, .hourly, .daily, .weekly, .monthly]

@@ -46,9 +46,18 @@ public struct ResolvedSetting: Sendable, Equatable {
 /// Every setting after precedence, each with its source. Keys without a value anywhere are absent.
 public struct ResolvedConfiguration: Sendable, Equatable {
     public var settings: [ConfigurationKey: ResolvedSetting]
+    /// What discovery found (run once per command; nil when it was not run or failed).
+    public var deployment: EtcdDeployment?
 
-    public init(settings: [ConfigurationKey: ResolvedSetting]) {
+    public init(settings: [ConfigurationKey: ResolvedSetting], deployment: EtcdDeployment? = nil) {
         self.settings = settings
+        self.deployment = deployment
+    }
+
+    /// A value only when someone or discovery chose it (not a default), e.g. for a restore's options.
+    public func chosen(_ key: ConfigurationKey) -> ResolvedSetting? {
+        guard let setting = settings[key], setting.source != .defaultValue else { return nil }
+        return setting
     }
 
     public subscript(_ key: ConfigurationKey) -> String? { settings[key]?.value }
@@ -119,7 +128,15 @@ public enum ConfigurationResolver {
             throw ConfigurationError(file: nil, line: nil,
                                      "\(given.rawValue) is set (\(settings[given]!.source)) but \(missing.rawValue) is not: a client certificate needs both; set \(missing.flag), \(missing.environmentVariable) or \(missing.rawValue) in the config file")
         }
-        return ResolvedConfiguration(settings: settings)
+        return ResolvedConfiguration(settings: settings, deployment: deployment)
+    }
+
+    /// The unit named by flags, environment or the config file (before discovery, which looks for it), or nil.
+    public static func unitBeforeDiscovery(flags: [ConfigurationKey: String], environment: [String: String],
+                                           file: ConfigFile?) -> String? {
+        if let unit = flags[.unit], !unit.isEmpty { return unit }
+        if let unit = environment[ConfigurationKey.unit.environmentVariable], !unit.isEmpty { return unit }
+        return file?.values[.unit]?.text
     }
 
     private static func checked(_ key: ConfigurationKey, _ text: String, from origin: String) throws(ConfigurationError) -> String {
@@ -155,6 +172,15 @@ public enum ConfigurationResolver {
             take(.key, .keyFile)
         }
         take(.dataDir, .dataDir)
+        take(.walDir, .walDir)
+        take(.name, .name)
+        take(.initialCluster, .initialCluster)
+        take(.initialAdvertisePeerURLs, .initialAdvertisePeerURLs)
+        take(.initialClusterToken, .initialClusterToken)
+        take(.quotaBackendBytes, .quotaBackendBytes)
+        if deployment.kind == .staticPod, let manifest = deployment.manifestPath {
+            values[.staticPodManifest] = ResolvedSetting(value: manifest, source: .discovery("kubeadm static pod"))
+        }
         if deployment.kind == .systemd, let unit = deployment.unitName, let file = deployment.unitFile {
             values[.unit] = ResolvedSetting(value: unit, source: .discovery(file))
         }

@@ -28,6 +28,7 @@ public struct EtcdSetting: Sendable, Equatable {
         case peerTrustedCAFile = "peer-trusted-ca-file"
         case peerClientCertAuth = "peer-client-cert-auth"
         case configFile = "config-file"
+        case quotaBackendBytes = "quota-backend-bytes"
 
         /// The command-line flag, e.g. `--data-dir`.
         public var flag: String { "--" + rawValue }
@@ -87,10 +88,14 @@ public struct EtcdDeployment: Sendable, Equatable {
     public var runAsUser: String?
     /// Things an operator may want to know that did not stop discovery (e.g. a missing EnvironmentFile).
     public var notes: [String]
+    /// The etcd program the unit or manifest runs (`/usr/bin/etcd`), when known: its directory is where the
+    /// matching etcdutl/etcdctl are looked for first.
+    public var etcdProgram: String?
 
     public init(kind: Kind, unitName: String? = nil, unitFile: String? = nil, manifestPath: String? = nil,
                 configFile: String? = nil, settings: [EtcdSetting.Name: EtcdSetting] = [:],
-                runAsUser: String? = nil, notes: [String] = []) {
+                runAsUser: String? = nil, notes: [String] = [], etcdProgram: String? = nil) {
+        self.etcdProgram = etcdProgram
         self.kind = kind
         self.unitName = unitName
         self.unitFile = unitFile

@@ -15,16 +15,18 @@ import Yams
 /// the result and in errors are the host paths etcd sees (without `root`).
 public struct EtcdDiscovery: Sendable {
     public let root: String
-
-    static let unitName = "etcd"
+    /// The systemd unit to look for, without `.service` (`etcd`; `--unit` / `unit:` name another).
+    public let unitName: String
     static let unitDirectories = ["/etc/systemd/system", "/run/systemd/system",
                                   "/lib/systemd/system", "/usr/lib/systemd/system"]
     static let manifestPath = "/etc/kubernetes/manifests/etcd.yaml"
     static let yamlConfigPath = "/etc/etcd/etcd.conf.yml"
     static let envConfigPath = "/etc/etcd/etcd.conf"
 
-    public init(root: String = "/") {
+    public init(root: String = "/", unit: String = "etcd") {
         self.root = root
+        let trimmed = unit.hasSuffix(".service") ? String(unit.dropLast(".service".count)) : unit
+        self.unitName = trimmed.isEmpty ? "etcd" : trimmed
     }
 
     /// The deployment found on this host. Throws `DiscoveryError` when a file that decides the answer
@@ -40,12 +42,12 @@ public struct EtcdDiscovery: Sendable {
     // MARK: systemd
 
     private func discoverSystemd(overrides: [EtcdSetting.Name: String]) throws -> EtcdDeployment? {
-        let service = Self.unitName + ".service"
+        let service = unitName + ".service"
         guard let unitFile = Self.unitDirectories.map({ $0 + "/" + service }).first(where: { isFile($0) }) else {
             return nil
         }
         var unit = SystemdUnit()
-        let specifiers: [Character: String] = ["p": Self.unitName, "N": Self.unitName, "n": service,
+        let specifiers: [Character: String] = ["p": unitName, "N": unitName, "n": service,
                                                "i": "", "H": hostname()]
         unit.apply(try read(unitFile), file: unitFile, specifiers: specifiers)
         for dropIn in dropIns(for: service) {
@@ -85,9 +87,9 @@ public struct EtcdDiscovery: Sendable {
         }
         let resolved = try resolve(flags: flags, environment: etcdEnvironment, overrides: overrides,
                                    workingDirectory: unit.workingDirectory)
-        return EtcdDeployment(kind: .systemd, unitName: Self.unitName, unitFile: unitFile,
+        return EtcdDeployment(kind: .systemd, unitName: unitName, unitFile: unitFile,
                               configFile: resolved.configFile, settings: resolved.settings,
-                              runAsUser: unit.user ?? "root", notes: notes)
+                              runAsUser: unit.user ?? "root", notes: notes, etcdProgram: program.text)
     }
 
     /// Drop-ins `<service>.d/*.conf` from every unit directory, sorted by file name; a file in a
@@ -136,7 +138,8 @@ public struct EtcdDiscovery: Sendable {
         let resolved = try resolve(flags: flags, environment: environment, overrides: overrides,
                                    workingDirectory: container["workingDir"]?.string)
         return EtcdDeployment(kind: .staticPod, manifestPath: path, configFile: resolved.configFile,
-                              settings: resolved.settings, runAsUser: "root")
+                              settings: resolved.settings, runAsUser: "root",
+                              etcdProgram: start == 1 ? commandWords.first : nil)
     }
 
     // MARK: config file alone

@@ -21,10 +21,16 @@ public struct DataDirDoctor: Sendable {
     public let backupDirectory: String?
     public let quotaBytes: Int64
     public let now: Date
+    /// Where the data dir came from ("flag --data-dir", "discovered: ...", "default"), for findings.
+    public var dataDirSource: String?
+    /// Where the quota came from ("discovered: ExecStart in ...", "flag --quota-backend-bytes", "etcd's default").
+    public var quotaSource: String?
 
     /// `walDir` defaults to `<dataDir>/member/wal`; `quotaBytes` to etcd's default 2 GiB.
     public init(dataDir: String, walDir: String? = nil, backupDirectory: String? = nil,
-                quotaBytes: Int64 = 2 << 30, now: Date = Date()) {
+                quotaBytes: Int64 = 2 << 30, now: Date = Date(), dataDirSource: String? = nil, quotaSource: String? = nil) {
+        self.dataDirSource = dataDirSource
+        self.quotaSource = quotaSource
         self.dataDir = dataDir
         self.walDir = walDir ?? dataDir + "/member/wal"
         self.backupDirectory = backupDirectory
@@ -37,6 +43,25 @@ public struct DataDirDoctor: Sendable {
 
     public func examine() -> DoctorReport {
         var findings: [DoctorFinding] = []
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            // One finding, not a critical for each thing inside it: there is nothing here to examine. A restore
+            // interrupted after moving the data dir aside is what matters then, as when the dir exists.
+            if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
+                findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
+                                              action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
+            }
+            findings.append(DoctorFinding(.warning, "data-dir-missing",
+                "no data dir at \(dataDir)\(dataDirSource.map { " (from \($0))" } ?? "")",
+                action: "If etcd keeps its data elsewhere, name it: --data-dir DIR, data-dir in the config file or ETCD_CONSOLE_DATA_DIR. If the disk was lost, restore a snapshot into it."))
+            let candidate = examineBackups(&findings)
+            if findings.contains(where: { $0.code == "restore-unfinished" }) {
+                return DoctorReport(findings: findings, recommendation: "Finish the unfinished restore first: etcd-console restore --resume, or etcd-console restore --rollback")
+            }
+            let recommendation = candidate.map { "Nothing to examine at \(dataDir). If it was lost, restore \(Self.describe($0, now: now)): etcd-console restore \($0.path)" }
+                ?? "Nothing to examine at \(dataDir): name etcd's data dir (--data-dir), or restore a snapshot if it was lost"
+            return DoctorReport(findings: findings, recommendation: recommendation)
+        }
         if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
             findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
                                           action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
@@ -237,10 +262,10 @@ public struct DataDirDoctor: Sendable {
             let limit = quotaBytes * 8 / 10
             if dbSize > limit {
                 findings.append(DoctorFinding(.warning, "db-size",
-                    "the db is \(formatBytes(Int(dbSize))), over 80% of the \(formatBytes(Int(quotaBytes))) quota; at the quota etcd raises NOSPACE and refuses writes",
+                    "the db is \(formatBytes(Int(dbSize))), over 80% of the \(formatBytes(Int(quotaBytes))) quota\(quotaText); at the quota etcd raises NOSPACE and refuses writes",
                     action: "Compact and defragment (etcdctl compact <rev>; etcdctl defrag), or raise --quota-backend-bytes."))
             } else {
-                findings.append(DoctorFinding(.ok, "db-size", "the db is \(formatBytes(Int(dbSize))) of a \(formatBytes(Int(quotaBytes))) quota"))
+                findings.append(DoctorFinding(.ok, "db-size", "the db is \(formatBytes(Int(dbSize))) of a \(formatBytes(Int(quotaBytes))) quota\(quotaText)"))
             }
         }
         var fs = statvfs()
@@ -300,6 +325,9 @@ public struct DataDirDoctor: Sendable {
                                       action: "etcd-console restore \(good.path)"))
         return good
     }
+
+    /// " (--quota-backend-bytes from <source>)", or "" when the source is unknown.
+    var quotaText: String { quotaSource.map { " (--quota-backend-bytes from \($0))" } ?? "" }
 
     // MARK: - recommendation
 

@@ -61,9 +61,16 @@ public protocol ProcessRunner: Sendable {
     func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome
     /// The absolute path `program` resolves to on this runner's PATH, or nil.
     func locate(_ program: String) -> String?
+    /// Every absolute path `program` resolves to, in PATH order (a broken first one need not hide the next).
+    func locateAll(_ program: String) -> [String]
+    /// The directories a bare program name is looked up in, for messages ("looked in: ...").
+    var searchPath: [String] { get }
 }
 
 extension ProcessRunner {
+    public func locateAll(_ program: String) -> [String] { locate(program).map { [$0] } ?? [] }
+    public var searchPath: [String] { ["PATH"] }
+
     public func run(_ request: ProcessRequest) async throws -> ProcessOutcome {
         try await run(request, onLine: { _ in })
     }
@@ -82,16 +89,26 @@ public struct SystemProcessRunner: ProcessRunner {
 
     public func locate(_ program: String) -> String? {
         if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        return locateAll(program).first
+    }
+
+    public var searchPath: [String] {
         let path = environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        for directory in path.split(separator: ":") where !directory.isEmpty {
+        return path.split(separator: ":").map(String.init).filter { !$0.isEmpty }
+    }
+
+    public func locateAll(_ program: String) -> [String] {
+        if program.contains("/") { return locate(program).map { [$0] } ?? [] }
+        var found: [String] = []
+        for directory in searchPath {
             let candidate = "\(directory)/\(program)"
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
+               FileManager.default.isExecutableFile(atPath: candidate), !found.contains(candidate) {
+                found.append(candidate)
             }
         }
-        return nil
+        return found
     }
 
     public func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome {

@@ -176,6 +176,15 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     public var steps: [PlannedStep]
     /// Things the operator should know before confirming (e.g. "etcdctl 3.4 cannot --bump-revision").
     public var notes: [String]
+    /// Where each value came from, by `RestoreField` raw value ("name": "discovered: Environment=ETCD_NAME in ...").
+    /// Optional: journals written before it existed still decode.
+    public var sources: [String: String]?
+    /// What looks wrong and deserves a look before confirming (the snapshot's member differs from the target).
+    public var warnings: [String]?
+    /// The member the snapshot was saved from, by its sidecar.
+    public var snapshotMember: String?
+    /// False when the current user cannot read the snapshot (nil in older journals: readable).
+    public var snapshotReadable: Bool?
 
     /// The journal next to the data dir.
     public var journalPath: String { RestoreJournal.path(forDataDir: dataDir) }
@@ -197,9 +206,34 @@ public struct RestorePlan: Codable, Sendable, Equatable {
                        environment: tool.kind == .etcdctl ? ["ETCDCTL_API": "3"] : [:], timeout: .seconds(3600))
     }
 
+    /// The source of a value, or nil when the plan predates sources.
+    public func source(_ field: RestoreField) -> String? { sources?[field.rawValue] }
+
+    /// "value (source)" lines for the values an operator checks before a restore.
+    public var settingLines: [String] {
+        var values: [(RestoreField, String)] = [(.dataDir, dataDir)]
+        if let walDir { values.append((.walDir, walDir)) }
+        values += [(.name, memberName), (.initialAdvertisePeerURLs, initialAdvertisePeerURLs),
+                   (.initialCluster, initialCluster), (.initialClusterToken, initialClusterToken),
+                   (.service, service.description), (.restoreTool, "\(tool.path) (\(tool.version))")]
+        return values.map { field, value in "\(field.rawValue): \(value)" + (source(field).map { "  [\($0)]" } ?? "") }
+    }
+
+    /// The snapshot is damaged (the verifier says corrupt): a restore would refuse unless --skip-verify.
+    public var snapshotIsDamaged: Bool { snapshotHealth == "corrupt" }
+
+    /// Whether this plan can be carried out as it stands: the snapshot reads and verifies (or checks are off).
+    public var isRestorable: Bool { snapshotReadable != false && (!snapshotIsDamaged || skipVerify) }
+
     /// The plan as text: each step with its commands, then the notes. What `--dry-run` prints.
     public func rendered() -> String {
         var lines = ["Restore \(snapshotPath) into \(dataDir) (member \(memberName), \(service.description))"]
+        if snapshotIsDamaged {
+            lines.append("DAMAGED SNAPSHOT: \(snapshotReason ?? "it does not verify"): restore another snapshot (etcd-console snapshot list)")
+        }
+        for warning in warnings ?? [] { lines.append("WARNING: \(warning)") }
+        lines.append("Settings:")
+        lines += settingLines.map { "  \($0)" }
         for (number, step) in steps.enumerated() {
             lines.append("\(number + 1). \(step.title)\(step.isDestructive ? "  [changes the host]" : "")")
             lines += step.commands.map { "     \($0)" }

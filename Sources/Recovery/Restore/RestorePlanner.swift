@@ -25,6 +25,11 @@ public struct RestoreOptions: Sendable {
     public var skipVerify: Bool
     public var stopTimeout: Duration
     public var startTimeout: Duration
+    /// `--restore-tool`: the etcdutl or etcdctl to use (probed with `version`; no other is tried).
+    public var restoreTool: String?
+    /// Where each given value came from, by field ("flag --name", "/etc/etcd-console/config.yaml:3",
+    /// "discovered: ExecStart in ..."); a given value without an entry is "command line".
+    public var sources: [RestoreField: String] = [:]
 
     public init(snapshotPath: String, dataDir: String? = nil, walDir: String? = nil, name: String? = nil,
                 initialCluster: String? = nil, initialClusterToken: String? = nil,
@@ -47,6 +52,18 @@ public struct RestoreOptions: Sendable {
     }
 }
 
+/// The values of a restore plan whose source the plan shows.
+public enum RestoreField: String, Codable, Sendable, CaseIterable {
+    case dataDir = "data-dir"
+    case walDir = "wal-dir"
+    case name
+    case initialCluster = "initial-cluster"
+    case initialClusterToken = "initial-cluster-token"
+    case initialAdvertisePeerURLs = "initial-advertise-peer-urls"
+    case service
+    case restoreTool = "restore-tool"
+}
+
 /// Computes a `RestorePlan` from discovery, the snapshot and the options. Reads the snapshot (verify),
 /// asks the restore tool for its version and `--help`, and stats the data dir; changes nothing.
 public struct RestorePlanner: Sendable {
@@ -65,6 +82,11 @@ public struct RestorePlanner: Sendable {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw RestoreError(.badSnapshot, "\(snapshot) is not a regular file")
         }
+        var warnings: [String] = []
+        let readable = access(snapshot, R_OK) == 0
+        if !readable {
+            warnings.append("cannot read \(snapshot) as this user (\(Self.userName(getuid()))): \(String(cString: strerror(errno))); run the restore as root or as the file's owner (\(Self.userName(info.st_uid)))")
+        }
         let verification = SnapshotVerifier.verify(path: snapshot)
         var notes: [String] = []
         var pods: [String: Int] = [:]
@@ -76,28 +98,79 @@ public struct RestorePlanner: Sendable {
             notes.append("the snapshot has no checksum trailer (a copied member db?): restoring with --skip-hash-check")
         }
 
-        let dataDir = Self.dataDir(options: options, deployment: deployment)
-        var walDir = (options.walDir ?? Self.discovered(deployment, .walDir)).map(Self.absolute)
-        if let wal = walDir, wal == dataDir + "/member/wal" || wal.hasPrefix(dataDir + "/") { walDir = nil }
-        let name = options.name ?? Self.discovered(deployment, .name) ?? "default"
-        let peerURLs = options.initialAdvertisePeerURLs ?? Self.discovered(deployment, .initialAdvertisePeerURLs)
-            ?? "http://localhost:2380"
-        let initialCluster = options.initialCluster ?? Self.discovered(deployment, .initialCluster)
-            ?? peerURLs.split(separator: ",").map { "\(name)=\($0)" }.joined(separator: ",")
-        let token = options.initialClusterToken ?? Self.discovered(deployment, .initialClusterToken) ?? "etcd-cluster"
+        var sources: [RestoreField: String] = [:]
+        let sidecar = Self.sidecar(for: snapshot)
+        let sidecarLabel = "the snapshot's sidecar \((SnapshotCatalog.sidecarPath(for: snapshot) as NSString).lastPathComponent)"
+        /// Given (flag, environment, config file, or discovery through the settings resolver), else discovered
+        /// here, else the snapshot's sidecar, else etcd's default.
+        func pick(_ field: RestoreField, _ given: String?, _ name: EtcdSetting.Name?, sidecar recorded: String?,
+                  default fallback: () -> (String, String)) -> String {
+            if let given, !given.isEmpty {
+                sources[field] = options.sources[field] ?? "command line"
+                return given
+            }
+            if let name, let setting = deployment.settings[name], setting.source != "default", !setting.value.isEmpty {
+                sources[field] = "discovered: \(setting.source)"
+                return setting.value
+            }
+            if let recorded, !recorded.isEmpty {
+                sources[field] = sidecarLabel
+                return recorded
+            }
+            let (value, source) = fallback()
+            sources[field] = source
+            return value
+        }
+
+        let dataDir = Self.absolute(pick(.dataDir, options.dataDir, .dataDir, sidecar: nil) { ("/var/lib/etcd", "default") })
+        var walDir: String? = options.walDir ?? Self.discovered(deployment, .walDir)
+        if walDir != nil { _ = pick(.walDir, options.walDir, .walDir, sidecar: nil) { ("", "default") } }
+        walDir = walDir.map(Self.absolute)
+        if let wal = walDir, wal == dataDir + "/member/wal" || wal.hasPrefix(dataDir + "/") {
+            walDir = nil
+            sources[.walDir] = nil
+        }
+        let name = pick(.name, options.name, .name, sidecar: sidecar?.memberName) { ("default", "default") }
+        // The sidecar's peer URLs and cluster describe the member it was saved from: used only for that name.
+        let sameMember = sidecar?.memberName == name
+        let peerURLs = pick(.initialAdvertisePeerURLs, options.initialAdvertisePeerURLs, .initialAdvertisePeerURLs,
+                            sidecar: sameMember ? sidecar?.memberPeerURLs : nil) { ("http://localhost:2380", "default") }
+        let recordedCluster = sidecar?.initialCluster.flatMap { Self.clusterNames($0).contains(name) ? $0 : nil }
+        let initialCluster = pick(.initialCluster, options.initialCluster, .initialCluster, sidecar: recordedCluster) {
+            (peerURLs.split(separator: ",").map { "\(name)=\($0)" }.joined(separator: ","), "derived from the name and peer URLs")
+        }
+        let token = pick(.initialClusterToken, options.initialClusterToken, .initialClusterToken, sidecar: nil) {
+            ("etcd-cluster", "default")
+        }
         if initialCluster.split(separator: ",").count > 1 {
             notes.append("the initial cluster names \(initialCluster.split(separator: ",").count) members: restore the same snapshot on every member with the same --initial-cluster and token before starting them")
+        }
+        if !Self.clusterNames(initialCluster).contains(name) {
+            warnings.append("the initial cluster \(initialCluster) (\(sources[.initialCluster] ?? "")) does not name this member \(name) (\(sources[.name] ?? "")): the restore tool will refuse; set --initial-cluster \(name)=\(peerURLs.split(separator: ",").first ?? "")")
+        }
+        if let recorded = sidecar?.memberName, !recorded.isEmpty, recorded != name {
+            warnings.append("the snapshot was saved from member \(recorded) (\(sidecarLabel)) but this restore makes member \(name) (\(sources[.name] ?? "default")): if etcd here runs as \(recorded), change the name (--name \(recorded), or e in the console's wizard) or the restored etcd will not match its unit")
+        } else if sameMember, let recordedURLs = sidecar?.memberPeerURLs, Self.urlSet(recordedURLs) != Self.urlSet(peerURLs) {
+            warnings.append("the snapshot's member \(name) had peer URLs \(recordedURLs) (\(sidecarLabel)) but this restore uses \(peerURLs) (\(sources[.initialAdvertisePeerURLs] ?? "default")): check they are this host's")
         }
 
         let service: ServiceTarget
         if let manifest = options.staticPodManifest ?? (options.unit == nil && deployment.kind == .staticPod ? deployment.manifestPath : nil) {
             service = .staticPod(manifest: manifest, parkedAt: Self.parkedPath(forManifest: manifest))
+            sources[.service] = options.staticPodManifest != nil ? (options.sources[.service] ?? "command line") : "discovered: \(manifest)"
+        } else if let unit = options.unit {
+            service = .systemd(unit: unit)
+            sources[.service] = options.sources[.service] ?? "command line"
         } else {
-            service = .systemd(unit: options.unit ?? deployment.unitName ?? "etcd")
+            service = .systemd(unit: deployment.unitName ?? "etcd")
+            sources[.service] = deployment.unitFile.map { "discovered: \($0)" } ?? "default"
         }
 
         let endpoints = options.endpoints ?? Self.healthEndpoints(deployment)
-        let tool = try await findTool()
+        let (tool, toolNotes) = try await findTool(given: options.restoreTool, etcdProgram: deployment.etcdProgram)
+        notes += toolNotes
+        sources[.restoreTool] = options.restoreTool != nil ? (options.sources[.restoreTool] ?? "command line")
+            : deployment.etcdProgram.map { "probed: next to \($0), then PATH" } ?? "probed: PATH"
         if !tool.supportsBumpRevision {
             notes.append("\(tool.version) has no --bump-revision/--mark-compacted: clients that watched newer revisions (the API server) must be restarted")
         }
@@ -119,6 +192,10 @@ public struct RestorePlanner: Sendable {
             initialAdvertisePeerURLs: peerURLs, service: service, tool: tool, endpoints: endpoints,
             stopTimeoutSeconds: Int(options.stopTimeout.components.seconds),
             startTimeoutSeconds: Int(options.startTimeout.components.seconds), steps: [], notes: notes)
+        plan.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.key.rawValue, $0.value) })
+        plan.warnings = warnings
+        plan.snapshotMember = sidecar?.memberName
+        plan.snapshotReadable = readable
         plan.steps = Self.steps(for: plan)
         return plan
     }
@@ -130,27 +207,59 @@ public struct RestorePlanner: Sendable {
         absolute(options.dataDir ?? discovered(deployment, .dataDir) ?? "/var/lib/etcd")
     }
 
-    /// etcdutl when installed (3.5+), else etcdctl with ETCDCTL_API=3; its version and restore flags.
-    func findTool() async throws -> RestoreTool {
-        let kind: RestoreTool.Kind
-        let path: String
-        if let found = runner.locate("etcdutl") {
-            (kind, path) = (.etcdutl, found)
-        } else if let found = runner.locate("etcdctl") {
-            (kind, path) = (.etcdctl, found)
+    /// The restore tool: `given` alone when set; else etcdutl, then etcdctl (with ETCDCTL_API=3), each looked for
+    /// first next to the etcd the unit runs, then on PATH, and probed with `version`. A candidate that fails
+    /// the probe is skipped with a one-line note; only when none works is this an error. Returns the tool and
+    /// the notes.
+    func findTool(given: String? = nil, etcdProgram: String? = nil) async throws -> (RestoreTool, [String]) {
+        var candidates: [(RestoreTool.Kind, String)] = []
+        var looked: [String] = []
+        if let given {
+            let kind: RestoreTool.Kind = (given as NSString).lastPathComponent.hasPrefix("etcdctl") ? .etcdctl : .etcdutl
+            guard runner.locate(given) != nil else {
+                throw RestoreError(.toolMissing, "--restore-tool \(given): no executable file there; name an etcdutl or etcdctl (e.g. /usr/local/bin/etcdutl)")
+            }
+            candidates = [(kind, given)]
         } else {
-            throw RestoreError(.toolMissing, "neither etcdutl nor etcdctl is installed (looked on PATH): install etcd's tools (the etcd release tarball, or Debian's etcd-client) and run again")
+            let etcdDirectory = etcdProgram.flatMap { $0.contains("/") ? ($0 as NSString).deletingLastPathComponent : nil }
+            looked = (etcdDirectory.map { [$0] } ?? []) + runner.searchPath.filter { $0 != etcdDirectory }
+            for kind in [RestoreTool.Kind.etcdutl, .etcdctl] {
+                var paths: [String] = []
+                if let etcdDirectory, let found = runner.locate("\(etcdDirectory)/\(kind.rawValue)") { paths.append(found) }
+                paths += runner.locateAll(kind.rawValue).filter { !paths.contains($0) }
+                candidates += paths.map { (kind, $0) }
+            }
         }
-        let environment = kind == .etcdctl ? ["ETCDCTL_API": "3"] : [:]
-        let version = try await runner.run(ProcessRequest(path, ["version"], environment: environment, timeout: .seconds(20)))
-        guard version.succeeded else {
-            throw RestoreError(.toolMissing, "\(path) version failed (exit \(version.status)): \(version.tail())")
+        var skipped: [String] = []
+        for (kind, path) in candidates {
+            let environment = kind == .etcdctl ? ["ETCDCTL_API": "3"] : [:]
+            let version: ProcessOutcome
+            do {
+                version = try await runner.run(ProcessRequest(path, ["version"], environment: environment, timeout: .seconds(20)))
+            } catch {
+                skipped.append("skipped \(path): could not run it (\(error))")
+                continue
+            }
+            let firstLine = version.output.split(separator: "\n").first.map(String.init) ?? ""
+            guard version.succeeded, firstLine.lowercased().contains("version") else {
+                let last = version.output.split(separator: "\n").last.map(String.init) ?? "no output"
+                skipped.append("skipped \(path): `\((path as NSString).lastPathComponent) version` failed (\(version.timedOut ? "timed out" : "exit \(version.status)")): \(last)")
+                continue
+            }
+            let help = try await runner.run(ProcessRequest(path, ["snapshot", "restore", "--help"], environment: environment,
+                                                           timeout: .seconds(20)))
+            let tool = RestoreTool(kind: kind, path: path, version: firstLine,
+                                   supportsBumpRevision: help.output.contains("--bump-revision") && help.output.contains("--mark-compacted"))
+            return (tool, skipped)
         }
-        let help = try await runner.run(ProcessRequest(path, ["snapshot", "restore", "--help"], environment: environment,
-                                                       timeout: .seconds(20)))
-        let versionLine = version.output.split(separator: "\n").first.map(String.init) ?? "\(kind.rawValue) (unknown version)"
-        return RestoreTool(kind: kind, path: path, version: versionLine,
-                           supportsBumpRevision: help.output.contains("--bump-revision") && help.output.contains("--mark-compacted"))
+        if let given {
+            throw RestoreError(.toolMissing, "--restore-tool \(given) does not work: \(skipped.first ?? "its version check failed"); name a working etcdutl or etcdctl")
+        }
+        let where_ = looked.isEmpty ? "PATH" : looked.joined(separator: ", ")
+        if candidates.isEmpty {
+            throw RestoreError(.toolMissing, "neither etcdutl nor etcdctl found (looked in: \(where_)): install etcd's tools (the etcd release tarball, or Debian's etcd-client), or name one with --restore-tool PATH")
+        }
+        throw RestoreError(.toolMissing, "neither etcdutl nor etcdctl works (looked in: \(where_)); \(skipped.joined(separator: "; ")): install etcd's tools, or name a working one with --restore-tool PATH")
     }
 
     static func steps(for plan: RestorePlan) -> [PlannedStep] {
@@ -192,6 +301,24 @@ public struct RestorePlanner: Sendable {
                 "kubectl get pods -A   # when kubectl and a kubeconfig are present",
             ]),
         ]
+    }
+
+    /// The sidecar next to a snapshot, when there is one and it reads.
+    static func sidecar(for snapshot: String) -> SnapshotMetadata? {
+        let path = SnapshotCatalog.sidecarPath(for: snapshot)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? SnapshotMetadata(sidecarJSON: data, path: path)
+    }
+
+    /// The member names of an `--initial-cluster` value.
+    static func clusterNames(_ cluster: String) -> Set<String> {
+        Set(cluster.split(separator: ",").compactMap { entry in
+            entry.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) }
+        })
+    }
+
+    static func urlSet(_ urls: String) -> Set<String> {
+        Set(urls.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
     /// A discovered value, but not etcd's built-in default (a relative `default.etcd` is no place to restore).

@@ -74,6 +74,8 @@ extension SnapshotCatalog {
         metadata.clusterID = String(save.clusterID, radix: 16)
         metadata.memberID = String(save.memberID, radix: 16)
         metadata.memberName = save.memberName
+        metadata.memberPeerURLs = save.memberPeerURLs
+        metadata.initialCluster = save.initialCluster
         metadata.etcdVersion = save.etcdVersion
         metadata.saveDurationMs = Int(save.duration.components.seconds * 1000 + save.duration.components.attoseconds / 1_000_000_000_000_000)
         do throws(SnapshotStoreError) {

@@ -16,6 +16,10 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
     /// ID of the member that sent the snapshot, as hex.
     public var memberID: String?
     public var memberName: String?
+    /// The saving member's peer URLs, comma-separated, as MemberList reported them (absent in older sidecars).
+    public var memberPeerURLs: String?
+    /// The cluster at save time as etcd's `--initial-cluster` (`name=peer-url,...`; absent in older sidecars).
+    public var initialCluster: String?
     public var etcdVersion: String?
     /// The store revision the file holds.
     public var revision: Int64?
@@ -62,7 +66,7 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case takenAt, endpoint, clusterID, memberID, memberName, etcdVersion, revision, liveKeys, size, sha256, health,
+        case takenAt, endpoint, clusterID, memberID, memberName, memberPeerURLs, initialCluster, etcdVersion, revision, liveKeys, size, sha256, health,
              reason, verifyDurationMs, saveDurationMs, resources, formatVersion
     }
 
@@ -73,6 +77,8 @@ public struct SnapshotMetadata: Codable, Sendable, Equatable {
         clusterID = try c.decodeIfPresent(String.self, forKey: .clusterID)
         memberID = try c.decodeIfPresent(String.self, forKey: .memberID)
         memberName = try c.decodeIfPresent(String.self, forKey: .memberName)
+        memberPeerURLs = try c.decodeIfPresent(String.self, forKey: .memberPeerURLs)
+        initialCluster = try c.decodeIfPresent(String.self, forKey: .initialCluster)
         etcdVersion = try c.decodeIfPresent(String.self, forKey: .etcdVersion)
         revision = try c.decodeIfPresent(Int64.self, forKey: .revision)
         liveKeys = try c.decodeIfPresent(Int.self, forKey: .liveKeys)

@@ -1,3 +1,4 @@
+import Recovery
 import Foundation
 
 /// A `systemctl` stand-in that starts and stops a real etcd process, for hosts where systemd is not

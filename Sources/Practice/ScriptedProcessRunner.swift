@@ -1,6 +1,7 @@
+import Recovery
 import Foundation
 
-/// A `ProcessRunner` that plays back expected commands in order (the test double ships with the module,
+/// A `ProcessRunner` that plays back expected commands in order (the test double ships in `Practice`,
 /// so every test and the console's wizard tests use the same one). An unexpected command, or one out of
 /// order, is answered with exit 127 and recorded in `problems`; `unmet` lists expectations never called.
 public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
@@ -24,9 +25,15 @@ public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
     /// Programs `locate` finds, with their paths.
     public let installed: [String: String]
 
-    public init(installed: [String: String], expectations: [Expectation]) {
+    /// Called once, at the first call that does not match (a test passes `{ Issue.record(...) }` so it fails there,
+    /// with the call in the message, rather than later on a wrong result).
+    private let onUnexpected: (@Sendable (String) -> Void)?
+
+    public init(installed: [String: String], expectations: [Expectation],
+                onUnexpected: (@Sendable (String) -> Void)? = nil) {
         self.installed = installed
         self.expectations = expectations
+        self.onUnexpected = onUnexpected
     }
 
     public func locate(_ program: String) -> String? {
@@ -35,7 +42,19 @@ public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome {
-        let outcome: ProcessOutcome = lock.withLock {
+        let (outcome, firstProblem): (ProcessOutcome, String?) = lock.withLock {
+            let before = failures.count
+            let outcome = match(request)
+            return (outcome, before == 0 && failures.count == 1 ? failures[0] : nil)
+        }
+        if let firstProblem { onUnexpected?("scripted runner: \(firstProblem)") }
+        outcome.output.split(separator: "\n").forEach { onLine(String($0)) }
+        return outcome
+    }
+
+    /// The expectation `request` meets (consumed), or exit 127 and a recorded problem. Called under the lock.
+    private func match(_ request: ProcessRequest) -> ProcessOutcome {
+        do {
             calls.append(request)
             guard let next = expectations.first else {
                 failures.append("unexpected call: \(request)")
@@ -49,8 +68,6 @@ public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
             expectations.removeFirst()
             return next.outcome
         }
-        outcome.output.split(separator: "\n").forEach { onLine(String($0)) }
-        return outcome
     }
 
     /// Every command run so far, in order.
