@@ -14,7 +14,7 @@ struct RestorePlannerSettingsTests {
         let path = try TestDirectories.make("planner-settings").appendingPathComponent("snapshot-x.db").path
         try Data(repeating: 7, count: 8192).write(to: URL(fileURLWithPath: path))
         if let member {
-            var metadata = SnapshotMetadata(takenAt: Date(timeIntervalSince1970: 1_795_000_000), memberName: member, size: 8192, health: "good")
+            var metadata = SnapshotMetadata(takenAt: Date(timeIntervalSince1970: 1_795_000_000), memberName: member, size: 8192, health: .good)
             metadata.memberPeerURLs = peer
             metadata.initialCluster = "\(member)=\(peer)"
             try metadata.sidecarJSON().write(to: URL(fileURLWithPath: SnapshotCatalog.sidecarPath(for: path)))

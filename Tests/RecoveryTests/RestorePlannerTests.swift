@@ -49,6 +49,24 @@ struct RestorePlannerTests {
         #expect(plan.steps.first { $0.kind == .stopEtcd }?.commands.first == "systemctl stop etcd")
     }
 
+    @Test("A raw member db copy (good, but no checksum trailer) is restored with --skip-hash-check; a snapshot with its trailer is not")
+    func rawDatabaseSkipsHashCheck() async throws {
+        let runner = ScriptedProcessRunner.failingTest(installed: ["etcdutl": "/usr/bin/etcdutl"], expectations: [
+            .init("etcdutl", ["version"], output: "etcdutl version: 3.5.9"),
+            .init("etcdutl", ["snapshot", "restore", "--help"], output: ""),
+        ])
+        var plan = try await RestorePlanner(runner: runner).plan(deployment: deployment(), options: RestoreOptions(snapshotPath: try junkSnapshot()))
+        #expect(plan.snapshotHasTrailer == false)
+        plan.snapshotHealth = .good
+        #expect(plan.restoreArguments.last == "--skip-hash-check")
+        plan.snapshotHasTrailer = true
+        #expect(!plan.restoreArguments.contains("--skip-hash-check"))
+        plan.snapshotHasTrailer = nil  // a journal written before the field existed: health alone decides
+        #expect(!plan.restoreArguments.contains("--skip-hash-check"))
+        plan.snapshotHealth = .unverified
+        #expect(plan.restoreArguments.last == "--skip-hash-check")
+    }
+
     @Test("Without etcdutl, etcdctl restores with ETCDCTL_API=3, and a tool without --bump-revision is named in a note")
     func etcdctlFallback() async throws {
         let runner = ScriptedProcessRunner.failingTest(installed: ["etcdctl": "/usr/bin/etcdctl"], expectations: [

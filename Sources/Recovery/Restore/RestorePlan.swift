@@ -181,6 +181,10 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     public var sources: [String: String]?
     /// What looks wrong and deserves a look before confirming (the snapshot's member differs from the target).
     public var warnings: [String]?
+    /// Whether the snapshot ends in etcd's SHA-256 trailer (nil: a plan from before this field). A raw
+    /// `member/snap/db` copy has none and verifies as "good: no checksum trailer": the restore tool then needs
+    /// --skip-hash-check, whatever the health says.
+    public var snapshotHasTrailer: Bool? = nil
     /// The member the snapshot was saved from, by its sidecar.
     public var snapshotMember: String?
     /// False when the current user cannot read the snapshot (nil in older journals: readable).
@@ -197,7 +201,7 @@ public struct RestorePlan: Codable, Sendable, Equatable {
                       "--initial-cluster-token", initialClusterToken,
                       "--initial-advertise-peer-urls", initialAdvertisePeerURLs]
         if tool.supportsBumpRevision { arguments += ["--bump-revision", "1000000000", "--mark-compacted"] }
-        if snapshotHealth == .unverified { arguments.append("--skip-hash-check") }
+        if snapshotHealth == .unverified || snapshotHasTrailer == false { arguments.append("--skip-hash-check") }
         return arguments
     }
 
@@ -220,7 +224,7 @@ public struct RestorePlan: Codable, Sendable, Equatable {
     }
 
     /// The snapshot is damaged (the verifier says corrupt): a restore would refuse unless --skip-verify.
-    public var snapshotIsDamaged: Bool { snapshotHealth == "corrupt" }
+    public var snapshotIsDamaged: Bool { snapshotHealth == .corrupt }
 
     /// Whether this plan can be carried out as it stands: the snapshot reads and verifies (or checks are off).
     public var isRestorable: Bool { snapshotReadable != false && (!snapshotIsDamaged || skipVerify) }

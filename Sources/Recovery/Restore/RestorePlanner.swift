@@ -94,7 +94,7 @@ public struct RestorePlanner: Sendable {
            let inspection = try? SnapshotInspector.inspect(path: snapshot, resource: "pods") {
             pods = inspection.namespaces
         }
-        if verification.health == .unverified {
+        if verification.health == .unverified || (verification.health == .good && !verification.hasTrailer) {
             notes.append("the snapshot has no checksum trailer (a copied member db?): restoring with --skip-hash-check")
         }
 
@@ -192,6 +192,7 @@ public struct RestorePlanner: Sendable {
             initialAdvertisePeerURLs: peerURLs, service: service, tool: tool, endpoints: endpoints,
             stopTimeoutSeconds: Int(options.stopTimeout.components.seconds),
             startTimeoutSeconds: Int(options.startTimeout.components.seconds), steps: [], notes: notes)
+        plan.snapshotHasTrailer = verification.hasTrailer
         plan.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.key.rawValue, $0.value) })
         plan.warnings = warnings
         plan.snapshotMember = sidecar?.memberName
