@@ -16,7 +16,7 @@ struct ZstdCodecTests {
         #expect(compressor.bytesIn == size)
         let onDisk = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(onDisk.count == compressor.bytesOut)
-        if size > 1 << 20 { #expect(onDisk.count < size / 2) }
+        if size > 1 << 20 { #expect(onDisk.count < size * 3 / 4) }
         let out = dir.appendingPathComponent("snap.db").path
         try runTool(try debianTool("zstd"), ["-q", "-d", path, "-o", out])
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == input)
@@ -89,7 +89,7 @@ struct ZstdCodecTests {
         #expect(!sink.finished)
         try compressor.finish()
         #expect(sink.finished)
-        #expect(sink.largestWrite <= 128 << 10 + 64)
+        #expect(sink.largestWrite <= 132 << 10)   // libzstd's ZSTD_CStreamOutSize, ~128.5 KiB
     }
 
     private func compress(_ data: Data) throws -> Data {
