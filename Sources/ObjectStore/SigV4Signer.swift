@@ -49,7 +49,8 @@ public struct SigV4Signer: Sendable {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
-        var result = signed.filter { $0.0 != "host" && headers.contains(where: { h in h.0.lowercased() == $0.0 }) == false }
+        let callerNames = Set(headers.map { $0.0.lowercased() })
+        var result = signed.filter { header in header.0 != "host" && !callerNames.contains(header.0) }
         result.append(("Authorization",
                        "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope), SignedHeaders=\(signedNames), Signature=\(signature)"))
         return result
@@ -89,9 +90,10 @@ public struct SigV4Signer: Sendable {
 
     /// Parameters encoded and sorted by name, then value, joined with "&" (also the query string sent).
     public static func canonicalQuery(_ query: [(String, String)]) -> String {
-        query.map { (encode($0.0, keepSlash: false), encode($0.1, keepSlash: false)) }
-            .sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
-            .map { "\($0.0)=\($0.1)" }
-            .joined(separator: "&")
+        let encoded: [(name: String, value: String)] = query.map { pair in
+            (encode(pair.0, keepSlash: false), encode(pair.1, keepSlash: false))
+        }
+        let sorted = encoded.sorted { a, b in a.name == b.name ? a.value < b.value : a.name < b.name }
+        return sorted.map { pair in pair.name + "=" + pair.value }.joined(separator: "&")
     }
 }
