@@ -64,7 +64,8 @@ public final class SeaweedFS: @unchecked Sendable {
             "-volume.port=\(ports[2])", "-volume.port.grpc=\(ports[3])",
             "-filer.port=\(ports[4])", "-filer.port.grpc=\(ports[5])",
             "-s3", "-s3.port=\(ports[6])", "-s3.port.grpc=\(ports[7])", "-s3.config=\(identities.path)",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false", "-master.telemetry=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",   // as real S3: no bucket made on upload
+            "-iam=false", "-master.telemetry=false",
             "-master.volumeSizeLimitMB=32", "-volume.max=300",   // every bucket is a collection with its own volumes
         ]
         let log = try FileHandle(forWritingTo: logFile)
