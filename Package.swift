@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (Debian packages; scripts/setup installs them).
@@ -22,14 +23,21 @@ let package = Package(
                        providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Modules, lowest first. A module only imports the ones above it.
         .target(name: "EtcdClient",
                 dependencies: ["CNGHTTP2", "COpenSSL",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL"]),
+        .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL", "CZstd",
+                                                      .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ObjectStore", dependencies: ["SnapshotStore", "CCurl",
+                                                    .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", .product(name: "Yams", package: "Yams")]),
         // What demos and tests share, out of the product modules: the practice systemctl, the scripted process
         // runner, the founding-failure breaker.
         .target(name: "Practice", dependencies: ["Recovery", "SnapshotStore"]),
@@ -46,6 +54,8 @@ let package = Package(
         .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
         .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "SnapshotStore", "EtcdTestSupport",
+                                                             .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Practice", "EtcdTestSupport"], exclude: ["Golden"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdClient", "EtcdTestSupport",
                                                             .product(name: "Yams", package: "Yams")],
