@@ -10,11 +10,13 @@ extension SnapshotCatalog {
     /// Verifies a snapshot and, when it is good, counts its Kubernetes objects per resource.
     /// `takenAt` is the file's modification time; the catalog prefers the file name's or a sidecar's.
     public static func analyze(path: String, verification: SnapshotVerification? = nil) -> SnapshotMetadata {
-        let result = verification ?? SnapshotVerifier.verify(path: path)
+        let result = verification ?? SnapshotVerifier.verify(path: path, streamedDigest: nil, dropPageCache: false)
         var info = stat()
         let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
         let resources = result.health == .good ? (try? SnapshotInspector.inspect(path: path))?.resources : nil
+        // Both passes are done: leave the page cache to etcd (issue 13).
+        PageCache.drop(path: path)
         return SnapshotMetadata(takenAt: modified, revision: result.revision, liveKeys: result.liveKeys, size: size,
                                 sha256: result.sha256, health: result.health.rawValue, reason: result.reason,
                                 verifyDurationMs: result.durationMs, resources: resources)
@@ -45,7 +47,9 @@ extension SnapshotCatalog {
         let path = (directory as NSString).appendingPathComponent(name)
         let save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
         streamed?(save)
-        let verification = SnapshotVerifier.verify(path: path)
+        // The SHA-256 was computed while the bytes arrived: the verify checks the trailer against it and walks
+        // the structure from the page cache, instead of reading the file a second time for the digest.
+        let verification = SnapshotVerifier.verify(path: path, streamedDigest: save.digest, dropPageCache: false)
         var metadata = Self.analyze(path: path, verification: verification)
         metadata.takenAt = takenAt
         metadata.endpoint = save.endpoint

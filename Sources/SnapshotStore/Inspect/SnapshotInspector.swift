@@ -33,7 +33,9 @@ public enum SnapshotInspector {
         }
         var perDirectory: [KeySlice: Counts] = [:]
         var nonKubernetes = 0
+        let bolt = database.bolt
         for (key, entry) in index.entries {
+            bolt.noteRead(key.bytes)  // keeps memory bounded: these pages are released as the loop moves on
             guard let end = KubernetesKeyCache.directoryEnd(key.bytes) else {
                 nonKubernetes += 1
                 continue
@@ -70,6 +72,7 @@ public enum SnapshotInspector {
         var keys = KubernetesKeyCache(prefix: prefix)
         var objects: [KubernetesObject] = []
         for (key, entry) in index.entries {
+            index.database.bolt.noteRead(entry.value)  // keeps memory bounded: released as the loop moves on
             guard let directory = keys.directory(of: key.bytes),
                   matches(directory, resource: resource, namespace: namespace) else { continue }
             objects.append(KubernetesObject(etcdKey: String(decoding: key.bytes, as: UTF8.self), value: entry.value, prefix: prefix))
