@@ -48,6 +48,7 @@ public enum SnapshotInspector {
         var namespaces: [String: Int] = [:]
         var encrypted = 0
         for (directoryKey, counts) in perDirectory {
+            bolt.noteRead(directoryKey.bytes)
             guard let directory = KubernetesKeyCache.parse(directory: directoryKey.bytes, prefix: prefix) else {
                 nonKubernetes += counts.objects
                 continue

@@ -17,7 +17,7 @@ final class ChecksumJob: @unchecked Sendable {
     }
 
     /// How much is handed to SHA-256 at a time.
-    static let chunkSize = 8 << 20
+    static let chunkSize = 4 << 20
 
     private let done = DispatchSemaphore(value: 0)
     private var outcome: Result<[UInt8], ReadProblem> = .failure(ReadProblem(message: "not computed"))

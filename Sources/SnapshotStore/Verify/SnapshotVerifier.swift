@@ -32,8 +32,11 @@ public enum SnapshotVerifier {
     /// `streamedDigest`: the file was just written by `SnapshotSaver`, which computed its SHA-256 while the bytes
     /// arrived; the trailer is compared with it instead of hashing the file a second time.
     /// `dropPageCache: false` when the caller reads the file again right away (and drops it afterwards).
-    static func verify(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool) -> SnapshotVerification {
-        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache) }
+    /// With `resources`, a good file's live Kubernetes objects per resource are counted in the same pass (what
+    /// `SnapshotInspector.inspect` reports as `resources`), so the catalog's analysis needs no second walk.
+    static func verify(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
+                       resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
+        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources) }
     }
 
     private static func timed(_ body: () -> SnapshotVerification) -> SnapshotVerification {
@@ -44,7 +47,8 @@ public enum SnapshotVerifier {
         return result
     }
 
-    private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool) -> SnapshotVerification {
+    private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
+                              resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
         var info = stat()
         guard stat(path, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
@@ -90,7 +94,7 @@ public enum SnapshotVerifier {
 
         // The digest on a thread of its own while this one walks the tree.
         let digest = hasTrailer && streamedDigest == nil ? ChecksumJob.start(fd: fd, length: databaseLength) : nil
-        let contents = Result { try SnapshotContentsCheck.run(bolt) }
+        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil) }
         var sha256: String?
         if let streamedDigest, let trailer {
             guard streamedDigest == trailer else {
@@ -114,6 +118,7 @@ public enum SnapshotVerifier {
 
         switch contents {
         case .success(let found):
+            resources?.pointee = found.resources
             var note: String? = hasTrailer ? nil : SnapshotVerification.rawDatabaseNote
             if !found.warnings.isEmpty {
                 note = (note.map { $0 + "; " } ?? "") + "warning: " + found.warnings.joined(separator: "; ")
