@@ -34,7 +34,8 @@ public enum SnapshotInspector {
         var perDirectory: [KeySlice: Counts] = [:]
         var nonKubernetes = 0
         let bolt = database.bolt
-        for (key, entry) in index.entries {
+        // In file order: each mapped window is read once and released behind (a dictionary's order is random).
+        for (key, entry) in index.entries.sorted(by: { $0.key.bytes.baseAddress! < $1.key.bytes.baseAddress! }) {
             bolt.noteRead(key.bytes)  // keeps memory bounded: these pages are released as the loop moves on
             guard let end = KubernetesKeyCache.directoryEnd(key.bytes) else {
                 nonKubernetes += 1

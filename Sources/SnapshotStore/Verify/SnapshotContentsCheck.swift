@@ -59,7 +59,9 @@ enum SnapshotContentsCheck {
         if countResources {
             // The same counts as SnapshotInspector.inspect, from this pass: a save needs no second walk.
             var perDirectory: [KeySlice: Int] = [:]
-            for key in live {
+            // In file order: each mapped window is read once and released behind (a set's order is random, and
+            // every random touch would fault in a whole large folio again after a release).
+            for key in live.sorted(by: { $0.bytes.baseAddress! < $1.bytes.baseAddress! }) {
                 bolt.noteRead(key.bytes)
                 guard let end = KubernetesKeyCache.directoryEnd(key.bytes) else { continue }
                 perDirectory[KeySlice(UnsafeRawBufferPointer(start: key.bytes.baseAddress, count: end)), default: 0] += 1
