@@ -35,6 +35,8 @@ public struct SnapshotSaveResult: Sendable {
     public var size: Int
     /// Hex SHA-256 of the database bytes (the file's trailer).
     public var sha256: String
+    /// The same digest as bytes, computed while the bytes arrived (the verify after the save reuses it).
+    var digest: [UInt8] = []
     /// The store revision the snapshot holds (read from the saved file).
     public var revision: Int64
     public var duration: Duration
@@ -180,12 +182,14 @@ public enum SnapshotSaver {
                                        elapsed: ContinuousClock.now - started))
             // The revision the file holds (Status before the stream may be older if writes raced it).
             let revision = (try? EtcdDatabase(path: path).revision()) ?? status.header.revision
-            return SnapshotSaveResult(path: path, size: writer.bytesWritten, sha256: digest.hexString,
-                                      revision: revision, duration: ContinuousClock.now - started,
-                                      endpoint: stream.endpoint.description, clusterID: status.header.clusterID,
-                                      memberID: status.header.memberID, memberName: memberName,
-                                      memberPeerURLs: member.memberPeerURLs, initialCluster: member.initialCluster,
-                                      etcdVersion: status.version)
+            var result = SnapshotSaveResult(path: path, size: writer.bytesWritten, sha256: digest.hexString,
+                                            revision: revision, duration: ContinuousClock.now - started,
+                                            endpoint: stream.endpoint.description, clusterID: status.header.clusterID,
+                                            memberID: status.header.memberID, memberName: memberName,
+                                            memberPeerURLs: member.memberPeerURLs, initialCluster: member.initialCluster,
+                                            etcdVersion: status.version)
+            result.digest = digest
+            return result
         } catch {
             writer.abort()
             if error is CancellationError { throw SnapshotStoreError(.cancelled, path: path, "snapshot cancelled; nothing was saved") }

@@ -187,6 +187,56 @@ struct BoltCorruptionTests {
         #expect(readError("unsorted-lenient", file.bytes, fixture: fixture, checkStructure: false) == nil)
     }
 
+    /// The fixture's free pages (etcd stores no freelist, so they are the unreachable ones below the high-water mark).
+    private func freePages(_ file: BoltFileBytes) -> [Int] {
+        let reachable = file.reachablePages()
+        return (2..<file.highWaterMark(meta: 0)).filter { !reachable.contains($0) }
+    }
+
+    @Test("With a stored freelist, a page neither reachable nor free is 'unreachable unfreed', as bbolt's check says")
+    func unreachableUnfreed() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        var file = try layout(fixture)
+        let free = freePages(file)
+        try #require(free.count >= 3 && free.count - 2 <= (file.pageSize - 16) / 8, "fixture free pages: \(free.count)")
+        // Every free page listed: the check passes.
+        var complete = file
+        complete.storeFreelist(at: free[0], listing: Array(free.dropFirst()))
+        #expect(readError("freelist-complete", complete.bytes, fixture: fixture) == nil)
+        // One free page left out of the list: it is unaccounted for.
+        file.storeFreelist(at: free[0], listing: Array(free.dropFirst(2)))
+        let error = readError("freelist-unfreed", file.bytes, fixture: fixture)
+        #expect(error?.kind == .unreachable)
+        #expect(error?.page == UInt64(free[1]))
+        #expect(error?.message.hasPrefix("page \(free[1]): unreachable unfreed (1 pages below the high-water mark") == true,
+                "\(String(describing: error))")
+    }
+
+    @Test("A page both in a bucket tree and on the stored freelist is reported")
+    func freelistOverlap() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        var file = try layout(fixture)
+        let free = freePages(file)
+        try #require(free.count >= 2 && free.count <= (file.pageSize - 16) / 8)
+        file.storeFreelist(at: free[0], listing: Array(free.dropFirst()) + [file.firstLeaf])
+        let error = readError("freelist-overlap", file.bytes, fixture: fixture)
+        #expect(error?.kind == .sharedPage)
+        #expect(error?.message == "page \(file.firstLeaf) is listed as free but is part of a bucket tree")
+    }
+
+    @Test("Lowering a branch page's element count is caught even without a checksum to compare")
+    func branchCountLowered() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        var file = try layout(fixture)
+        let page = file.keyBucketRoot
+        let count = BoltFileBytes.u16(file.bytes, file.offset(page: page) + 10)
+        file.setU16(count - 1, at: file.offset(page: page) + 10)
+        let error = readError("branch-count", file.bytes, fixture: fixture)
+        #expect(error?.kind == .countOutOfBounds)
+        #expect(error?.page == UInt64(page))
+        #expect(error?.message.contains("the element count was changed") == true, "\(String(describing: error))")
+    }
+
     @Test("Asking for a bucket that is not there names it")
     func missingBucket() async throws {
         let fixture = try await SnapshotFixture.get(.v3_5)

@@ -68,4 +68,46 @@ struct BoltFileBytes {
     static func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
         (0..<8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * $1) }
     }
+
+    /// Every page reachable from the root bucket (branch, leaf and overflow pages), by an independent walk.
+    func reachablePages() -> Set<Int> {
+        var seen = Set<Int>()
+        func walk(_ page: Int) {
+            let start = offset(page: page)
+            let flags = Self.u16(bytes, start + 8)
+            let count = Int(Self.u16(bytes, start + 10))
+            let overflow = Int(Self.u32(bytes, start + 12))
+            for id in page...(page + overflow) { seen.insert(id) }
+            for index in 0..<count {
+                let element = start + 16 + index * 16
+                if flags == 0x01 {
+                    walk(Int(Self.u64(bytes, element + 8)))
+                } else if Self.u32(bytes, element) & 1 != 0 {
+                    let keyStart = element + Int(Self.u32(bytes, element + 4))
+                    let valueStart = keyStart + Int(Self.u32(bytes, element + 8))
+                    let root = Int(Self.u64(bytes, valueStart))
+                    if root != 0 { walk(root) }
+                }
+            }
+        }
+        walk(rootPage)
+        return seen
+    }
+
+    /// The high-water mark of meta page `index`.
+    func highWaterMark(meta index: Int) -> Int { Int(Self.u64(bytes, index * pageSize + 16 + 40)) }
+
+    /// Turns free page `freelistPage` into a stored freelist listing `free`, and points both meta pages at it.
+    mutating func storeFreelist(at freelistPage: Int, listing free: [Int]) {
+        let start = offset(page: freelistPage)
+        bytes.replaceSubrange(start..<start + pageSize, with: [UInt8](repeating: 0, count: pageSize))
+        setU64(UInt64(freelistPage), at: start)
+        setU16(0x10, at: start + 8)
+        setU16(UInt16(free.count), at: start + 10)
+        for (index, id) in free.enumerated() { setU64(UInt64(id), at: start + 16 + index * 8) }
+        for meta in 0..<2 {
+            setU64(UInt64(freelistPage), at: meta * pageSize + 16 + 32)
+            resealMeta(meta)
+        }
+    }
 }

@@ -26,6 +26,9 @@ struct VerifyFuzzTests {
             }
             let resealed = random.next(below: 2) == 0
             if resealed { bytes = VerifyScenario.sealed(bytes) } else { bytes += original.suffix(32) }
+            // Every sixth round also loses 1-31 bytes off the end, inside the trailer (issue 12.7).
+            let cut = round % 6 == 5 ? 1 + round % 31 : 0
+            if cut > 0 { bytes.removeLast(cut) }
             let path = fixture.directory.appendingPathComponent("verify-fuzz-\(version.rawValue)-\(round)").path
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -35,6 +38,9 @@ struct VerifyFuzzTests {
             #expect(verdict.reason != nil || verdict.health == .good, "round \(round): \(verdict)")
             if !resealed, bytes != original {
                 #expect(verdict.health == .corrupt, "round \(round): a change under the original trailer must be caught: \(verdict)")
+            }
+            if cut > 0 {
+                #expect(verdict.health == .corrupt, "round \(round): a file cut \(cut) bytes short must be corrupt: \(verdict)")
             }
             verdicts[category(verdict), default: 0] += 1
 

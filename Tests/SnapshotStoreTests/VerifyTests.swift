@@ -22,6 +22,9 @@ enum SnapshotDamage: String, CaseIterable, Sendable, CustomTestStringConvertible
     case flippedTrailerByte
     case flippedLastTrailerByte
     case trailerMissing
+    case truncatedInsideTrailer
+    case branchCountLoweredResealed
+    case leafCountLoweredResealed
     case pageOutsideFile
     case pageCycle
     case hugeCount
@@ -108,6 +111,41 @@ struct VerifyTests {
         #expect(result.kind == .snapshot)
         #expect(result.reason?.hasPrefix("warning: meta page 0: checksum is 0x") == true, "\(String(describing: result.reason))")
         #expect(result.revision == fixture.snapshotStatus.revision)
+    }
+
+    @Test("Cutting 1 to 31 bytes off a snapshot's end is corrupt, never a good raw database", arguments: Array(1...31))
+    func cutInsideTrailer(cut: Int) async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture.snapshotPath)))
+        let path = try VerifyScenario.write("cut-\(cut)", Array(bytes.dropLast(cut)), fixture: fixture)
+        let result = SnapshotVerifier.verify(path: path)
+        #expect(result.health == .corrupt, "\(result)")
+        #expect(result.reason?.hasPrefix("truncated inside the checksum trailer: the file has \(bytes.count - cut) bytes, \(32 - cut) past the last whole 4096-byte page") == true,
+                "\(String(describing: result.reason))")
+        #expect(result.revision == nil && result.liveKeys == nil)
+    }
+
+    @Test("A snapshot whose sidecar records a trailer is corrupt without one; the same bytes without a sidecar stay a good raw db")
+    func sidecarSaysTrailer() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        let file = try VerifyScenario.layout(fixture)
+        let path = try VerifyScenario.write("sidecar-trailer", file.bytes, fixture: fixture)
+        let before = SnapshotVerifier.verify(path: path)
+        #expect(before.health == .good && before.reason == "no checksum trailer; structure OK", "\(before)")
+
+        let sha = VerifyScenario.sha256(file.bytes).hexString
+        let catalog = SnapshotCatalog(directory: (path as NSString).deletingLastPathComponent) { _ in
+            SnapshotMetadata(takenAt: Date(), size: 0, health: "unverified")
+        }
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count + 32, sha256: sha, health: "good"), for: path)
+        let after = SnapshotVerifier.verify(path: path)
+        #expect(after.health == .corrupt)
+        #expect(after.kind == .rawDatabase)
+        #expect(after.reason == "truncated: the checksum trailer is missing; its sidecar x.db.meta.json records a snapshot saved with one (sha256 \(sha.prefix(12))…), so the file was cut short (use another snapshot)")
+
+        // A sidecar that records no digest (a raw db copy we catalogued) asks for no trailer.
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count, health: "good"), for: path)
+        #expect(SnapshotVerifier.verify(path: path).health == .good)
     }
 
     @Test("A missing file is unverified with the system's reason")
@@ -221,6 +259,23 @@ enum VerifyScenario {
         case .trailerMissing:
             return (try write(name, db, fixture: fixture),
                     ExpectedVerdict(health: .good, kind: .rawDatabase, reason: "no checksum trailer; structure OK"))
+        case .truncatedInsideTrailer:
+            // Issue 12.7: 5 bytes cut off the end leave 27 of the trailer's 32: not a whole number of pages.
+            let length = db.count + 27
+            return (try write(name, Array((db + trailer).prefix(length)), fixture: fixture),
+                    ExpectedVerdict(health: .corrupt, kind: .rawDatabase,
+                                    reason: "truncated inside the checksum trailer: the file has \(length) bytes, 27 past the last whole \(pageSize)-byte page; a database is whole pages, so those bytes are what is left of the 32-byte SHA-256 trailer (the file was cut short; use another snapshot)"))
+        case .branchCountLoweredResealed, .leafCountLoweredResealed:
+            // Issue 12.8: one element fewer, trailer recomputed: the subtree or entry it no longer counts is lost.
+            var file = original
+            let page = damage == .branchCountLoweredResealed ? file.keyBucketRoot : file.firstLeaf
+            let count = BoltFileBytes.u16(file.bytes, file.offset(page: page) + 10)
+            file.setU16(count - 1, at: file.offset(page: page) + 10)
+            let kind = damage == .branchCountLoweredResealed ? "branch" : "leaf"
+            #expect(file.flags(page: page) == (kind == "branch" ? 0x01 : 0x02), "page \(page) should be a \(kind) page")
+            return (try write(name, sealed(file.bytes), fixture: fixture),
+                    corruptStructure(["page \(page) claims \(count - 1) elements, but its data starts at byte \(16 + Int(count) * 16), not at byte \(16 + Int(count - 1) * 16)",
+                                      "the element count was changed"]))
         case .pageOutsideFile:
             var file = original
             file.setU64(9_000_000, at: file.offset(page: file.keyBucketRoot, element: 0) + 8)

@@ -28,6 +28,8 @@ public struct BoltError: Error, CustomStringConvertible, Sendable, Equatable {
         case cycle
         /// A page is reachable from two different places in the tree.
         case sharedPage
+        /// With a stored freelist: a page below the high-water mark is neither reachable nor free (bbolt's check).
+        case unreachable
         /// Trees or nested buckets are nested deeper than any real database can be.
         case tooDeep
         /// The named bucket does not exist.

@@ -7,7 +7,8 @@ import Darwin
 /// A read-only view of a bbolt database file (an etcd `member/snap/db`, or the db part of a snapshot).
 ///
 /// The file is memory-mapped read-only; iteration hands out `UnsafeRawBufferPointer` slices of the
-/// mapping that are valid only inside the closure that receives them. Every page id, offset and count
+/// mapping that are valid only inside the closure that receives them. The resident part of the mapping is
+/// bounded (`BoltResidency`): pages are released as a walk moves on, so memory stays small at any file size. Every page id, offset and count
 /// read from the file is treated as untrusted: corruption is reported as a `BoltError`, never a crash.
 /// (A file truncated by someone else while it is mapped can still raise SIGBUS, as with any mmap reader.)
 public final class BoltFile: @unchecked Sendable {
@@ -26,6 +27,9 @@ public final class BoltFile: @unchecked Sendable {
 
     let base: UnsafeRawPointer
     let mappedLength: Int
+    /// Kept open for page-cache advice (`releaseMemory(dropPageCache:)`).
+    let fd: Int32
+    let residency: BoltResidency
 
     /// Bytes the database occupies: meta.pgid * pageSize (what `etcdctl snapshot status` calls totalSize).
     public var databaseSize: Int { Int(meta.pgid) * pageSize }
@@ -41,7 +45,8 @@ public final class BoltFile: @unchecked Sendable {
         guard fd >= 0 else {
             throw BoltError(.cannotOpen, "could not open: \(Self.errnoText())", path: path)
         }
-        defer { close(fd) }
+        var keepOpen = false
+        defer { if !keepOpen { close(fd) } }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             throw BoltError(.cannotOpen, "could not stat: \(Self.errnoText())", path: path)
@@ -74,12 +79,16 @@ public final class BoltFile: @unchecked Sendable {
         base = pointer
         mappedLength = dbLength
         fileLength = dbLength
+        self.fd = fd
+        residency = BoltResidency(base: pointer, length: dbLength)
+        keepOpen = true
         // No madvise(WILLNEED): a revision lookup reads a handful of pages and should not pull a
         // multi-gigabyte file into memory; full walks do fine with the kernel's default read-ahead.
     }
 
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
+        close(fd)
     }
 
     /// The whole database as bytes (valid while this object lives).

@@ -106,7 +106,9 @@ extension BoltFile {
             throw BoltError(.pageOutOfBounds, page: id,
                             "page \(id) continues over \(overflow) overflow pages, past the end of the database (it has \(pageLimit) pages)")
         }
-        return BoltPage(start: start, span: (Int(overflow) + 1) * pageSize, id: id,
+        let span = (Int(overflow) + 1) * pageSize
+        residency.touch(offset: offset, count: span)
+        return BoltPage(start: start, span: span, id: id,
                         flags: header.u16(8), count: Int(header.u16(10)), overflow: Int(overflow), isInline: false)
     }
 

@@ -73,15 +73,19 @@ extension BoltFile {
 
             var freelistPages = 0
             var freePages = 0
+            var freelistListed = FreelistPages(bits: [], overflow: 0)
             if meta.freelistIsStored {
                 let freelist = try checkFreelist(walk: walk, warnings: &warnings)
                 freelistPages = freelist.pages
                 freePages = freelist.free
+                freelistListed = freelist.listed
             }
             let reachable = walk.branchPages + walk.leafPages + walk.overflowPages
             let unreachable = Int(meta.pgid) - 2 - reachable - freelistPages - freePages
-            if meta.freelistIsStored, unreachable > 0 {
-                warnings.append("\(unreachable) pages are neither reachable nor in the freelist (leaked space)")
+            if meta.freelistIsStored, unreachable > 0, let first = freelistListed.firstUnaccounted(walk: walk, freelist: meta.freelist) {
+                // bbolt's check: every page below the high-water mark is reachable once or free.
+                throw BoltError(.unreachable, page: first,
+                                "page \(first): unreachable unfreed (\(unreachable) pages below the high-water mark \(meta.pgid) are neither reachable from the root nor in the freelist)")
             }
             return BoltStructureReport(
                 pageSize: pageSize, metaPage: metaPage, txid: meta.txid, highWaterMark: meta.pgid,
@@ -95,7 +99,7 @@ extension BoltFile {
     }
 
     /// Checks the stored freelist page: its type, its id list's bounds, and that no listed page is in use.
-    private func checkFreelist(walk: BoltTreeWalk, warnings: inout [String]) throws -> (pages: Int, free: Int) {
+    private func checkFreelist(walk: BoltTreeWalk, warnings: inout [String]) throws -> (pages: Int, free: Int, listed: FreelistPages) {
         let page = try page(meta.freelist, from: "the meta page")
         guard page.flags == BoltPage.freelistFlag else {
             throw BoltError(.badPageType, page: page.id,
@@ -141,6 +145,24 @@ extension BoltFile {
         if duplicates > 0 {
             warnings.append("the freelist lists \(duplicates) pages more than once")
         }
-        return (page.overflow + 1, count - duplicates)
+        return (page.overflow + 1, count - duplicates, FreelistPages(bits: listed, overflow: page.overflow))
+    }
+
+    /// The pages a stored freelist lists, to find the first page nothing accounts for.
+    struct FreelistPages {
+        var bits: [UInt64]
+        var overflow: Int
+
+        func firstUnaccounted(walk: BoltTreeWalk, freelist: UInt64) -> UInt64? {
+            var id: UInt64 = 2
+            while id < walk.file.pageLimit {
+                let word = Int(id >> 6), bit: UInt64 = 1 << (id & 63)
+                let listed = word < bits.count && bits[word] & bit != 0
+                let isFreelist = id >= freelist && id <= freelist + UInt64(overflow)
+                if !listed, !isFreelist, !walk.isVisited(id) { return id }
+                id += 1
+            }
+            return nil
+        }
     }
 }

@@ -122,6 +122,7 @@ struct BoltTreeWalk {
         var key = try page.branchElement(0)
         if strict {
             try checkElementLayout(page, index: 0, key: key.key)
+            try checkPacked(page, index: 0, dataStart: key.key.baseAddress! - page.start, expected: page.dataStart)
             if let lower, compare(key.key, lower) < 0 {
                 throw outOfRange(page, index: 0, key.key, "is below", lower)
             }
@@ -130,6 +131,8 @@ struct BoltTreeWalk {
             let next = index + 1 < page.count ? try page.branchElement(index + 1) : nil
             if strict, let next {
                 try checkElementLayout(page, index: index + 1, key: next.key)
+                try checkPacked(page, index: index + 1, dataStart: next.key.baseAddress! - page.start,
+                                expected: key.key.baseAddress! - page.start + key.key.count)
                 guard compare(key.key, next.key) < 0 else {
                     throw BoltError(.unsorted, page: page.id,
                                     "branch page \(page.id) element \(index + 1): key \(BoltFile.printable(next.key)) does not sort after the key before it, \(BoltFile.printable(key.key))")
@@ -151,10 +154,14 @@ struct BoltTreeWalk {
                                    level: Int, maxLevel: Int, _ visit: Visitor) throws {
         try page.checkCount()
         let count = page.count
+        var packedEnd = page.dataStart
         for index in 0..<count {
             let element = try page.leafElement(index)
             if strict {
                 try checkElementLayout(page, index: index, key: element.key)
+                let start = element.key.baseAddress! - page.start
+                try checkPacked(page, index: index, dataStart: start, expected: packedEnd)
+                packedEnd = start + element.key.count + element.value.count
                 guard element.flags & ~BoltPage.bucketLeafFlag == 0 else {
                     throw BoltError(.badElement, page: page.id,
                                     "\(page.label) element \(index) has flags 0x\(String(element.flags, radix: 16)); only 0x1 (bucket) is valid")
@@ -197,6 +204,19 @@ struct BoltTreeWalk {
             throw BoltError(.badElement, page: page.id,
                             "\(page.label) element \(index): its key at byte \(offset) overlaps the element headers (which end at byte \(page.dataStart))")
         }
+    }
+
+    /// Strict-mode check that element data is packed as bbolt writes it (node.write): the first element's key
+    /// right after the element headers, each next one right after the data before it. A changed element count
+    /// or position breaks this; without it, lowering a branch's count would silently drop subtrees (issue 12.8).
+    private func checkPacked(_ page: BoltPage, index: Int, dataStart: Int, expected: Int) throws {
+        guard dataStart != expected else { return }
+        if index == 0 {
+            throw BoltError(.countOutOfBounds, page: page.id,
+                            "\(page.label) claims \(page.count) elements, but its data starts at byte \(dataStart), not at byte \(expected) where \(page.count) element headers end: the element count was changed, and the entries or pages it no longer counts are unreachable")
+        }
+        throw BoltError(.badElement, page: page.id,
+                        "\(page.label) element \(index): its data starts at byte \(dataStart), not at byte \(expected) where the element before it ends (bbolt packs element data)")
     }
 
     private func outOfRange(_ page: BoltPage, index: Int, _ key: UnsafeRawBufferPointer, _ relation: String,

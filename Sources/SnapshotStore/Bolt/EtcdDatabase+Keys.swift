@@ -103,16 +103,23 @@ extension EtcdDatabase {
 /// Borrowed bytes compared and hashed by content: a dictionary key that costs no copy.
 struct KeySlice: Hashable {
     let bytes: UnsafeRawBufferPointer
+    /// The key's hash, computed once: growing a set or dictionary of slices then rehashes without reading the
+    /// keys again, and most unequal slices are told apart without touching their bytes. Both matter because the
+    /// bytes live in the mapped file, whose pages are released as a walk moves on (`BoltResidency`).
+    let hashCode: Int
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
+        var hasher = Hasher()
+        hasher.combine(bytes: bytes)
+        hashCode = hasher.finalize()
     }
 
     static func == (lhs: KeySlice, rhs: KeySlice) -> Bool {
-        compare(lhs.bytes, rhs.bytes) == 0
+        lhs.hashCode == rhs.hashCode && lhs.bytes.count == rhs.bytes.count && compare(lhs.bytes, rhs.bytes) == 0
     }
 
     func hash(into hasher: inout Hasher) {
-        hasher.combine(bytes: bytes)
+        hasher.combine(hashCode)
     }
 }

@@ -13,11 +13,23 @@ extension SnapshotCatalog {
     /// Verifies a snapshot and, when it is good, counts its Kubernetes objects per resource.
     /// `takenAt` is the file's modification time; the catalog prefers the file name's or a sidecar's.
     public static func analyze(path: String, verification: SnapshotVerification? = nil) -> SnapshotMetadata {
-        let result = verification ?? SnapshotVerifier.verify(path: path)
+        var counted: [String: Int]?
+        let result = verification
+            ?? SnapshotVerifier.verify(path: path, streamedDigest: nil, dropPageCache: false, resources: &counted)
+        return analyze(path: path, verification: result, resources: counted)
+    }
+
+    /// `resources` counted during the verify (one pass instead of verify + inspect); else inspected here.
+    static func analyze(path: String, verification result: SnapshotVerification, resources counted: [String: Int]?) -> SnapshotMetadata {
         var info = stat()
         let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
-        let resources = result.health == .good ? (try? SnapshotInspector.inspect(path: path))?.resources : nil
+        var resources: [String: Int]?
+        if result.health == .good {
+            resources = counted ?? (try? SnapshotInspector.inspect(path: path))?.resources
+        }
+        // The passes are done: leave the page cache to etcd (issue 13).
+        PageCache.drop(path: path)
         return SnapshotMetadata(takenAt: modified, revision: result.revision, liveKeys: result.liveKeys, size: size,
                                 sha256: result.sha256, health: result.health, reason: result.reason,
                                 verifyDurationMs: result.durationMs, resources: resources)
@@ -67,8 +79,12 @@ extension SnapshotCatalog {
             }
         }
         streamed?(save)
-        let verification = SnapshotVerifier.verify(path: path)
-        var metadata = Self.analyze(path: path, verification: verification)
+        // The SHA-256 was computed while the bytes arrived: the verify checks the trailer against it and walks
+        // the structure from the page cache, instead of reading the file a second time for the digest.
+        var resources: [String: Int]?
+        let verification = SnapshotVerifier.verify(path: path, streamedDigest: save.digest, dropPageCache: false,
+                                                   resources: &resources)
+        var metadata = Self.analyze(path: path, verification: verification, resources: resources)
         metadata.takenAt = takenAt
         metadata.endpoint = save.endpoint
         metadata.clusterID = String(save.clusterID, radix: 16)
@@ -105,3 +121,4 @@ extension SnapshotCatalog {
         return "warning: the snapshot directory \(directory) is on the same filesystem as etcd's data dir \(dataDir); a disk failure loses both: copy snapshots elsewhere too"
     }
 }
+

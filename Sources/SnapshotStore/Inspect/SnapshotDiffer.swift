@@ -16,14 +16,24 @@ public enum SnapshotDiffer {
         var added: [ObjectRef] = []
         var removed: [ObjectRef] = []
         var changed: [ObjectRef] = []
+        // noteRead: the keys live in the mapped files; counting what the comparison reads keeps memory bounded.
+        let fromFile = from.database.bolt, toFile = to.database.bolt
         for (key, entry) in to.entries {
-            if let before = from.entries[key] {
+            toFile.noteRead(key.bytes)
+            if let index = from.entries.index(forKey: key) {
+                let (fromKey, before) = from.entries[index]
+                fromFile.noteRead(fromKey.bytes)
                 if before.modRevision != entry.modRevision { changed.append(keys.ref(for: key.bytes)) }
             } else {
                 added.append(keys.ref(for: key.bytes))
             }
         }
-        for (key, _) in from.entries where to.entries[key] == nil {
+        for (key, _) in from.entries {
+            fromFile.noteRead(key.bytes)
+            if let index = to.entries.index(forKey: key) {
+                toFile.noteRead(to.entries[index].key.bytes)
+                continue
+            }
             removed.append(keys.ref(for: key.bytes))
         }
         added.sort()

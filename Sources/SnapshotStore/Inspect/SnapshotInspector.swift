@@ -33,7 +33,10 @@ public enum SnapshotInspector {
         }
         var perDirectory: [KeySlice: Counts] = [:]
         var nonKubernetes = 0
-        for (key, entry) in index.entries {
+        let bolt = database.bolt
+        // In file order: each mapped window is read once and released behind (a dictionary's order is random).
+        for (key, entry) in index.entries.sorted(by: { $0.key.bytes.baseAddress! < $1.key.bytes.baseAddress! }) {
+            bolt.noteRead(key.bytes)  // keeps memory bounded: these pages are released as the loop moves on
             guard let end = KubernetesKeyCache.directoryEnd(key.bytes) else {
                 nonKubernetes += 1
                 continue
@@ -46,6 +49,7 @@ public enum SnapshotInspector {
         var namespaces: [String: Int] = [:]
         var encrypted = 0
         for (directoryKey, counts) in perDirectory {
+            bolt.noteRead(directoryKey.bytes)
             guard let directory = KubernetesKeyCache.parse(directory: directoryKey.bytes, prefix: prefix) else {
                 nonKubernetes += counts.objects
                 continue
@@ -70,6 +74,7 @@ public enum SnapshotInspector {
         var keys = KubernetesKeyCache(prefix: prefix)
         var objects: [KubernetesObject] = []
         for (key, entry) in index.entries {
+            index.database.bolt.noteRead(entry.value)  // keeps memory bounded: released as the loop moves on
             guard let directory = keys.directory(of: key.bytes),
                   matches(directory, resource: resource, namespace: namespace) else { continue }
             objects.append(KubernetesObject(etcdKey: String(decoding: key.bytes, as: UTF8.self), value: entry.value, prefix: prefix))

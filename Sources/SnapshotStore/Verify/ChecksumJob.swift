@@ -6,8 +6,8 @@ import Darwin
 import Foundation
 
 /// The SHA-256 of a file's first `length` bytes, computed on a thread of its own so the caller can walk the
-/// database meanwhile. The bytes are read through a private read-only mapping in large chunks, with
-/// sequential read-ahead advice: no copy into a buffer, and on a cold file the kernel reads ahead of the hasher.
+/// database meanwhile. The bytes are read through read-only mapped windows of `chunkSize`, one at a time, with
+/// sequential read-ahead advice: no copy into a buffer, bounded memory, and the kernel reads ahead of the hasher.
 final class ChecksumJob: @unchecked Sendable {
     // @unchecked: `outcome` is written once by the worker before `done` is signalled and read only after
     // `wait()` returns; the semaphore orders the two.
@@ -17,7 +17,7 @@ final class ChecksumJob: @unchecked Sendable {
     }
 
     /// How much is handed to SHA-256 at a time.
-    static let chunkSize = 8 << 20
+    static let chunkSize = 4 << 20
 
     private let done = DispatchSemaphore(value: 0)
     private var outcome: Result<[UInt8], ReadProblem> = .failure(ReadProblem(message: "not computed"))
@@ -39,31 +39,34 @@ final class ChecksumJob: @unchecked Sendable {
         return outcome
     }
 
-    /// The digest of the first `length` bytes of `fd`, on the calling thread.
+    /// The digest of the first `length` bytes of `fd`, on the calling thread. Each `chunkSize` window is mapped,
+    /// hashed and unmapped in turn, so the process never holds more than one window of the file (issue 13:
+    /// bounded memory at any size), and the kernel reads ahead of the hasher (sequential advice).
     static func digest(fd: Int32, length: Int) -> Result<[UInt8], ReadProblem> {
         let hasher = SHA256Hasher()
         guard length > 0 else { return .success(hasher.finalize()) }
-        guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
-            return digestByReading(fd: fd, length: length, into: hasher)
-        }
-        defer { munmap(mapping, length) }
-        _ = madvise(mapping, length, MADV_SEQUENTIAL)
+        PageCache.adviseSequential(fd: fd)
         var offset = 0
         while offset < length {
             let count = min(chunkSize, length - offset)
-            hasher.update(UnsafeRawBufferPointer(start: mapping + offset, count: count))
+            guard let window = mmap(nil, count, PROT_READ, MAP_SHARED, fd, off_t(offset)), window != MAP_FAILED else {
+                return digestByReading(fd: fd, from: offset, length: length, into: hasher)
+            }
+            _ = madvise(window, count, MADV_SEQUENTIAL)
+            hasher.update(UnsafeRawBufferPointer(start: window, count: count))
+            munmap(window, count)
             offset += count
         }
         return .success(hasher.finalize())
     }
 
     /// The fallback when the file cannot be mapped: large preads into one buffer.
-    private static func digestByReading(fd: Int32, length: Int, into hasher: SHA256Hasher) -> Result<[UInt8], ReadProblem> {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
+    private static func digestByReading(fd: Int32, from start: Int, length: Int, into hasher: SHA256Hasher) -> Result<[UInt8], ReadProblem> {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
-        var offset = 0
+        var offset = start
         while offset < length {
-            let read = pread(fd, buffer.baseAddress, min(chunkSize, length - offset), off_t(offset))
+            let read = pread(fd, buffer.baseAddress, min(buffer.count, length - offset), off_t(offset))
             if read < 0, errno == EINTR { continue }
             if read < 0 { return .failure(ReadProblem(message: String(cString: strerror(errno)))) }
             if read == 0 { return .failure(ReadProblem(message: "the file ended at byte \(offset) while it was being read")) }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import EtcdClient
+import Foundation
 
 /// Decides whether a snapshot file can be trusted for a restore, and says why not in words an operator
 /// can act on.
@@ -13,29 +14,51 @@ import EtcdClient
 /// 1. the path is a readable regular file ("cannot read <path>: <strerror>"), not empty;
 /// 2. it is a bbolt file at all ("not an etcd snapshot: <why>");
 /// 3. it holds every page its meta page declares ("truncated at 41 MB of 120 MB"), decided before the
-///    size says whether a trailer exists, since truncation also cuts the trailer off;
+///    size says whether a trailer exists, since truncation also cuts the trailer off; a file without a trailer
+///    is whole pages (a database always is: anything past the last whole page is what is left of a trailer),
+///    and a file whose sidecar says it was saved with a trailer has one ("truncated inside the checksum trailer");
 /// 4. the SHA-256 of the database bytes equals the trailer, when there is one ("checksum mismatch: ...");
 /// 5. the whole bbolt structure is sound ("corrupt bbolt structure: <what, where>");
 /// 6. etcd's "key" bucket exists and every entry is a revision key with a KeyValue etcd would write.
 /// Checks 4 and 5-6 run at the same time on two threads: the digest is bound by one core's SHA-256 speed
 /// and the tree walk mostly by memory, so a verify takes about as long as `openssl dgst -sha256`.
+/// Memory is bounded at any file size (the digest maps one 8 MiB window at a time, the walk releases the
+/// pages it has passed: `BoltResidency`), and the file is dropped from the page cache when the check ends.
 public enum SnapshotVerifier {
     public static func verify(path: String) -> SnapshotVerification {
+        timed { check(path: path, streamedDigest: nil, dropPageCache: true) }
+    }
+
+    /// `streamedDigest`: the file was just written by `SnapshotSaver`, which computed its SHA-256 while the bytes
+    /// arrived; the trailer is compared with it instead of hashing the file a second time.
+    /// `dropPageCache: false` when the caller reads the file again right away (and drops it afterwards).
+    /// With `resources`, a good file's live Kubernetes objects per resource are counted in the same pass (what
+    /// `SnapshotInspector.inspect` reports as `resources`), so the catalog's analysis needs no second walk.
+    static func verify(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
+                       resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
+        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources) }
+    }
+
+    private static func timed(_ body: () -> SnapshotVerification) -> SnapshotVerification {
         let started = ContinuousClock.now
-        var result = check(path: path)
+        var result = body()
         let elapsed = ContinuousClock.now - started
         result.durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         return result
     }
 
-    private static func check(path: String) -> SnapshotVerification {
+    private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
+                              resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
         var info = stat()
         guard stat(path, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
         // O_NONBLOCK: should a FIFO be swapped in after the stat, open must not wait for a writer.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return unreadable(path, errnoText()) }
-        defer { close(fd) }
+        defer {
+            if dropPageCache { PageCache.drop(fd: fd) }
+            close(fd)
+        }
         guard fstat(fd, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
 
@@ -54,7 +77,14 @@ public enum SnapshotVerifier {
         } catch {
             return openFailure(error, path: path, file: file, hasTrailer: hasTrailer, databaseLength: databaseLength)
         }
+        defer { bolt.releaseMemory(dropPageCache: false) }
         let totalSize = Int64(bolt.databaseSize)
+
+        if !hasTrailer {
+            if let problem = missingTrailerProblem(path: path, size: size, pageSize: bolt.pageSize) {
+                return SnapshotVerification(health: .corrupt, reason: problem, totalSize: totalSize, kind: .rawDatabase)
+            }
+        }
 
         var trailer: [UInt8]?
         if hasTrailer {
@@ -63,9 +93,16 @@ public enum SnapshotVerifier {
         }
 
         // The digest on a thread of its own while this one walks the tree.
-        let digest = hasTrailer ? ChecksumJob.start(fd: fd, length: databaseLength) : nil
-        let contents = Result { try SnapshotContentsCheck.run(bolt) }
+        let digest = hasTrailer && streamedDigest == nil ? ChecksumJob.start(fd: fd, length: databaseLength) : nil
+        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil) }
         var sha256: String?
+        if let streamedDigest, let trailer {
+            guard streamedDigest == trailer else {
+                return SnapshotVerification(health: .corrupt, reason: checksumMismatch(trailer: trailer, computed: streamedDigest),
+                                            hasTrailer: true, totalSize: totalSize, kind: .snapshot)
+            }
+            sha256 = streamedDigest.hexString
+        }
         if let digest, let trailer {
             switch digest.wait() {
             case .failure(let problem):
@@ -81,6 +118,7 @@ public enum SnapshotVerifier {
 
         switch contents {
         case .success(let found):
+            resources?.pointee = found.resources
             var note: String? = hasTrailer ? nil : SnapshotVerification.rawDatabaseNote
             if !found.warnings.isEmpty {
                 note = (note.map { $0 + "; " } ?? "") + "warning: " + found.warnings.joined(separator: "; ")
@@ -136,6 +174,33 @@ public enum SnapshotVerifier {
             return SnapshotVerification(health: .corrupt, reason: "corrupt bbolt structure: \(error.message)",
                                         hasTrailer: hasTrailer, kind: hasTrailer ? .snapshot : .rawDatabase)
         }
+    }
+
+    // MARK: - Trailer rules (issue 12.7)
+
+    /// Why a file without a trailer cannot be a database as it stands, or nil when it can: a bbolt file is a
+    /// whole number of pages, so bytes past the last whole page are what is left of a trailer cut short; and a
+    /// file our sidecar says was saved with a trailer has lost it.
+    static func missingTrailerProblem(path: String, size: Int, pageSize: Int) -> String? {
+        let tail = size % pageSize
+        if tail != 0 {
+            return "truncated inside the checksum trailer: the file has \(size) bytes, \(tail) past the last whole \(pageSize)-byte page; a database is whole pages, so those bytes are what is left of the 32-byte SHA-256 trailer (the file was cut short; use another snapshot)"
+        }
+        if let recorded = sidecarSHA256(forSnapshot: path) {
+            let sidecar = (SnapshotCatalog.sidecarPath(for: path) as NSString).lastPathComponent
+            return "truncated: the checksum trailer is missing; its sidecar \(sidecar) records a snapshot saved with one (sha256 \(recorded.prefix(12))…), so the file was cut short (use another snapshot)"
+        }
+        return nil
+    }
+
+    /// The sha256 our sidecar recorded for the snapshot at `path`, when a readable sidecar says it had a trailer.
+    static func sidecarSHA256(forSnapshot path: String) -> String? {
+        let sidecarPath = SnapshotCatalog.sidecarPath(for: path)
+        var info = stat()
+        guard lstat(sidecarPath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size < 1 << 20,
+              let data = FileManager.default.contents(atPath: sidecarPath),
+              let metadata = try? SnapshotMetadata(sidecarJSON: data, path: sidecarPath) else { return nil }
+        return metadata.sha256.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     // MARK: - Reasons
