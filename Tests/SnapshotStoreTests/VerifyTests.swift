@@ -135,16 +135,16 @@ struct VerifyTests {
 
         let sha = VerifyScenario.sha256(file.bytes).hexString
         let catalog = SnapshotCatalog(directory: (path as NSString).deletingLastPathComponent) { _ in
-            SnapshotMetadata(takenAt: Date(), size: 0, health: "unverified")
+            SnapshotMetadata(takenAt: Date(), size: 0, health: .unverified)
         }
-        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count + 32, sha256: sha, health: "good"), for: path)
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count + 32, sha256: sha, health: .good), for: path)
         let after = SnapshotVerifier.verify(path: path)
         #expect(after.health == .corrupt)
         #expect(after.kind == .rawDatabase)
         #expect(after.reason == "truncated: the checksum trailer is missing; its sidecar x.db.meta.json records a snapshot saved with one (sha256 \(sha.prefix(12))…), so the file was cut short (use another snapshot)")
 
         // A sidecar that records no digest (a raw db copy we catalogued) asks for no trailer.
-        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count, health: "good"), for: path)
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: file.bytes.count, health: .good), for: path)
         #expect(SnapshotVerifier.verify(path: path).health == .good)
     }
 
