@@ -20,7 +20,7 @@ struct BackupCommand: AsyncParsableCommand {
         journald). Records its progress in <dir>/.etcd-console-backup.json for the console's Jobs screen and the \
         outcome in <dir>/.etcd-console-backup-history.json.
 
-        Settings: flags, then ETCDCTL_*/ETCD_CONSOLE_* variables, then the config file, then discovery.
+        Settings: flags, then ETCDCTL_*/ETCD_CONSOLE_* variables, then the config file, then discovery. \
         Exit codes: 0 a good snapshot was written; 1 none was (or another backup is running); 2 usage or \
         configuration error.
 

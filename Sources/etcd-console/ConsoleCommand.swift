@@ -17,12 +17,13 @@ struct ConsoleCommand: AsyncParsableCommand {
         commandName: "console",
         abstract: "Open the console: Members, Snapshots, Jobs, browse, diff and the restore wizard (the default).",
         discussion: """
-        Keys: ? help, : commands (:members :snapshots :jobs :restore :q), tab or 1-3 switch screens, esc back,
+        Keys: ? help, : commands (:members :snapshots :jobs :restore :q), tab or 1-3 switch screens, esc back, \
         q quit. NO_COLOR turns colors off. --readonly removes delete, prune and restore.
 
         Examples:
           etcd-console
-          etcd-console --endpoints https://10.0.0.5:2379 --cacert ca.pem --cert c.pem --key k.pem --dir /backup/etcd
+          etcd-console --endpoints https://10.0.0.5:2379 --cacert ca.pem \\
+              --cert c.pem --key k.pem --dir /backup/etcd
           etcd-console --readonly
         """)
 

@@ -9,8 +9,8 @@ struct DoctorCommand: ParsableCommand {
         commandName: "doctor",
         abstract: "Diagnose an etcd data dir offline (without changing it): snapshots, db, WAL, space and backups.",
         discussion: """
-        Each finding has a severity (ok, warning, critical), a code, what was found and what to do next.
-        Catches the failure where etcd panics at start with "failed to find database snapshot file".
+        Each finding has a severity (ok, warning, critical), a code, what was found and what to do next. \
+        Catches the failure where etcd panics at start with "failed to find database snapshot file". \
         Exit codes: 0 nothing critical, 1 at least one critical finding.
 
         Examples:

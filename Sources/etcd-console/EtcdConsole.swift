@@ -10,7 +10,7 @@ struct EtcdConsole: AsyncParsableCommand {
         commandName: "etcd-console",
         abstract: "Keep etcd backed up and bring a cluster back after a disaster.",
         discussion: """
-        Without a subcommand, opens the console (the default subcommand `console`, whose flags may be given directly: etcd-console --endpoints URL --dir DIR). It needs a terminal; 80x24 shows everything.
+        Without a subcommand, opens the console (the default subcommand `console`, whose flags may be given directly: etcd-console --endpoints URL --dir DIR). It needs a terminal; 80x24 shows everything. \
         Exit codes: 0 success, 1 failure (etcd unreachable, bad snapshot, ...), 2 usage error.
 
         Examples:

@@ -13,22 +13,24 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore a snapshot into the local etcd: checked, journaled, rolled back on failure.",
         discussion: """
-        Shows the plan (every command), asks for confirmation, then: preflight checks, stop etcd (systemctl
-        or the static pod manifest), move the data dir aside to <data-dir>.before-restore-<UTC time> (never
-        deleted), restore with etcdutl (else etcdctl), fix owner and mode, start etcd, wait until healthy,
-        verify revision/keys/members, check pods. A step that fails after the move rolls everything back
-        (the restored dir goes to <data-dir>.failed-restore-<time>). Each step is journaled in
-        <data-dir>.restore-journal: after a crash, run again with --resume or --rollback.
-        Each setting comes from, in order: flags, the environment (ETCD_CONSOLE_DATA_DIR, ETCD_CONSOLE_UNIT, ...),
-        the config file, the unit that runs etcd here (or the kubeadm manifest, /etc/etcd), the snapshot's sidecar
-        (the member it was saved from), defaults; the plan shows each value's source and warns when the snapshot's
-        member differs from the one restored. The restore tool is etcdutl, else etcdctl, looked for next to the
-        etcd the unit runs, then on PATH, each checked with `version` (--restore-tool names one).
+        Shows the plan (every command), asks for confirmation, then: preflight checks, stop etcd (systemctl \
+        or the static pod manifest), move the data dir aside to <data-dir>.before-restore-<UTC time> (never \
+        deleted), restore with etcdutl (else etcdctl), fix owner and mode, start etcd, wait until healthy, \
+        verify revision/keys/members, check pods. A step that fails after the move rolls everything back \
+        (the restored dir goes to <data-dir>.failed-restore-<time>). Each step is journaled in \
+        <data-dir>.restore-journal: after a crash, run again with --resume or --rollback. \
+        Each setting comes from, in order: flags, the environment (ETCD_CONSOLE_DATA_DIR, ETCD_CONSOLE_UNIT, ...), \
+        the config file, the unit that runs etcd here (or the kubeadm manifest, /etc/etcd), the snapshot's sidecar \
+        (the member it was saved from), defaults; the plan shows each value's source and warns when the snapshot's \
+        member differs from the one restored. The restore tool is etcdutl, else etcdctl, looked for next to the \
+        etcd the unit runs, then on PATH, each checked with `version` (--restore-tool names one). \
         Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
 
         Examples:
-          etcd-console restore /var/lib/etcd-backup/snapshot-20261125T170000Z-master.db --dry-run
-          etcd-console restore /var/lib/etcd-backup/snapshot-20261125T170000Z-master.db
+          etcd-console restore --dry-run \\
+              /var/lib/etcd-backup/snapshot-20261125T170000.000Z-master.db
+          etcd-console restore --yes \\
+              /var/lib/etcd-backup/snapshot-20261125T170000.000Z-master.db
           etcd-console restore --resume --yes
         """)
 

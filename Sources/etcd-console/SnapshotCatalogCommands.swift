@@ -18,8 +18,8 @@ struct SnapshotListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List the snapshots in the directory, newest first, with health, revision and keys.",
         discussion: """
-        Lists every *.db file: ours (with a .meta.json sidecar) and ones made by etcdctl. Files without a
-        sidecar are verified once and the result cached (.etcd-console-cache.json). Leftover .part files
+        Lists every *.db file: ours (with a .meta.json sidecar) and ones made by etcdctl. Files without a \
+        sidecar are verified once and the result cached (.etcd-console-cache.json). Leftover .part files \
         from crashed saves are reported (snapshot prune removes them).
 
         Examples:
@@ -237,11 +237,11 @@ struct SnapshotPruneCommand: ParsableCommand {
         commandName: "prune",
         abstract: "Delete old snapshots by a retention policy; never the newest good one.",
         discussion: """
-        Policy flags override the config file's retention keys one by one; with neither, the default policy
-        applies: the last 6, plus the newest good snapshot per hour
-        for 24 hours, per day for 7 days, per week for 4 weeks and per month for 3 months. Nothing is
-        deleted when the newest snapshot is not good. Corrupt snapshots never count as kept copies.
-        --dry-run lists what would go and why each one stays. Also removes .part files left by saves that
+        Policy flags override the config file's retention keys one by one; with neither, the default policy \
+        applies: the last 6, plus the newest good snapshot per hour \
+        for 24 hours, per day for 7 days, per week for 4 weeks and per month for 3 months. Nothing is \
+        deleted when the newest snapshot is not good. Corrupt snapshots never count as kept copies. \
+        --dry-run lists what would go and why each one stays. Also removes .part files left by saves that \
         crashed more than an hour ago.
 
         Examples:

@@ -45,9 +45,9 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
         commandName: "save",
         abstract: "Stream a snapshot from etcd to a file, atomically; verify it; record its metadata.",
         discussion: """
-        Writes <file>.part (mode 0600), checks the SHA-256 trailer while streaming, fsyncs, renames and
-        fsyncs the directory; then verifies the file (trailer, bbolt structure, etcd keys) and writes
-        <file>.meta.json. A failed or interrupted save leaves nothing under the final name and removes
+        Writes <file>.part (mode 0600), checks the SHA-256 trailer while streaming, fsyncs, renames and \
+        fsyncs the directory; then verifies the file (trailer, bbolt structure, etcd keys) and writes \
+        <file>.meta.json. A failed or interrupted save leaves nothing under the final name and removes \
         the .part. Prints the path (or JSON with path, size, sha256, revision, durationMs, health).
 
         Examples:

@@ -6,7 +6,8 @@ import Testing
 struct HelpAndCompletionTests {
     static let commands = ["", "status", "snapshot", "snapshot save", "snapshot list", "snapshot verify", "snapshot inspect",
                            "snapshot browse", "snapshot diff", "snapshot prune", "backup", "schedule", "schedule systemd",
-                           "schedule cronjob", "schedule status", "config", "config init", "config show", "doctor"]
+                           "schedule cronjob", "schedule status", "config", "config init", "config show", "doctor",
+                           "restore", "console"]
     static let readCommands = ["status", "snapshot list", "snapshot verify", "snapshot inspect", "snapshot browse", "snapshot diff",
                                "snapshot prune", "schedule status", "config show", "doctor"]
 
@@ -21,8 +22,58 @@ struct HelpAndCompletionTests {
         #expect(!examples.isEmpty)
         for line in examples {
             #expect(line.hasPrefix("  "), "\(command): an example was wrapped: \(line)")
-            #expect(line.hasPrefix("  etcd-console ") || line.hasPrefix("      ") || line.hasPrefix("  #")
+            #expect(line == "  etcd-console" || line.hasPrefix("  etcd-console ") || line.hasPrefix("      ") || line.hasPrefix("  #")
                     || line.hasPrefix("  ETCDCTL_") || line.hasPrefix("  ETCD_CONSOLE_"), "\(command): \(line)")
+        }
+    }
+
+    /// `Golden/help-<command words joined by ->.txt`; `RECORD_SNAPSHOTS=1` re-records and fails the run.
+    static var goldenDirectory: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+    }
+
+    @Test("Every command's --help is exactly its golden text at 80 columns: paragraphs wrapped by ArgumentParser, no line over 80 but the usage synopsis", arguments: commands)
+    func goldenHelp(command: String) throws {
+        let words = command.split(separator: " ").map(String.init)
+        let result = try ConsoleBinary.run(words + ["--help"], environment: ["COLUMNS": "80"])
+        #expect(result.status == 0, "\(result.output)")
+        for line in result.stdout.split(separator: "\n") where line.count > 80 && !line.hasPrefix("USAGE:") {
+            Issue.record("\(command) --help: a line of \(line.count) columns: \(line)")
+        }
+        let name = "help-" + (words.isEmpty ? "root" : words.joined(separator: "-")) + ".txt"
+        let file = Self.goldenDirectory.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
+            try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
+            try Data(result.stdout.utf8).write(to: file)
+            Issue.record("recorded \(name) (RECORD_SNAPSHOTS=1 always fails: look at the file, then run again without it)")
+            return
+        }
+        let expected = try #require(try? String(contentsOf: file, encoding: .utf8), "no golden \(file.path): run with RECORD_SNAPSHOTS=1")
+        if expected != result.stdout {
+            let a = expected.components(separatedBy: "\n"), b = result.stdout.components(separatedBy: "\n")
+            let diff = (0..<max(a.count, b.count)).compactMap { i -> String? in
+                let x = i < a.count ? a[i] : "<none>", y = i < b.count ? b[i] : "<none>"
+                return x == y ? nil : "\(i + 1) - \(x)\n\(i + 1) + \(y)"
+            }
+            Issue.record("\(command) --help differs from \(name):\n\(diff.joined(separator: "\n"))")
+        }
+    }
+
+    @Test("A paragraph of --help is not broken by hard line ends in the source: no prose line ends far short of the width when the next line continues it")
+    func helpIsNotRagged() throws {
+        for command in Self.commands {
+            let words = command.split(separator: " ").map(String.init)
+            let lines = try ConsoleBinary.run(words + ["--help"], environment: ["COLUMNS": "80"]).stdout
+                .components(separatedBy: "\n")
+            guard let examples = lines.firstIndex(of: "Examples:") ?? lines.firstIndex(where: { $0.hasPrefix("USAGE:") }) else { continue }
+            // The discussion: from the line after OVERVIEW's paragraph to Examples:. A line followed by another prose
+            // line of the same paragraph must have been filled to near the width (ArgumentParser breaks at words).
+            for i in 1..<examples where !lines[i].isEmpty && !lines[i].hasPrefix(" ") && i + 1 < examples {
+                let next = lines[i + 1]
+                guard !next.isEmpty, !next.hasPrefix(" "), let firstWord = next.split(separator: " ").first else { continue }
+                #expect(lines[i].count + 1 + firstWord.count >= 80,  // ArgumentParser fills lines to 79 columns at 80
+                        "\(command) --help line \(i + 1) is ragged (\(lines[i].count) columns, next word '\(firstWord)' would fit): \(lines[i])")
+            }
         }
     }
 

@@ -156,7 +156,11 @@ struct RestoreCommandTests {
         environment["PATH"] = slow.path + ":" + (environment["PATH"] ?? "")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: EtcdConsoleBinary.path)
-        process.arguments = ["restore", lab.snapshot, "--yes"] + lab.flags
+        // Named with --restore-tool: the planner prefers the tool next to the unit's etcd over PATH (issue 11.2),
+        // which would bypass the slow wrapper.
+        let slowTool = ["etcdutl", "etcdctl"].map { slow.appendingPathComponent($0).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }!
+        process.arguments = ["restore", lab.snapshot, "--yes", "--restore-tool", slowTool] + lab.flags
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         let stderr = lab.root.appendingPathComponent("restore-\(signal).err")

@@ -53,10 +53,11 @@ struct ReaderCheckTests {
 
         try bytes.prefix(bytes.count - 32).write(to: URL(fileURLWithPath: path))
         let check = SnapshotReadCheck.run(path: path)
-        #expect(check.verification.health == .good, "the verifier alone sees a raw db")
+        // The verifier itself reads the sidecar (issue 12.7): a file saved with a trailer is corrupt without one.
+        #expect(check.verification.health == .corrupt)
         #expect(check.health == .corrupt)
-        #expect(check.reason == "the file has \(bytes.count - 32) bytes but its sidecar \(path).meta.json recorded "
-            + "\(bytes.count) when it was saved: its 32-byte checksum trailer was cut off")
+        #expect(check.reason == "truncated: the checksum trailer is missing; its sidecar snapshot-20261125T140000Z-m1.db.meta.json "
+            + "records a snapshot saved with one (sha256 \(good.sha256!.prefix(12))…), so the file was cut short (use another snapshot)")
     }
 
     @Test("A good snapshot passes the read check with no warning")

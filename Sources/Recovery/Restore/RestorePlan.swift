@@ -201,7 +201,7 @@ public struct RestorePlan: Codable, Sendable, Equatable {
                       "--initial-cluster-token", initialClusterToken,
                       "--initial-advertise-peer-urls", initialAdvertisePeerURLs]
         if tool.supportsBumpRevision { arguments += ["--bump-revision", "1000000000", "--mark-compacted"] }
-        if snapshotHealth == .unverified || snapshotHasTrailer == false { arguments.append("--skip-hash-check") }
+        if snapshotHealth == .unverified || (snapshotHealth == .good && snapshotHasTrailer == false) { arguments.append("--skip-hash-check") }
         return arguments
     }
 
