@@ -131,7 +131,7 @@ struct ConsoleGoldenTests {
         ("wizard-failed-rolled-back", { WizardFixtures.console(WizardFixtures.failedAndRolledBack) }),
         ("wizard-succeeded", { WizardFixtures.console(WizardFixtures.succeeded) }),
         ("wizard-failed-member-mismatch", { WizardFixtures.console(WizardFixtures.failedMemberMismatch) }),
-        ("wizard-failed-report-scrolled", { pressing(WizardFixtures.console(WizardFixtures.failedMemberMismatch), [.pageDown, .pageUp, .pageUp]) }),
+        ("wizard-failed-report-scrolled", { pressing(WizardFixtures.console(WizardFixtures.failedMemberMismatch), [.pageUp, .pageDown, .pageDown]) }),
         ("wizard-failed-step-output", { pressing(WizardFixtures.console(WizardFixtures.failedMemberMismatch), [.up, .up]) }),
         ("wizard-review-restore-command", { pressing(WizardFixtures.console(nil), [.down, .down, .down]) }),
         ("wizard-edit", { pressing(WizardFixtures.console(nil), [.character("e"), .control("u"), .character("d"), .character("e"), .character("m"), .character("o")]) }),

@@ -93,10 +93,10 @@ struct WizardEditTests {
         #expect(c.wizard?.paneLines(width: 77).title == "Output of Verify revision, keys and members")
         _ = Self.press(&c, [.end])
         #expect(c.wizard?.paneLines(width: 77).title == "Report")
-        _ = Self.press(&c, [.pageUp])
-        #expect(c.wizard?.paneOffset == 5)
-        _ = Self.press(&c, [.pageDown, .pageDown])
-        #expect(c.wizard?.paneOffset == 0)
+        _ = Self.press(&c, [.pageDown])
+        #expect(c.wizard?.paneOffset == 5, "PgDn shows the report's later lines")
+        _ = Self.press(&c, [.pageUp, .pageUp])
+        #expect(c.wizard?.paneOffset == 0, "PgUp goes back to its top, and no further")
     }
 
     @Test("A long command breaks between words with ' \\\\' so it copies back as one")

@@ -261,11 +261,12 @@ public struct WizardScreen: Sendable {
     mutating func handle(_ key: Key, readonly: Bool) -> ScreenAction {
         if editing != nil { return handleEditor(key) }
         switch key {
-        case .pageUp:
-            paneOffset += 5
-            return .handled
-        case .pageDown:
-            paneOffset = max(0, paneOffset - 5)
+        case .pageUp, .pageDown:
+            // paneOffset counts lines away from the pane's anchor: the end of a step's output (it follows its
+            // tail), the top of everything else (commands, report). PgDn always shows later lines.
+            let pane = paneLines(width: 80)
+            let away = (key == .pageUp) == pane.tail
+            paneOffset = away ? min(paneOffset + 5, pane.lines.count) : max(0, paneOffset - 5)
             return .handled
         default:
             break
