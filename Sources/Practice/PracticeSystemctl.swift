@@ -44,11 +44,28 @@ public struct PracticeSystemctl: Sendable {
     /// Where the unit's process writes its output.
     public func logPath(unit: String) -> String { "\(stateDirectory)/\(unit).log" }
 
-    /// The pid of the unit's process when it runs.
+    /// The pid of the unit's process when it runs; nil when it does not (its pid file is gone, or names a
+    /// process that has exited, even if the kernel has since given that pid to another process).
+    ///
+    /// The pid file holds "PID STARTTIME" (`/proc/PID/stat`'s start time in clock ticks): pids wrap at
+    /// `pid_max` (32768 on many hosts), so a pid alone, read after its etcd died, can name an unrelated process,
+    /// and a stop or a test's cleanup would signal it.
     public func pid(unit: String) -> Int32? {
-        guard let text = try? String(contentsOfFile: "\(stateDirectory)/\(unit).pid", encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else { return nil }
-        return pid
+        guard let text = try? String(contentsOfFile: "\(stateDirectory)/\(unit).pid", encoding: .utf8) else { return nil }
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let first = words.first, let pid = Int32(first), pid > 0 else { return nil }
+        guard words.count > 1 else { return kill(pid, 0) == 0 ? pid : nil }  // a pid file of an older stand-in
+        return Self.startTime(of: pid) == String(words[1]) ? pid : nil
+    }
+
+    /// Field 22 of `/proc/PID/stat` (when the process started, in clock ticks after boot); nil when there is no
+    /// such process or it is a zombie (it has exited; its adopter may take seconds to reap it). The command name
+    /// (field 2) may hold spaces and parentheses, so fields count after its last ")".
+    static func startTime(of pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.range(of: ") ", options: .backwards) else { return nil }
+        let fields = stat[close.upperBound...].split(separator: " ")
+        return fields.count > 19 && fields[0] != "Z" ? String(fields[19]) : nil
     }
 
     static let script = #"""
@@ -67,16 +84,23 @@ public struct PracticeSystemctl: Sendable {
     pid_file="$state/$unit.pid"
     log="$state/$unit.log"
 
-    alive() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+    # "PID STARTTIME": a pid alone, read after its process died, may name another process by now (pids wrap).
+    # A zombie counts as gone: it has exited, and whoever adopted it may take a while to reap it.
+    starttime() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; set -- $s
+      [ "$1" != Z ] || return 1; echo "${20}"; }
+    unit_pid() { local p t; read -r p t < "$pid_file" 2>/dev/null || return 1; [ -n "$p" ] || return 1
+      if [ -n "$t" ]; then [ "$(starttime "$p")" = "$t" ] || return 1; else kill -0 "$p" 2>/dev/null || return 1; fi
+      echo "$p"; }
+    alive() { [ -f "$pid_file" ] && unit_pid >/dev/null; }
     known() { [ -f "$command_file" ] || { echo "Unit $unit.service could not be found." >&2; exit 5; }; }
 
     stop_unit() {
       alive || { rm -f "$pid_file"; return 0; }
-      pid="$(cat "$pid_file")"
+      pid="$(unit_pid)"
       kill -TERM "$pid" 2>/dev/null
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 100); do alive || break; sleep 0.1; done
+      alive && kill -KILL "$pid" 2>/dev/null
+      for _ in $(seq 1 50); do alive || break; sleep 0.1; done
       rm -f "$pid_file"
     }
 
@@ -93,7 +117,7 @@ public struct PracticeSystemctl: Sendable {
         done
         exec setsid "${command[@]}" >>"$log" 2>&1 </dev/null
       ) &
-      echo $! > "$pid_file"
+      echo "$! $(starttime $!)" > "$pid_file"
       for _ in $(seq 1 600); do
         if ! alive; then
           echo "Job for $unit.service failed because the control process exited with error code." >&2
@@ -121,7 +145,7 @@ public struct PracticeSystemctl: Sendable {
       status)
         known
         if alive; then
-          echo "* $unit.service - $unit (practice systemctl)"; echo "     Active: active (running), pid $(cat "$pid_file")"
+          echo "* $unit.service - $unit (practice systemctl)"; echo "     Active: active (running), pid $(unit_pid)"
           tail -n 5 "$log"; exit 0
         fi
         echo "* $unit.service - $unit (practice systemctl)"; echo "     Active: inactive (dead)"; exit 3 ;;

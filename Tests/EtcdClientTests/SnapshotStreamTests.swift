@@ -30,7 +30,7 @@ struct SnapshotStreamTests {
     @Test("A slow reader holds etcd back: no more than the stream window is received ahead of it")
     func backPressure() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "backpressure"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let window: Int32 = 256 << 10
         let client = makeClient([etcd.endpoint], streamWindowSize: window)
         defer { Task { await client.close() } }
@@ -56,7 +56,7 @@ struct SnapshotStreamTests {
     @Test("Stopping early cancels the stream and the connection stays usable")
     func cancellation() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "cancel"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let client = makeClient([etcd.endpoint], streamWindowSize: 128 << 10)
         defer { Task { await client.close() } }
         try await fill(client, prefix: "/cancel/", count: 20, size: 500_000)
@@ -95,7 +95,7 @@ struct SnapshotStreamTests {
     @Test("etcd killed in the middle of a snapshot ends the stream with connection closed")
     func etcdKilledMidStream() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "killed"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let client = makeClient([etcd.endpoint], streamWindowSize: 256 << 10)
         defer { Task { await client.close() } }
         try await fill(client, prefix: "/killed/", count: 40, size: 500_000)

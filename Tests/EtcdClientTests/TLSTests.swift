@@ -68,7 +68,7 @@ struct TLSTests {
     func hostnameMismatch() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "wronghost",
                                                            tls: .server(cert: certs.wrongHostCert, key: certs.wrongHostKey)))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let byIP = await clientError { _ = try await makeClient([etcd.endpoint], tls: TLSConfiguration(caFile: certs.caCert)).status() }
         #expect(byIP?.kind == .tlsHandshake(.hostnameMismatch))
         #expect(byIP?.detail.contains("not valid for 127.0.0.1 (it names DNS:wrong.example)") == true, "\(String(describing: byIP))")
@@ -87,7 +87,7 @@ struct TLSTests {
     func expired() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "expired",
                                                            tls: .server(cert: certs.expiredCert, key: certs.expiredKey)))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let error = await clientError { _ = try await makeClient([etcd.endpoint], tls: TLSConfiguration(caFile: certs.caCert)).status() }
         #expect(error?.kind == .tlsHandshake(.expired))
         #expect(error?.detail.contains("certificate has expired") == true)

@@ -20,7 +20,7 @@ struct ConsoleEndToEndTests {
     @Test("Member row, n takes a snapshot shown on Jobs and in the list, browse shows the pods, q quits")
     func snapshotAndBrowse() async throws {
         let etcd = try await Self.filledEtcd("console-e2e")
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let dir = try TestDirectories.make("console-e2e").appendingPathComponent("backups").path
         let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir, "--data-dir", etcd.dataDir.path])
 
@@ -95,7 +95,7 @@ struct ConsoleEndToEndTests {
     @Test("A resized terminal is redrawn whole at the new size: 140 columns show the columns 80 drop; NO_COLOR draws no colors")
     func resize() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-resize"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let dir = try TestDirectories.make("console-resize").path
         let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir], environment: ["NO_COLOR": "1"])
         let narrow = try await tmux.waitFor("1/1 members healthy")
@@ -123,7 +123,10 @@ struct ConsoleEndToEndTests {
         script.environment = ["TERM": "xterm", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"]
         let input = Pipe()
         script.standardInput = input
-        script.standardOutput = FileHandle.nullDevice
+        // What the console draws comes out of script's standard output: the test waits for the first frame there.
+        let screen = dir.appendingPathComponent("screen.out")
+        FileManager.default.createFile(atPath: screen.path, contents: nil)
+        script.standardOutput = try FileHandle(forWritingTo: screen)
         script.standardError = FileHandle.nullDevice
         try script.run()
         var pid: Int32?
@@ -133,7 +136,14 @@ struct ConsoleEndToEndTests {
             if pid == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
         let console = try #require(pid, "the console never started under script(1)")
-        try await Task.sleep(for: .seconds(1))   // let it draw and wait for keys
+        // It has drawn its first frame (the header names the product) and waits for keys.
+        let drawn = ContinuousClock.now + .seconds(60)
+        var frame = ""
+        while !frame.contains("etcd-console") && ContinuousClock.now < drawn {
+            frame = String(decoding: (try? Data(contentsOf: screen)) ?? Data(), as: UTF8.self)
+            if !frame.contains("etcd-console") { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(frame.contains("etcd-console"), "the console never drew under script(1): \(frame.suffix(500))")
         #expect(kill(console, 0) == 0, "the console should run while its terminal is there")
         kill(script.processIdentifier, SIGKILL)
         var gone = false

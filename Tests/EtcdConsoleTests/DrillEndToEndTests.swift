@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import Foundation
+import Practice
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -24,8 +25,8 @@ struct DrillEndToEndTests {
         let sandbox = dir.appendingPathComponent(try #require(sandboxes.first)).path
         defer {
             // etcd of the sandbox ends with the test, whatever happened on screen.
-            if let pid = try? String(contentsOfFile: sandbox + "/service/state/etcd.pid", encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines), let number = Int32(pid) { kill(number, SIGKILL) }
+            // (Through the stand-in's pid check: a raw pid read after etcd ended may name another process.)
+            if let pid = PracticeSystemctl(directory: sandbox + "/service").pid(unit: "etcd") { kill(pid, SIGKILL) }
         }
         let backups = try FileManager.default.contentsOfDirectory(atPath: sandbox + "/backups").filter { $0.hasSuffix(".db") }.sorted()
         let newest = try #require(backups.last)

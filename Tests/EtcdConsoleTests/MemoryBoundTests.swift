@@ -35,7 +35,7 @@ struct MemoryBoundTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.time),
                      "\(Self.time) is needed to measure a child's peak RSS (apt-get install time; scripts/setup checks it)")
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "rss", quotaBackendBytes: 4 << 30))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         // A generous call timeout: 1 MB puts wait for etcd's fsync, slow on a machine busy with other builds.
         let client = EtcdClient(EtcdClientConfiguration(endpoints: [try Endpoint(parsing: etcd.clientURL)], callTimeout: .seconds(120)))
         // 300 random 1 MB values (random, so the db cannot be smaller than the data), plus 3,000 small keys so the

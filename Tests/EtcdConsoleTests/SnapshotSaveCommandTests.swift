@@ -82,7 +82,7 @@ struct SnapshotSaveTerminalTests {
     @Test("On a terminal a progress bar with percent, rate and ETA is drawn on stderr, then cleared")
     func progressBar() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-tty"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         // ~30 MB so the save lasts long enough for a few redraws.
         for i in 0..<30 {
             let value = String(repeating: String(format: "%08x", i &* 2654435761), count: 125_000)
@@ -137,7 +137,7 @@ struct SnapshotSaveInterruptTests {
     @Test("SIGINT during a save: exit 1, 'snapshot cancelled; nothing was saved', no file and no .part")
     func interrupted() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-sigint"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         // Enough data (~40 MB) that the stream lasts longer than the polling below.
         let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "40", "--command-timeout", "60s"])
         try #require(fill.status == 0, "\(fill.output)")

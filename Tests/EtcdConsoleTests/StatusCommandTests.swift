@@ -61,7 +61,7 @@ struct StatusCommandTests {
         let certs = try TestCertificates.make()
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-tls",
                                                            tls: .mutual(cert: certs.serverCert, key: certs.serverKey, trustedCA: certs.caCert)))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let ok = try ConsoleBinary.run(["status", "--endpoints", etcd.clientURL, "--cacert", certs.caCert,
                                         "--cert", certs.clientCert, "--key", certs.clientKey])
         #expect(ok.status == 0, "\(ok.output)")
@@ -78,7 +78,7 @@ struct StatusCommandTests {
     @Test("A user's password comes from ETCDCTL_PASSWORD and is never printed; none and no terminal is a usage error")
     func auth() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-auth", auth: true))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let ok = try ConsoleBinary.run(["status", "--endpoints", etcd.clientURL, "--user", "root"],
                                        environment: ["ETCDCTL_PASSWORD": EtcdOptions.rootPassword])
         #expect(ok.status == 0, "\(ok.output)")

@@ -31,7 +31,7 @@ struct SnapshotSaverTests {
     func sameBytesAsEtcdctl(version: EtcdVersion) async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: version, name: "big\(version == .v3_4 ? "34" : "35")",
                                                            quotaBackendBytes: 4 << 30))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let client = try client(etcd)
         defer { Task { await client.close() } }
         // 3.4 carries the few-hundred-MB case; 3.5 the same path at a smaller size to keep the suite short.
@@ -98,7 +98,7 @@ struct SnapshotSaverTests {
     @Test("etcd killed mid-save: clear error, no file, no .part")
     func etcdKilled() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "killsave"))
-        defer { Task { await etcd.stop() } }
+        defer { etcd.stopNow() }
         let client = try client(etcd, window: 256 << 10)
         defer { Task { await client.close() } }
         try await fill(client, prefix: "/k/", count: 40, size: 500_000)
