@@ -1,4 +1,5 @@
 @testable import ConsoleUI
+import EtcdTestSupport
 import Foundation
 import Testing
 
@@ -21,34 +22,8 @@ enum GoldenScreen {
                       sourceLocation: SourceLocation = #_sourceLocation) throws {
         let text = render(console, width: width, height: height).text
         let file = directory.appendingPathComponent("\(name)-\(width)x\(height).txt")
-        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: file)
-            Issue.record("recorded \(file.lastPathComponent) (RECORD_SNAPSHOTS=1 always fails: look at the file, then run again without it)",
-                         sourceLocation: sourceLocation)
-            return
+        if let problem = try GoldenFile.compare(text, with: file, what: "screen \(name) at \(width)x\(height)") {
+            Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
         }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            Issue.record("no golden file \(file.path): run with RECORD_SNAPSHOTS=1 to record it", sourceLocation: sourceLocation)
-            return
-        }
-        if expected != text {
-            let diff = lineDiff(expected, text)
-            Issue.record("screen \(name) at \(width)x\(height) differs from \(file.lastPathComponent):\n\(diff)",
-                         sourceLocation: sourceLocation)
-        }
-    }
-
-    /// The lines that differ, numbered, expected then actual.
-    static func lineDiff(_ expected: String, _ actual: String) -> String {
-        let a = expected.components(separatedBy: "\n")
-        let b = actual.components(separatedBy: "\n")
-        var out: [String] = []
-        for i in 0..<max(a.count, b.count) {
-            let x = i < a.count ? a[i] : "<none>"
-            let y = i < b.count ? b[i] : "<none>"
-            if x != y { out.append("\(i + 1) - \(x)\n\(i + 1) + \(y)") }
-        }
-        return out.joined(separator: "\n")
     }
 }

@@ -41,21 +41,9 @@ struct HelpAndCompletionTests {
             Issue.record("\(command) --help: a line of \(line.count) columns: \(line)")
         }
         let name = "help-" + (words.isEmpty ? "root" : words.joined(separator: "-")) + ".txt"
-        let file = Self.goldenDirectory.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
-            try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
-            try Data(result.stdout.utf8).write(to: file)
-            Issue.record("recorded \(name) (RECORD_SNAPSHOTS=1 always fails: look at the file, then run again without it)")
-            return
-        }
-        let expected = try #require(try? String(contentsOf: file, encoding: .utf8), "no golden \(file.path): run with RECORD_SNAPSHOTS=1")
-        if expected != result.stdout {
-            let a = expected.components(separatedBy: "\n"), b = result.stdout.components(separatedBy: "\n")
-            let diff = (0..<max(a.count, b.count)).compactMap { i -> String? in
-                let x = i < a.count ? a[i] : "<none>", y = i < b.count ? b[i] : "<none>"
-                return x == y ? nil : "\(i + 1) - \(x)\n\(i + 1) + \(y)"
-            }
-            Issue.record("\(command) --help differs from \(name):\n\(diff.joined(separator: "\n"))")
+        if let problem = try GoldenFile.compare(result.stdout, with: Self.goldenDirectory.appendingPathComponent(name),
+                                                what: "\(command) --help") {
+            Issue.record(Comment(rawValue: problem))
         }
     }
 

@@ -93,20 +93,31 @@ struct MachineOutputTests {
     @Test("Every command's JSON top level is an object, with times in RFC 3339 UTC")
     func objectsAtTheTop() async throws {
         let scene = try await CatalogScene.shared.get()
-        let commands: [[String]] = [
-            ["snapshot", "list", "--dir", scene.dir.path],
-            ["snapshot", "verify", "--all", "--dir", scene.dir.path],
-            ["snapshot", "verify", scene.first],
-            ["snapshot", "inspect", scene.first],
-            ["snapshot", "browse", scene.first, "--resource", "pods"],
-            ["snapshot", "diff", scene.first, scene.second],
-            ["snapshot", "prune", "--dir", scene.dir.path, "--dry-run"],
-            ["status", "--endpoints", scene.etcd.clientURL],
+        let scratch = try TestDirectories.make("json-top")
+        let tool = try #require(try EtcdBinaries.locate(.v3_5).etcdutl)
+        let noBackups = try TestDirectories.make("json-no-backups")
+        // Each command with the exit status it has here: doctor and schedule status exit 1 when they find
+        // something to act on (no data dir; no backup ever ran), and still print their whole report.
+        let commands: [([String], Int32)] = [
+            (["snapshot", "list", "--dir", scene.dir.path], 0),
+            (["snapshot", "verify", "--all", "--dir", scene.dir.path], 0),
+            (["snapshot", "verify", scene.first], 0),
+            (["snapshot", "inspect", scene.first], 0),
+            (["snapshot", "browse", scene.first, "--resource", "pods"], 0),
+            (["snapshot", "diff", scene.first, scene.second], 0),
+            (["snapshot", "prune", "--dir", scene.dir.path, "--dry-run"], 0),
+            (["snapshot", "save", "--file", scratch.appendingPathComponent("saved.db").path, "--endpoints", scene.etcd.clientURL], 0),
+            (["status", "--endpoints", scene.etcd.clientURL], 0),
+            (["doctor", "--data-dir", scratch.appendingPathComponent("no-data").path], 1),
+            (["config", "show"], 0),
+            (["schedule", "status", "--dir", noBackups.path], 1),
+            (["restore", scene.first, "--dry-run", "--data-dir", scratch.appendingPathComponent("restored").path,
+              "--restore-tool", tool, "--endpoints", scene.etcd.clientURL], 0),
         ]
         let rfc3339 = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/
-        for command in commands {
-            let result = try ConsoleBinary.run(command + ["-o", "json"])
-            #expect(result.status == 0, "\(command): \(result.output)")
+        for (command, status) in commands {
+            let result = try ConsoleBinary.run(command + ["-o", "json"], environment: ["HOME": scratch.path])
+            #expect(result.status == status, "\(command): \(result.output)")
             let top = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
             #expect(top is [String: Any], "\(command) prints \(type(of: top))")
             // No time as a bare number: every key ending in At or Timestamp holds an RFC 3339 string.

@@ -1,4 +1,5 @@
 @testable import EtcdClient
+import EtcdTestSupport
 import Foundation
 import Operations
 import SnapshotStore
@@ -12,25 +13,8 @@ enum GoldenText {
     }
 
     static func check(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let file = directory.appendingPathComponent("\(name).txt")
-        if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: file)
-            Issue.record("recorded \(file.lastPathComponent) (RECORD_SNAPSHOTS=1 always fails: look at the file, then run again without it)",
-                         sourceLocation: sourceLocation)
-            return
-        }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            Issue.record("no golden file \(file.path): run with RECORD_SNAPSHOTS=1 to record it", sourceLocation: sourceLocation)
-            return
-        }
-        if expected != text {
-            let a = expected.components(separatedBy: "\n"), b = text.components(separatedBy: "\n")
-            let diff = (0..<max(a.count, b.count)).compactMap { i -> String? in
-                let x = i < a.count ? a[i] : "<none>", y = i < b.count ? b[i] : "<none>"
-                return x == y ? nil : "\(i + 1) - \(x)\n\(i + 1) + \(y)"
-            }.joined(separator: "\n")
-            Issue.record("\(name) differs from \(file.lastPathComponent):\n\(diff)", sourceLocation: sourceLocation)
+        if let problem = try GoldenFile.compare(text, with: directory.appendingPathComponent("\(name).txt"), what: name) {
+            Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
         }
     }
 }
