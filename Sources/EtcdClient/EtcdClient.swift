@@ -51,6 +51,14 @@ public actor EtcdClient {
         try await unary("/etcdserverpb.Cluster/MemberList", Etcdserverpb_MemberListRequest(), endpoint: endpoint)
     }
 
+    /// Maintenance/HashKV: the hash of one member's keys up to `revision` (0: its latest), as
+    /// `etcdctl endpoint hashkv` asks it. Members with equal hashes at one revision hold the same keys.
+    public func hashKV(revision: Int64, endpoint: Endpoint) async throws -> Etcdserverpb_HashKVResponse {
+        var request = Etcdserverpb_HashKVRequest()
+        request.revision = revision
+        return try await unary("/etcdserverpb.Maintenance/HashKV", request, endpoint: endpoint)
+    }
+
     /// Maintenance/Alarm GET: the alarms raised in the cluster (NOSPACE, CORRUPT).
     public func alarms(endpoint: Endpoint? = nil) async throws -> [Etcdserverpb_AlarmMember] {
         var request = Etcdserverpb_AlarmRequest()

@@ -36,7 +36,7 @@ public final class EtcdProcess: @unchecked Sendable {
         current.withLock { $0?.processIdentifier ?? 0 }
     }
 
-    private init(options: EtcdOptions, binaries: EtcdBinaries, directory: URL, clientPort: UInt16,
+    init(options: EtcdOptions, binaries: EtcdBinaries, directory: URL, clientPort: UInt16,
                  peerPort: UInt16) {
         self.options = options
         self.binaries = binaries
@@ -231,7 +231,7 @@ public final class EtcdProcess: @unchecked Sendable {
     }
 
     /// Spawns etcd with `flags`, appending to the log, and waits until it serves clients.
-    private func launch() async throws {
+    func launch() async throws {
         if !FileManager.default.fileExists(atPath: logFile.path) {
             guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
                 throw EtcdTestSupportError("could not create etcd's log file \(logFile.path)")

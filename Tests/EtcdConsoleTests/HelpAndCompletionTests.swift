@@ -4,11 +4,11 @@ import Testing
 
 @Suite("Help, examples, JSON output and shell completions")
 struct HelpAndCompletionTests {
-    static let commands = ["", "status", "snapshot", "snapshot save", "snapshot list", "snapshot verify", "snapshot inspect",
+    static let commands = ["", "status", "check", "snapshot", "snapshot save", "snapshot list", "snapshot verify", "snapshot inspect",
                            "snapshot browse", "snapshot diff", "snapshot prune", "backup", "schedule", "schedule systemd",
                            "schedule cronjob", "schedule status", "config", "config init", "config show", "doctor",
                            "restore", "console"]
-    static let readCommands = ["status", "snapshot list", "snapshot verify", "snapshot inspect", "snapshot browse", "snapshot diff",
+    static let readCommands = ["status", "check", "snapshot list", "snapshot verify", "snapshot inspect", "snapshot browse", "snapshot diff",
                                "snapshot prune", "schedule status", "config show", "doctor"]
 
     @Test("Every command's --help has examples that fit 80 columns", arguments: commands)
