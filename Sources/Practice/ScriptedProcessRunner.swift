@@ -9,12 +9,17 @@ public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
         public var program: String
         public var arguments: [String]?
         public var outcome: ProcessOutcome
+        /// What the command does to the world when it runs (a fake restore tool creating the data dir in a
+        /// `FakeRestoreFileSystem`), before its outcome is returned.
+        public var effect: (@Sendable () -> Void)?
 
         /// `arguments` nil matches any arguments.
-        public init(_ program: String, _ arguments: [String]? = nil, status: Int32 = 0, output: String = "") {
+        public init(_ program: String, _ arguments: [String]? = nil, status: Int32 = 0, output: String = "",
+                    then effect: (@Sendable () -> Void)? = nil) {
             self.program = program
             self.arguments = arguments
             self.outcome = ProcessOutcome(status: status, output: output)
+            self.effect = effect
         }
     }
 
@@ -42,31 +47,33 @@ public final class ScriptedProcessRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome {
-        let (outcome, firstProblem): (ProcessOutcome, String?) = lock.withLock {
+        let (matched, firstProblem): ((ProcessOutcome, (@Sendable () -> Void)?), String?) = lock.withLock {
             let before = failures.count
-            let outcome = match(request)
-            return (outcome, before == 0 && failures.count == 1 ? failures[0] : nil)
+            let matched = match(request)
+            return (matched, before == 0 && failures.count == 1 ? failures[0] : nil)
         }
         if let firstProblem { onUnexpected?("scripted runner: \(firstProblem)") }
+        let (outcome, effect) = matched
+        effect?()
         outcome.output.split(separator: "\n").forEach { onLine(String($0)) }
         return outcome
     }
 
     /// The expectation `request` meets (consumed), or exit 127 and a recorded problem. Called under the lock.
-    private func match(_ request: ProcessRequest) -> ProcessOutcome {
+    private func match(_ request: ProcessRequest) -> (ProcessOutcome, (@Sendable () -> Void)?) {
         do {
             calls.append(request)
             guard let next = expectations.first else {
                 failures.append("unexpected call: \(request)")
-                return ProcessOutcome(status: 127, output: "unexpected call")
+                return (ProcessOutcome(status: 127, output: "unexpected call"), nil)
             }
             let program = (request.program as NSString).lastPathComponent
             guard next.program == program, next.arguments == nil || next.arguments! == request.arguments else {
                 failures.append("expected \(next.program) \(next.arguments?.joined(separator: " ") ?? "…"), got \(request)")
-                return ProcessOutcome(status: 127, output: "unexpected call")
+                return (ProcessOutcome(status: 127, output: "unexpected call"), nil)
             }
             expectations.removeFirst()
-            return next.outcome
+            return (next.outcome, next.effect)
         }
     }
 

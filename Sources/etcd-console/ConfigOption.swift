@@ -28,14 +28,7 @@ struct ConfigOption: ParsableArguments {
     func resolve(flags: [ConfigurationKey: String],
                  environment env: [String: String] = ProcessInfo.processInfo.environment,
                  discoveryRoot: String = "/") throws -> ResolvedConfiguration {
-        let file = try load(environment: env)
-        // Discovery runs once, for the unit the operator named (flags > environment > file), else etcd.
-        let unit = ConfigurationResolver.unitBeforeDiscovery(flags: flags, environment: env, file: file) ?? "etcd"
-        var overrides: [EtcdSetting.Name: String] = [:]
-        if let dataDir = flags[.dataDir] ?? env[ConfigurationKey.dataDir.environmentVariable].flatMap({ $0.isEmpty ? nil : $0 }) ?? file?.values[.dataDir]?.text {
-            overrides[.dataDir] = dataDir
-        }
-        let deployment = try? EtcdDiscovery(root: discoveryRoot, unit: unit).discover(overrides: overrides)
-        return try ConfigurationResolver.resolve(flags: flags, environment: env, file: file, deployment: deployment)
+        try ConfigurationResolver.resolve(flags: flags, environment: env, file: try load(environment: env),
+                                          discoveryRoot: discoveryRoot)
     }
 }

@@ -67,7 +67,6 @@ struct ConsoleCommand: AsyncParsableCommand {
         let directory = resolved.snapshotDirectory
         let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
                                            resolved: resolved,
-                                           endpointsGiven: (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"]) != nil,
                                            etcdPrefix: kubernetes.etcdPrefix)
         var starting = Console(directory: directory,
                               endpoints: configuration.endpoints.map(\.description).joined(separator: ","),

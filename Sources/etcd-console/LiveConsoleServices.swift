@@ -17,8 +17,6 @@ struct LiveConsoleServices: ConsoleServices {
     let resolved: ResolvedConfiguration
     /// The data dir a flag, the environment or the config file chose; nil: discovered, else /var/lib/etcd.
     var dataDir: String? { resolved.chosen(.dataDir).flatMap { $0.source.layer == "discovery" ? nil : $0.value } }
-    /// The endpoints the operator gave (`--endpoints` or ETCDCTL_ENDPOINTS), used for the restore's health checks.
-    let endpointsGiven: Bool
     let runner: any ProcessRunner = SystemProcessRunner()
     /// `--etcd-prefix`: where kube-apiserver keeps objects (browse and diff); OpenShift uses /kubernetes.io.
     var etcdPrefix = KubernetesKey.defaultPrefix
@@ -120,31 +118,10 @@ struct LiveConsoleServices: ConsoleServices {
 
     // MARK: - Restore
 
-    /// How etcd runs here, as discovered once for this session; nothing found is not an error (defaults apply).
-    private func deployment() -> EtcdDeployment {
-        resolved.deployment ?? EtcdDeployment(kind: .none)
-    }
-
-    private func options(snapshot: String, edits: RestoreEdits) async -> RestoreOptions {
-        var options = RestoreOptions.resolved(snapshotPath: snapshot, resolved)
-        options.endpoints = endpointsGiven ? client.configuration.endpoints.map(\.description) : nil
-        // While etcd answers, the member restores as itself: its name and peer URLs as etcd reports them win over
-        // discovered files (which may describe another etcd on this host), not over what the operator set.
-        let operatorSet = [ConfigurationKey.name, .initialCluster, .initialAdvertisePeerURLs].contains { key in
-            resolved.chosen(key).map { $0.source.layer != "discovery" } ?? false
-        }
-        if !operatorSet, let status = try? await client.status(), let list = try? await client.memberList(),
-           let member = list.members.first(where: { $0.id == status.header.memberID }), !member.peerUrls.isEmpty,
-           !member.name.isEmpty {
-            options.name = member.name
-            options.initialAdvertisePeerURLs = member.peerUrls.joined(separator: ",")
-            options.initialCluster = member.peerUrls.map { "\(member.name)=\($0)" }.joined(separator: ",")
-            let source = "etcd itself (member list of the running member)"
-            options.sources[.name] = source
-            options.sources[.initialAdvertisePeerURLs] = source
-            options.sources[.initialCluster] = source
-        }
-        return edits.applied(to: options)
+    /// The restore session (settings -> plan -> executor), the same `etcd-console restore` uses.
+    var restoreSession: RestoreSession {
+        let configuration = client.configuration
+        return RestoreSession(settings: resolved, runner: runner, clientConfiguration: { configuration })
     }
 
     func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan {
@@ -152,45 +129,37 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func planRestore(_ snapshot: SnapshotRef, edits: RestoreEdits) async throws -> RestorePlan {
-        let deployment = deployment()
-        let options = await options(snapshot: snapshot.path, edits: edits)
-        if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: options, deployment: deployment)) {
-            throw RestoreError(.journal, "\(journal.summary): finish it first (:restore offers resume or rollback at the next start, or etcd-console restore --resume / --rollback)")
-        }
-        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: options)
-    }
-
-    private func executor(_ plan: RestorePlan) throws -> RestoreExecutor {
-        let configuration = try RestoreCommand.healthConfiguration(client.configuration, endpointsGiven: endpointsGiven,
-                                                                   plan, deployment())
-        return RestoreExecutor(plan: plan, runner: runner, clientConfiguration: configuration)
+        let session = restoreSession
+        // The console is connected: while etcd answers, the member restores as itself (see RestoreSession.options).
+        let options = session.options(snapshot: snapshot.path, runningMember: await RestoreSession.runningMember(of: client),
+                                      edits: edits)
+        return try await session.plan(options)
     }
 
     func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
-        try await executor(plan).run(onEvent: onEvent)
+        try await restoreSession.executor(for: plan).run(onEvent: onEvent)
     }
 
     func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])? {
-        let dir = RestorePlanner.dataDir(options: RestoreOptions.resolved(snapshotPath: "", resolved), deployment: deployment())
-        guard let journal = RestoreJournal.unfinished(dataDir: dir) else { return nil }
+        guard let journal = restoreSession.unfinishedJournal() else { return nil }
         let steps = Dictionary(uniqueKeysWithValues: RestoreStepKind.allCases.compactMap { kind in journal.status(of: kind).map { (kind, $0) } })
         return (journal.plan, journal.summary, steps)
     }
 
     func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
         let journal = try unfinishedJournal()
-        return try await executor(journal.plan).resume(journal, onEvent: onEvent)
+        return try await restoreSession.executor(for: journal.plan).resume(journal, onEvent: onEvent)
     }
 
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
         let journal = try unfinishedJournal()
-        return try await executor(journal.plan).rollback(journal, onEvent: onEvent)
+        return try await restoreSession.executor(for: journal.plan).rollback(journal, onEvent: onEvent)
     }
 
     private func unfinishedJournal() throws -> RestoreJournal {
-        let dir = RestorePlanner.dataDir(options: RestoreOptions.resolved(snapshotPath: "", resolved), deployment: deployment())
-        guard let journal = RestoreJournal.unfinished(dataDir: dir) else {
-            throw RestoreError(.journal, "no unfinished restore journal at \(RestoreJournal.path(forDataDir: dir)) any more")
+        let session = restoreSession
+        guard let journal = session.unfinishedJournal() else {
+            throw RestoreError(.journal, "no unfinished restore journal at \(RestoreJournal.path(forDataDir: session.dataDir)) any more")
         }
         return journal
     }

@@ -89,29 +89,30 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = SystemProcessRunner()
-        // One settings value: flags > environment > config file > discovery (run once) > defaults.
+        // One settings value: flags > environment > config file > discovery (run once) > defaults; one restore
+        // session (settings -> plan -> executor), the same the console's wizard uses.
         let resolved = try connection.resolve(extra: restoreFlags, discoveryRoot: discoveryRoot)
-        let deployment = resolved.deployment ?? EtcdDeployment(kind: .none)
-        let journalDataDir = RestorePlanner.dataDir(options: restoreOptions(snapshot: "", resolved), deployment: deployment)
+        let session = RestoreSession(settings: resolved, runner: SystemProcessRunner(),
+                                     clientConfiguration: { try clientConfiguration(resolved) },
+                                     skipVerify: skipVerify,
+                                     stopTimeout: (try? parseDuration(stopTimeout, flag: "--stop-timeout")) ?? .seconds(90),
+                                     startTimeout: (try? parseDuration(startTimeout, flag: "--start-timeout")) ?? .seconds(90))
 
         if resume || rollback {
-            guard let journal = RestoreJournal.unfinished(dataDir: journalDataDir) else {
-                printError("error: no unfinished restore journal at \(RestoreJournal.path(forDataDir: journalDataDir))")
+            guard let journal = session.unfinishedJournal() else {
+                printError("error: no unfinished restore journal at \(RestoreJournal.path(forDataDir: session.dataDir))")
                 throw ExitCode(1)
             }
             printError("Found \(journal.summary).")
             try confirm(journal.plan, action: rollback ? "roll back" : "resume")
-            let executor = RestoreExecutor(plan: journal.plan, runner: runner,
-                                           clientConfiguration: try healthConfiguration(journal.plan, deployment),
-                                           stopRequest: stopOnInterrupt())
+            let executor = try session.executor(for: journal.plan, stopRequest: stopOnInterrupt())
             let report = rollback ? await executor.rollback(journal, onEvent: printer())
                                   : await executor.resume(journal, onEvent: printer())
             try finish(report)
             return
         }
 
-        if let journal = RestoreJournal.unfinished(dataDir: journalDataDir) {
+        if let journal = session.unfinishedJournal() {
             printError("""
             error: \(journal.summary).
             Finish it first: etcd-console restore --resume   (continue where it stopped)
@@ -122,7 +123,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
         let plan: RestorePlan
         do {
-            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: snapshot!, resolved))
+            plan = try await session.plan(session.options(snapshot: snapshot!))
         } catch let error as RestoreError {
             printError("error: \(error)")
             throw ExitCode(1)
@@ -137,9 +138,7 @@ struct RestoreCommand: AsyncParsableCommand {
             return
         }
         try confirm(plan, action: "restore")
-        let executor = RestoreExecutor(plan: plan, runner: runner, clientConfiguration: try healthConfiguration(plan, deployment),
-                                       stopRequest: stopOnInterrupt())
-        try finish(await executor.run(onEvent: printer()))
+        try finish(await session.executor(for: plan, stopRequest: stopOnInterrupt()).run(onEvent: printer()))
     }
 
     /// Ctrl-C (or SIGTERM) stops the restore after the step that runs, then rolls back: killing it mid-step
@@ -169,41 +168,6 @@ struct RestoreCommand: AsyncParsableCommand {
         flags[.staticPodManifest] = staticPodManifest.map(absolutePath)
         flags[.restoreTool] = restoreTool.map(absolutePath)
         return flags
-    }
-
-    private func restoreOptions(snapshot: String, _ resolved: ResolvedConfiguration) -> RestoreOptions {
-        var options = RestoreOptions.resolved(snapshotPath: snapshot, resolved)
-        options.endpoints = endpointList
-        options.skipVerify = skipVerify
-        options.stopTimeout = (try? parseDuration(stopTimeout, flag: "--stop-timeout")) ?? .seconds(90)
-        options.startTimeout = (try? parseDuration(startTimeout, flag: "--start-timeout")) ?? .seconds(90)
-        return options
-    }
-
-    private var endpointList: [String]? {
-        (connection.endpoints ?? ProcessInfo.processInfo.environment["ETCDCTL_ENDPOINTS"])
-            .map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-    }
-
-    /// How to reach the restored etcd: the connection flags when given, else the plan's endpoints with the
-    /// certificates etcd itself uses (a kubeadm or binary install's server cert can act as a client).
-    private func healthConfiguration(_ plan: RestorePlan, _ deployment: EtcdDeployment) throws -> EtcdClientConfiguration {
-        try Self.healthConfiguration(try connection.configuration(), endpointsGiven: endpointList != nil, plan, deployment)
-    }
-
-    /// `base` when the operator gave endpoints, else the plan's endpoints with etcd's own certificates.
-    static func healthConfiguration(_ base: EtcdClientConfiguration, endpointsGiven: Bool, _ plan: RestorePlan,
-                                    _ deployment: EtcdDeployment) throws -> EtcdClientConfiguration {
-        var configuration = base
-        if !endpointsGiven {
-            let secure = plan.endpoints.contains { $0.hasPrefix("https") }
-            configuration.endpoints = try plan.endpoints.map { try Endpoint(parsing: $0, defaultSecure: secure) }
-            if secure && configuration.tls.caFile == nil {
-                configuration.tls = TLSConfiguration(caFile: deployment.trustedCAFile, certificateFile: deployment.certFile,
-                                                     keyFile: deployment.keyFile)
-            }
-        }
-        return configuration
     }
 
     /// Shows the plan and asks for the member name or "yes" on a terminal; refuses without one unless --yes.

@@ -63,6 +63,9 @@ public struct ResolvedConfiguration: Sendable, Equatable {
     public subscript(_ key: ConfigurationKey) -> String? { settings[key]?.value }
 
     public var endpoints: [String] { (self[.endpoints] ?? "").split(separator: ",").map(String.init) }
+    /// The endpoints come from a flag or the environment (`--endpoints`, ETCDCTL_ENDPOINTS), not the config file or
+    /// the default: a restore then checks health there instead of on the plan's (discovered) endpoints.
+    public var endpointsNamedByOperator: Bool { ["flag", "environment"].contains(settings[.endpoints]?.source.layer) }
     public var snapshotDirectory: String { self[.dir] ?? SnapshotCatalog.defaultDirectory }
     public var insecureSkipTLSVerify: Bool { self[.insecureSkipTLSVerify] == "true" }
     public var dialTimeout: Duration { self[.dialTimeout].flatMap(ConfigurationKey.parseDuration) ?? .seconds(3) }

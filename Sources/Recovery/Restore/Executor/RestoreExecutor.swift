@@ -1,0 +1,180 @@
+import EtcdClient
+import Foundation
+import SnapshotStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The run loop and the journal. The steps are in +Steps, the rollback in +Rollback, the report in +Report;
+// every side effect goes through the injected edges (RestoreEdges.swift) or the process runner.
+
+/// Runs a `RestorePlan` step by step, journaling each step, reporting progress as events, and rolling back
+/// by itself when a step fails after the data dir was moved aside.
+///
+/// Contracts:
+/// - The old data dir is moved aside (`plan.asidePath`), never deleted; a failed restore is moved to
+///   `plan.failedRestorePath`, never deleted.
+/// - Every external command goes through `runner` (systemctl, etcdutl/etcdctl, kubectl) with a timeout; every
+///   file system change through `fileSystem`, every etcd check through `probe`, every wait through `clock`.
+/// - Each step's start and end are appended to the journal and fsync'd before the next step, so another
+///   process can `resume` or `rollback` after this one dies.
+/// - `run` refuses to start while an unfinished journal exists for the data dir.
+public struct RestoreExecutor: Sendable {
+    /// Asks a running restore to stop between steps (Ctrl-C, the console's abort): it then ends as if the
+    /// next step had failed — rolled back when the data dir has moved, otherwise etcd started again.
+    public final class StopRequest: @unchecked Sendable {
+        private let lock = NSLock()
+        private var requested = false
+        public init() {}
+        public func request() { lock.withLock { requested = true } }
+        public var isRequested: Bool { lock.withLock { requested } }
+    }
+
+    public let plan: RestorePlan
+    /// Checked before each step.
+    public let stopRequest: StopRequest
+    let runner: any ProcessRunner
+    let environment: [String: String]
+    let probe: any EtcdHealthProbe
+    let fileSystem: any RestoreFileSystem
+    let clock: any RestoreClock
+    let service: ServiceControl
+
+    /// The executor on this host: `clientConfiguration` reaches the restored etcd for the health checks (its
+    /// endpoints should be the plan's). `environment` is where kubectl's kubeconfig is looked up (KUBECONFIG, HOME).
+    public init(plan: RestorePlan, runner: any ProcessRunner, clientConfiguration: EtcdClientConfiguration,
+                environment: [String: String] = ProcessInfo.processInfo.environment, stopRequest: StopRequest = StopRequest()) {
+        self.init(plan: plan, runner: runner, probe: LiveEtcdHealthProbe(clientConfiguration: clientConfiguration),
+                  fileSystem: LiveRestoreFileSystem(), clock: LiveRestoreClock(), environment: environment,
+                  stopRequest: stopRequest)
+    }
+
+    /// The executor with every edge injected: the etcd probe, the file system and the clock (the fakes in
+    /// `Practice` make every branch testable without etcd or processes).
+    public init(plan: RestorePlan, runner: any ProcessRunner, probe: any EtcdHealthProbe,
+                fileSystem: any RestoreFileSystem, clock: any RestoreClock,
+                environment: [String: String] = [:], stopRequest: StopRequest = StopRequest()) {
+        self.plan = plan
+        self.stopRequest = stopRequest
+        self.runner = runner
+        self.environment = environment
+        self.probe = probe
+        self.fileSystem = fileSystem
+        self.clock = clock
+        self.service = ServiceControl(target: plan.service, runner: runner, endpoints: plan.endpoints,
+                                      fileSystem: fileSystem, probe: probe, clock: clock)
+    }
+
+    public typealias EventHandler = @Sendable (RestoreEvent) -> Void
+
+    /// Runs the whole plan. The report says what happened; nothing is thrown.
+    public func run(onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        if let unfinished = RestoreJournal.unfinished(dataDir: plan.dataDir) {
+            return finish(failedBeforeStart: RestoreError(.journal, "\(unfinished.summary): resume it (restore --resume) or roll it back (restore --rollback) first"),
+                          onEvent: onEvent)
+        }
+        let writer: JournalWriter
+        do {
+            writer = try JournalWriter(path: plan.journalPath, truncate: true)
+            try writer.append(.init(event: .planned, pid: getpid(), plan: plan))
+        } catch {
+            return finish(failedBeforeStart: error, onEvent: onEvent)
+        }
+        return await execute(from: .preflight, prior: [], writer: writer, onEvent: onEvent)
+    }
+
+    /// Continues an interrupted restore from its journal: from the first step that did not end ok. A
+    /// journal whose rollback had started is rolled back instead.
+    public func resume(_ journal: RestoreJournal, onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        if journal.rollbackStarted { return await rollback(journal, onEvent: onEvent) }
+        let writer: JournalWriter
+        do { writer = try JournalWriter(path: journal.path, truncate: false) } catch {
+            return finish(failedBeforeStart: error, onEvent: onEvent)
+        }
+        let prior = RestoreStepKind.allCases.compactMap { kind -> StepResult? in
+            guard let status = journal.status(of: kind), status != .failed else { return nil }
+            return StepResult(kind: kind, status: status, durationMs: 0, detail: "done before the interruption")
+        }
+        guard let start = journal.resumeStep else {
+            try? writer.append(.init(event: .finished, status: .ok))
+            return report(steps: prior, error: nil, rollback: nil)
+        }
+        return await execute(from: start, prior: prior, writer: writer, onEvent: onEvent)
+    }
+
+    /// Rolls an interrupted restore back from its journal: etcd stopped, the restored dir moved to the
+    /// failed-restore path, the old data dir moved back, etcd started.
+    public func rollback(_ journal: RestoreJournal, onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        let writer: JournalWriter
+        do { writer = try JournalWriter(path: journal.path, truncate: false) } catch {
+            return finish(failedBeforeStart: error, onEvent: onEvent)
+        }
+        let reason = "rollback requested for \(journal.summary)"
+        let result = await rollBack(reason: reason, writer: writer, onEvent: onEvent)
+        let final = report(steps: [], error: nil, rollback: result)
+        onEvent(.finished(final))
+        return final
+    }
+
+    // MARK: running steps
+
+    func execute(from start: RestoreStepKind, prior: [StepResult], writer: JournalWriter,
+                         onEvent: @escaping EventHandler) async -> RestoreReport {
+        var results = prior
+        let first = RestoreStepKind.allCases.firstIndex(of: start)!
+        var etcdStopped = prior.contains { $0.kind == .stopEtcd && $0.status == .ok }
+        var dataMoved = prior.contains { $0.kind == .moveAside }
+        for kind in RestoreStepKind.allCases[first...] {
+            onEvent(.stepStarted(kind))
+            try? writer.append(.init(event: .stepStarted, step: kind))
+            let began = clock.now
+            let outcome: Result<(StepStatus, String), any Error>
+            do {
+                if stopRequest.isRequested {
+                    throw RestoreError(.stopped, "stopped by the operator before step \(kind.rawValue)")
+                }
+                outcome = .success(try await perform(kind) { line in onEvent(.output(kind, line)) })
+            } catch {
+                outcome = .failure(error)
+            }
+            let elapsed = clock.now - began
+            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let result: StepResult
+            switch outcome {
+            case .success(let (status, detail)):
+                result = StepResult(kind: kind, status: status, durationMs: milliseconds, detail: detail)
+            case .failure(let error):
+                result = StepResult(kind: kind, status: .failed, durationMs: milliseconds, detail: "\(error)")
+            }
+            results.append(result)
+            try? writer.append(.init(event: .stepFinished, step: kind, status: result.status, detail: result.detail))
+            onEvent(.stepFinished(result))
+
+            guard case .failure(let error) = outcome else {
+                if kind == .stopEtcd { etcdStopped = true }
+                if kind == .moveAside { dataMoved = true }
+                continue
+            }
+            var rollback: RollbackResult?
+            var notes: [String] = []
+            if dataMoved {
+                rollback = await rollBack(reason: "step \(kind.rawValue) failed: \(error)", writer: writer, onEvent: onEvent)
+            } else {
+                if etcdStopped {
+                    let started = try? await service.start(timeout: .seconds(plan.startTimeoutSeconds)) { line in onEvent(.output(kind, line)) }
+                    notes.append(started != nil ? "nothing was changed; etcd was started again" : "nothing was changed, but etcd could not be started again: start it by hand")
+                }
+                try? writer.append(.init(event: .finished, status: .failed, detail: "\(error)"))
+            }
+            var final = report(steps: results, error: error, rollback: rollback)
+            final.notes += notes
+            onEvent(.finished(final))
+            return final
+        }
+        try? writer.append(.init(event: .finished, status: .ok))
+        var final = report(steps: results, error: nil, rollback: nil)
+        if let pods = results.first(where: { $0.kind == .checkPods }) { final.notes.append(pods.detail) }
+        onEvent(.finished(final))
+        return final
+    }
+}
