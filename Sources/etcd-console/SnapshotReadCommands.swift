@@ -306,8 +306,7 @@ struct SnapshotBrowseCommand: ParsableCommand {
     /// `BrowseListJSON`'s document, written an object at a time (each encoded as printJSON would, indented into
     /// the array), so memory does not grow with the number of objects.
     func printBrowseJSON(file check: SnapshotReadCheck, browser: SnapshotObjectBrowser, resource storage: String?) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = commandJSONEncoder()
         func encoded<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
         let out = StandardStream.output
         out.write("{\n  \"file\" : \(try encoded(check.path)),\n  \"health\" : \(try encoded(check.health)),\n  \"objects\" : [")
@@ -490,10 +489,10 @@ struct SnapshotDiffCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let checked = CheckedSnapshots([from, to])
-        let diff = try checked.read(json: output.output == .json) {
-            try SnapshotDiffer.diff(from, to, prefix: kubernetes.etcdPrefix)
-        }
+        // One pass per file: the verifiers' walks also collect the live keys the diff compares.
+        let (checks, compared) = SnapshotDiffer.checkAndDiff(from, to, prefix: kubernetes.etcdPrefix)
+        let checked = CheckedSnapshots(checks: checks)
+        let diff = try checked.read(json: output.output == .json) { try compared.get() }
         switch output.output {
         case .json:
             try printJSON(DiffJSON(checked: checked, diff: diff))

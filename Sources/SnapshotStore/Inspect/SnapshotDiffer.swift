@@ -9,9 +9,26 @@
 /// Errors as `SnapshotInspector`'s, naming the file.
 public enum SnapshotDiffer {
     public static func diff(_ a: String, _ b: String, prefix: String = KubernetesKey.defaultPrefix) throws -> SnapshotDiff {
-        let from = try LiveKeyIndex(try LiveKeyIndex.open(a))
-        let to = try LiveKeyIndex(try LiveKeyIndex.open(b))
+        diff(try LiveKeyIndex(try LiveKeyIndex.open(a)), try LiveKeyIndex(try LiveKeyIndex.open(b)), prefix: prefix)
+    }
 
+    /// What every reader checks first (`SnapshotReadCheck.run`) for both files, and the diff, reading each file once
+    /// when both are good: the diff runs on the live keys the two verifier walks collected, while both files are
+    /// open (the second file's check runs inside the first one's). Otherwise the files are compared again on their
+    /// own, as `diff` does, for what can still be read.
+    public static func checkAndDiff(_ a: String, _ b: String, prefix: String = KubernetesKey.defaultPrefix)
+        -> (checks: [SnapshotReadCheck], diff: Result<SnapshotDiff, any Error>) {
+        var compared: SnapshotDiff?
+        var second: SnapshotReadCheck?
+        let first = SnapshotReadCheck.run(path: a) { from in
+            second = SnapshotReadCheck.run(path: b) { to in compared = diff(from, to, prefix: prefix) }
+        }
+        let checks = [first, second ?? SnapshotReadCheck.run(path: b)]
+        if let compared, !checks.contains(where: \.isDamaged) { return (checks, .success(compared)) }
+        return (checks, Result { try diff(a, b, prefix: prefix) })
+    }
+
+    static func diff(_ from: LiveKeyIndex, _ to: LiveKeyIndex, prefix: String) -> SnapshotDiff {
         var keys = KubernetesKeyCache(prefix: prefix)
         var added: [ObjectRef] = []
         var removed: [ObjectRef] = []
