@@ -397,6 +397,14 @@ public struct Console: Sendable {
         case .browseLoaded(let ref, let objects, let damage):
             loading = nil
             pushed = .browse(BrowseScreen(snapshot: ref, objects: objects, damage: damage))
+        case .browseOpened(let ref, let groups, let damage):
+            loading = nil
+            pushed = .browse(BrowseScreen(snapshot: ref, groups: groups, damage: damage))
+        case .browsePageLoaded(let ref, let page):
+            if case .browse(var screen) = pushed, screen.snapshot == ref {
+                screen.receive(page)
+                pushed = .browse(screen)
+            }
         case .diffLoaded(let from, let to, let diff, let damage):
             loading = nil
             pushed = .diff(DiffScreen(from: from, to: to, diff: diff, damage: damage))

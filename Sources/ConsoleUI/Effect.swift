@@ -33,6 +33,8 @@ public enum Effect: Sendable, Equatable {
     case planPrune
     case prune(job: Int, names: [String])
     case browse(SnapshotRef)
+    /// Decode one page of a browsed snapshot's objects (`BrowseScreen` asks as the selection moves or a filter changes).
+    case browsePage(SnapshotRef, BrowsePageRequest)
     case diff(from: SnapshotRef, to: SnapshotRef)
     /// Work out the restore plan for a snapshot (changes nothing).
     case planRestore(SnapshotRef)
@@ -64,6 +66,9 @@ public enum ConsoleEvent: Sendable {
     case prunePlanFailed(String)
     /// `damage`: why the snapshot cannot be trusted (it was read anyway), shown above the objects.
     case browseLoaded(SnapshotRef, [KubernetesObject], damage: String? = nil)
+    /// A browse opened with the counts only: its objects come a page at a time (`browsePageLoaded`).
+    case browseOpened(SnapshotRef, [BrowseGroup], damage: String? = nil)
+    case browsePageLoaded(SnapshotRef, BrowsePage)
     case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff, damage: String? = nil)
     /// A browse or diff that could not be done: shown as a message.
     case failed(String)

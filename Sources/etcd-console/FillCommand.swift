@@ -25,16 +25,22 @@ struct FillCommand: AsyncParsableCommand {
     @Option(help: "Puts in flight at once.")
     var concurrency: Int = 16
 
+    @Option(help: "Make every protobuf object about this many bytes (default: sized by kind, 0.2-100 KB).")
+    var objectBytes: Int?
+
     func validate() throws {
         if (megabytes == nil) == (count == nil) { throw ValidationError("give exactly one of --megabytes or --count") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let objectBytes, objectBytes < 1 { throw ValidationError("--object-bytes must be at least 1") }
     }
 
     func run() async throws {
         let client = EtcdClient(try connection.configuration())
         let limit: KubernetesSampleData.Limit = megabytes.map { .totalBytes($0 * 1_000_000) } ?? .count(count ?? 0)
         let started = ContinuousClock.now
-        let (written, bytes) = try await writeSampleObjects(to: client, limit: limit, seed: seed, concurrency: concurrency)
+        var data = KubernetesSampleData(seed: seed, limit: limit)
+        data.objectSize = objectBytes
+        let (written, bytes) = try await writeSampleObjects(to: client, data: data, concurrency: concurrency)
         await client.close()
         let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
         print("wrote \(written) objects, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds))s")
@@ -44,7 +50,13 @@ struct FillCommand: AsyncParsableCommand {
 /// Puts `KubernetesSampleData` into etcd, `concurrency` puts in flight; returns the objects and bytes written.
 func writeSampleObjects(to client: EtcdClient, limit: KubernetesSampleData.Limit, seed: UInt64,
                         concurrency: Int) async throws -> (written: Int, bytes: Int) {
-    var iterator = KubernetesSampleData(seed: seed, limit: limit).makeIterator()
+    try await writeSampleObjects(to: client, data: KubernetesSampleData(seed: seed, limit: limit), concurrency: concurrency)
+}
+
+/// Puts these objects into etcd, `concurrency` puts in flight; returns the objects and bytes written.
+func writeSampleObjects(to client: EtcdClient, data: KubernetesSampleData,
+                        concurrency: Int) async throws -> (written: Int, bytes: Int) {
+    var iterator = data.makeIterator()
     var written = 0
     var bytes = 0
     try await withThrowingTaskGroup(of: Int.self) { group in

@@ -20,6 +20,8 @@ struct LiveConsoleServices: ConsoleServices {
     let runner: any ProcessRunner = SystemProcessRunner()
     /// `--etcd-prefix`: where kube-apiserver keeps objects (browse and diff); OpenShift uses /kubernetes.io.
     var etcdPrefix = KubernetesKey.defaultPrefix
+    /// The snapshot being browsed, open while the console reads its pages.
+    let browsers = SnapshotBrowserCache()
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -110,6 +112,17 @@ struct LiveConsoleServices: ConsoleServices {
 
     func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject] {
         try SnapshotInspector.objects(path: snapshot.path, prefix: etcdPrefix)
+    }
+
+    func browseGroups(in snapshot: SnapshotRef) async throws -> [BrowseGroup] {
+        let browser = try browsers.browser(path: snapshot.path, prefix: etcdPrefix)
+        return browser.groups.map { BrowseGroup($0, count: browser.count(in: $0)) }
+    }
+
+    func browsePage(in snapshot: SnapshotRef, _ request: BrowsePageRequest) async throws -> BrowsePage {
+        let page = try browsers.browser(path: snapshot.path, prefix: etcdPrefix)
+            .page(in: request.group, nameContaining: request.filter, start: request.start, count: request.count)
+        return BrowsePage(request: request, total: page.total, objects: page.objects, positions: page.positions)
     }
 
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {

@@ -78,6 +78,12 @@ func printError(_ text: String, newline: Bool = true) {
 /// Pretty, key-sorted JSON on stdout. Every command prints one JSON object (never a bare array), so a tool
 /// can add keys later without breaking its readers.
 func printJSON<T: Encodable>(_ value: T) throws {
+    let data = try commandJSONEncoder().encode(value)
+    StandardStream.output.write(String(decoding: data, as: UTF8.self) + "\n")
+}
+
+/// The encoder `printJSON` uses (also for output written a piece at a time, like `snapshot browse -o json`).
+func commandJSONEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     // Every time in RFC 3339 UTC ("2026-11-25T14:00:00Z"), whatever type carries it (a restore plan's createdAt).
@@ -85,8 +91,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
         var c = encoder.singleValueContainer()
         try c.encode(rfc3339(date))
     }
-    let data = try encoder.encode(value)
-    StandardStream.output.write(String(decoding: data, as: UTF8.self) + "\n")
+    return encoder
 }
 
 /// A plain text table: a header row, left-aligned columns two spaces apart (`CommandTables.render`).

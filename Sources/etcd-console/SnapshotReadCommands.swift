@@ -21,7 +21,13 @@ struct KubernetesReadOptions: ParsableArguments {
     func storageResource(_ typed: String?, path: String) throws -> String? {
         guard let typed else { return nil }
         if let known = KubernetesResourceName.builtIn(named: typed) { return known.storage }
-        let held = try SnapshotInspector.inspect(path: path, prefix: etcdPrefix).resources.keys
+        return try storageResource(typed, held: SnapshotInspector.counts(path: path, prefix: etcdPrefix).resources)
+    }
+
+    /// The same, for a snapshot whose resources are known (`held`, storage names).
+    func storageResource(_ typed: String?, held: Set<String>) throws -> String? {
+        guard let typed else { return nil }
+        if let known = KubernetesResourceName.builtIn(named: typed) { return known.storage }
         if held.contains(typed) { return typed }
         if held.contains(where: { SnapshotInspector.matches(storage: $0, resource: typed) }) { return typed }
         throw UnknownResourceError(typed: typed, inSnapshot: held.sorted())
@@ -34,7 +40,12 @@ struct CheckedSnapshots {
 
     /// Checks every file (trailer, structure, sidecar) and prints a warning for each damaged one.
     init(_ paths: [String]) {
-        checks = paths.map { SnapshotReadCheck.run(path: $0) }
+        self.init(checks: paths.map { SnapshotReadCheck.run(path: $0) })
+    }
+
+    /// Checks already run (with the read in the same pass); prints a warning for each damaged file.
+    init(checks: [SnapshotReadCheck]) {
+        self.checks = checks
         for check in checks {
             if let warning = check.warning { printError(warning) }
         }
@@ -130,10 +141,13 @@ struct SnapshotInspectCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let checked = CheckedSnapshots([file])
+        // One pass: the verifier's walk also counts the objects (a damaged file is then read again on its own).
+        let (check, counts) = SnapshotInspector.checkAndCount(path: file, prefix: kubernetes.etcdPrefix)
+        let checked = CheckedSnapshots(checks: [check])
         let inspection = try checked.read(json: output.output == .json) {
-            try SnapshotInspector.inspect(path: file, resource: try kubernetes.storageResource(resource, path: file),
-                                          namespace: namespace, prefix: kubernetes.etcdPrefix)
+            let counts = try counts.get()
+            return counts.inspection(resource: try kubernetes.storageResource(resource, held: counts.resources),
+                                     namespace: namespace)
         }
         switch output.output {
         case .json:
@@ -255,25 +269,55 @@ struct SnapshotBrowseCommand: ParsableCommand {
             try checked.finish()
             return
         }
-        let objects = try checked.read(json: json) {
-            try SnapshotInspector.objects(path: file, resource: try kubernetes.storageResource(resource, path: file),
-                                          namespace: namespace, prefix: kubernetes.etcdPrefix)
+        // A page at a time: the index holds where each object is; objects are decoded as they are printed.
+        let (browser, storage) = try checked.read(json: json) { () -> (SnapshotObjectBrowser, String?) in
+            let browser = try SnapshotObjectBrowser(path: file, prefix: kubernetes.etcdPrefix)
+            return (browser, try kubernetes.storageResource(resource, held: browser.counts.resources))
         }
         switch output.output {
         case .json:
-            try printJSON(BrowseListJSON(file: checked.checks[0], objects: objects.map(ObjectJSON.init)))
+            try printBrowseJSON(file: checked.checks[0], browser: browser, resource: storage)
         case .table:
             if let reason = checked.reason { print("DAMAGED: \(reason)") }
-            let rows = objects.map { o -> [String] in
-                [KubernetesResourceName.display(storage: o.resource), o.namespace ?? "-", o.name,
-                 o.kind ?? (o.encoding == .encrypted ? "(encrypted)" : "-"),
-                 o.apiVersion ?? "-", o.creationTimestamp.map(rfc3339) ?? "-",
-                 o.deletionTimestamp.map { "deleting since " + rfc3339($0) } ?? "-", formatBytes(o.valueSize)]
+            // Two passes, each decoding one object at a time: the column widths, then the rows (as renderTable lays them out).
+            let header = ["RESOURCE", "NAMESPACE", "NAME", "KIND", "API VERSION", "CREATED", "DELETION", "SIZE"]
+            var widths = header.map(\.count)
+            try browser.forEachObject(resource: storage, namespace: namespace) { object in
+                for (i, cell) in Self.row(object).enumerated() { widths[i] = max(widths[i], cell.count) }
             }
-            print(renderTable(["RESOURCE", "NAMESPACE", "NAME", "KIND", "API VERSION", "CREATED", "DELETION", "SIZE"], rows),
-                  terminator: "")
+            func line(_ cells: [String]) -> String {
+                cells.enumerated().map { i, cell in
+                    i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                }.joined(separator: "  ")
+            }
+            print(line(header))
+            try browser.forEachObject(resource: storage, namespace: namespace) { print(line(Self.row($0))) }
         }
         try checked.finish()
+    }
+
+    static func row(_ o: KubernetesObject) -> [String] {
+        [KubernetesResourceName.display(storage: o.resource), o.namespace ?? "-", o.name,
+         o.kind ?? (o.encoding == .encrypted ? "(encrypted)" : "-"),
+         o.apiVersion ?? "-", o.creationTimestamp.map(rfc3339) ?? "-",
+         o.deletionTimestamp.map { "deleting since " + rfc3339($0) } ?? "-", formatBytes(o.valueSize)]
+    }
+
+    /// `BrowseListJSON`'s document, written an object at a time (each encoded as printJSON would, indented into
+    /// the array), so memory does not grow with the number of objects.
+    func printBrowseJSON(file check: SnapshotReadCheck, browser: SnapshotObjectBrowser, resource storage: String?) throws {
+        let encoder = commandJSONEncoder()
+        func encoded<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        let out = StandardStream.output
+        out.write("{\n  \"file\" : \(try encoded(check.path)),\n  \"health\" : \(try encoded(check.health)),\n  \"objects\" : [")
+        var first = true
+        try browser.forEachObject(resource: storage, namespace: namespace) { object in
+            let text = try encoded(ObjectJSON(object)).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { "    " + $0 }.joined(separator: "\n")
+            out.write((first ? "\n" : ",\n") + text)
+            first = false
+        }
+        out.write((first ? "\n\n  ],\n" : "\n  ],\n") + "  \"reason\" : \(try check.reason.map { try encoded($0) } ?? "null")\n}\n")
     }
 }
 
@@ -445,10 +489,10 @@ struct SnapshotDiffCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let checked = CheckedSnapshots([from, to])
-        let diff = try checked.read(json: output.output == .json) {
-            try SnapshotDiffer.diff(from, to, prefix: kubernetes.etcdPrefix)
-        }
+        // One pass per file: the verifiers' walks also collect the live keys the diff compares.
+        let (checks, compared) = SnapshotDiffer.checkAndDiff(from, to, prefix: kubernetes.etcdPrefix)
+        let checked = CheckedSnapshots(checks: checks)
+        let diff = try checked.read(json: output.output == .json) { try compared.get() }
         switch output.output {
         case .json:
             try printJSON(DiffJSON(checked: checked, diff: diff))

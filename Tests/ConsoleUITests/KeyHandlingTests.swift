@@ -338,6 +338,73 @@ struct KeyHandlingTests {
         #expect(c.tab == .snapshots)
     }
 
+    /// What a service answers for a page of pods "pod-00000" ... in namespace "big" (`total` of them).
+    static func bigPage(_ request: BrowsePageRequest, total: Int) -> BrowsePage {
+        let names = (0..<total).map { "pod-" + String(repeating: "0", count: 5 - String($0).count) + String($0) }
+        let all = names.map { KubernetesObject(etcdKey: "/registry/pods/big/\($0)", resource: "pods", namespace: "big", name: $0,
+                                               kind: "Pod", apiVersion: "v1", valueSize: 2048, encoding: .protobuf) }
+        return BrowsePage.cut(request, from: all)
+    }
+
+    @Test("Browse pages: the namespace's first page is asked for, moving down asks for the next, which shows its rows")
+    func browsePages() throws {
+        var c = F.withSnapshots(3)
+        let ref = SnapshotRef(name: "s.db", path: "/s.db")
+        let big = SnapshotObjectCounts.Group(resource: "pods", namespace: "big")
+        _ = c.apply(.browseOpened(ref, [BrowseGroup(big, count: 1000)]))
+        #expect(Self.press(&c, .enter) == [], "the namespaces level needs no objects")
+        let first = BrowsePageRequest(group: big, filter: "", start: 0, count: BrowseScreen.pageSize)
+        #expect(Self.press(&c, .enter) == [.browsePage(ref, first)])
+        let waiting = GoldenScreen.render(c, width: 80, height: 24).text
+        #expect(waiting.contains("…"), "rows not loaded yet show as …")
+        _ = c.apply(.browsePageLoaded(ref, Self.bigPage(first, total: 1000)))
+        #expect(GoldenScreen.render(c, width: 80, height: 24).text.contains("> pod-00000"))
+
+        // Down to row 159: still inside the first page; row 160 comes within the margin and asks for the next one.
+        for _ in 0..<159 { #expect(Self.press(&c, .down) == []) }
+        let next = BrowsePageRequest(group: big, filter: "", start: 60, count: BrowseScreen.pageSize)
+        #expect(Self.press(&c, .down) == [.browsePage(ref, next)])
+        #expect(Self.press(&c, .down) == [], "the page asked for is not asked for again while it loads")
+        _ = c.apply(.browsePageLoaded(ref, Self.bigPage(BrowsePageRequest(group: big, filter: "", start: 999, count: 1), total: 1000)))
+        guard case .browse(let stale) = c.pushed else { Issue.record("browse closed"); return }
+        #expect(stale.page?.request == first, "a page nobody asked for is ignored")
+        _ = c.apply(.browsePageLoaded(ref, Self.bigPage(next, total: 1000)))
+        let text = GoldenScreen.render(c, width: 80, height: 24).text
+        #expect(text.contains("> pod-00161"), "\(text)")
+        #expect(text.contains("  pod-00150"))
+
+        // The end key jumps to the last row: that page is asked for; enter on a loaded row opens its object.
+        let last = BrowsePageRequest(group: big, filter: "", start: 899, count: BrowseScreen.pageSize)
+        #expect(Self.press(&c, .end) == [.browsePage(ref, last)])
+        _ = c.apply(.browsePageLoaded(ref, Self.bigPage(last, total: 1000)))
+        _ = Self.press(&c, .enter)
+        guard case .browse(let screen) = c.pushed else { Issue.record("browse closed"); return }
+        #expect(screen.level == .object(resource: "pods", namespace: "big", index: 999))
+        #expect(screen.path.hasSuffix("pod-00999"))
+    }
+
+    @Test("Browse pages: a filter asks for the first page of the names it matches")
+    func browsePageFilter() {
+        var c = F.withSnapshots(3)
+        let ref = SnapshotRef(name: "s.db", path: "/s.db")
+        let big = SnapshotObjectCounts.Group(resource: "pods", namespace: "big")
+        _ = c.apply(.browseOpened(ref, [BrowseGroup(big, count: 1000)]))
+        _ = Self.press(&c, .enter, .enter)
+        _ = c.apply(.browsePageLoaded(ref, Self.bigPage(BrowsePageRequest(group: big, filter: "", start: 0, count: BrowseScreen.pageSize), total: 1000)))
+        #expect(Self.press(&c, .character("/")) == [])
+        _ = Self.press(&c, .character("9"))
+        let filtered = BrowsePageRequest(group: big, filter: "99", start: 0, count: BrowseScreen.pageSize)
+        #expect(Self.press(&c, .character("9")) == [.browsePage(ref, filtered)])
+        let page = Self.bigPage(filtered, total: 1000)
+        _ = c.apply(.browsePageLoaded(ref, page))
+        guard case .browse(let screen) = c.pushed else { Issue.record("browse closed"); return }
+        #expect(screen.items().map(\.0) == page.objects.map(\.name))
+        #expect(screen.rowCount == page.total)
+        _ = Self.press(&c, .enter, .down, .enter)
+        guard case .browse(let opened) = c.pushed else { Issue.record("browse closed"); return }
+        #expect(opened.level == .object(resource: "pods", namespace: "big", index: page.positions[1]))
+    }
+
     @Test("Diff: esc returns to the snapshots")
     func diffBack() {
         var c = F.withSnapshots(3)

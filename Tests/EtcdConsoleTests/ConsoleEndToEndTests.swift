@@ -57,10 +57,12 @@ struct ConsoleEndToEndTests {
         let namespace = try #require(namespaces.split(separator: "\n").first { $0.hasPrefix("> ") }?
             .dropFirst(2).split(separator: " ").first.map(String.init))
         try tmux.press("Enter")
-        let names = try await tmux.waitFor("› pods › \(namespace)")
+        _ = try await tmux.waitFor("› pods › \(namespace)")
         let keys = try etcd.etcdctl(["get", "/registry/pods/\(namespace)/", "--prefix", "--keys-only"])
         let podNames = keys.stdout.split(separator: "\n").map { String($0.split(separator: "/").last!) }.sorted()
         #expect(!podNames.isEmpty)
+        // The names come a page at a time (issue 13): the first page arrives after the level opens.
+        let names = try await tmux.waitFor("> \(podNames.first ?? "?")")
         for pod in podNames.prefix(5) { #expect(names.contains(pod), "pod \(pod) not shown:\n\(names)") }
 
         try tmux.press("Escape")

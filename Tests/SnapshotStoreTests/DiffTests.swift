@@ -108,6 +108,11 @@ struct DiffTests {
         #expect(reversed.added == diff.removed && reversed.removed == diff.added && reversed.changed == diff.changed)
         #expect(reversed.fromRevision == diff.toRevision)
 
+        // One pass per file: the same checks as the readers run, the same diff as two separate reads.
+        let (checks, checked) = SnapshotDiffer.checkAndDiff(scenario.before, scenario.after)
+        #expect(checks.map(\.path) == [scenario.before, scenario.after])
+        #expect(checks.map(\.health) == [.good, .good])
+        #expect(try checked.get() == diff)
         let same = try SnapshotDiffer.diff(scenario.after, scenario.after)
         #expect(same.isEmpty && same.summary.isEmpty)
         #expect(same.fromRevision == same.toRevision)
@@ -121,5 +126,15 @@ struct DiffTests {
         let fixture = try await SnapshotFixture.get(.v3_5)
         let diff = try SnapshotDiffer.diff(fixture.snapshotPath, fixture.dbPath)
         #expect(diff.isEmpty, "\(diff.summary)")
+    }
+
+    @Test("Check and diff with a damaged file: its check says so, and what can be read is still compared")
+    func checkAndDiffDamaged() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        let (flipped, _) = try VerifyScenario.make(.flippedTrailerByte, fixture: fixture, for: "check-and-diff")
+        let (checks, diff) = SnapshotDiffer.checkAndDiff(fixture.snapshotPath, flipped)
+        #expect(checks.map(\.health) == [.good, .corrupt])
+        #expect(checks[1].reason?.contains("checksum mismatch") == true, "\(checks[1].reason ?? "")")
+        #expect(try diff.get().isEmpty, "only the trailer changed: the keys are the same")
     }
 }

@@ -95,6 +95,65 @@ struct InspectTests {
         #expect(!objects.contains { $0.etcdKey == "foo" }, "keys outside /registry are counted, not listed")
     }
 
+    @Test("The browser's pages, read in any order, are the sorted listing cut into pieces", arguments: EtcdVersion.allCases)
+    func browserPages(version: EtcdVersion) async throws {
+        let fixture = try await SnapshotFixture.get(version)
+        let all = sorted(liveItems(fixture).map(\.expected))
+        let browser = try SnapshotObjectBrowser(path: fixture.snapshotPath)
+        #expect(browser.objectCount == all.count)
+        #expect(browser.groups == browser.groups.sorted())
+        var paged: [KubernetesObject] = []
+        for group in browser.groups {
+            let count = browser.count(in: group)
+            #expect(count == all.filter { $0.resource == group.resource && $0.namespace == group.namespace }.count)
+            // Pages of 3 read back to front, then put in order: no page depends on the one read before it.
+            let starts = Array(stride(from: 0, to: count, by: 3))
+            var pages: [Int: [KubernetesObject]] = [:]
+            for start in starts.reversed() { pages[start] = try browser.objects(in: group, range: start..<(start + 3)) }
+            paged += starts.flatMap { pages[$0]! }
+            #expect(try browser.objects(in: group, range: count..<(count + 5)).isEmpty, "a range past the end is empty")
+        }
+        #expect(paged == all)
+        var streamed: [KubernetesObject] = []
+        try browser.forEachObject(resource: "pods") { streamed.append($0) }
+        #expect(streamed == all.filter { $0.resource == "pods" })
+    }
+
+    @Test("A filtered page: total, positions among the group's objects, objects; an unknown group is empty")
+    func browserFilteredPage() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        let browser = try SnapshotObjectBrowser(path: fixture.snapshotPath)
+        let group = try #require(browser.groups.max { browser.count(in: $0) < browser.count(in: $1) })
+        let all = try browser.objects(in: group, range: 0..<browser.count(in: group))
+        let needle = String(try #require(all.last).name.suffix(3)).uppercased()
+        let matching = all.indices.filter { all[$0].name.lowercased().contains(needle.lowercased()) }
+        let page = try browser.page(in: group, nameContaining: needle, start: 0, count: 2)
+        #expect(page.total == matching.count)
+        #expect(page.positions == Array(matching.prefix(2)))
+        #expect(page.objects == page.positions.map { all[$0] })
+        let nowhere = SnapshotObjectCounts.Group(resource: "pods", namespace: "no-such-namespace")
+        #expect(try browser.page(in: nowhere, nameContaining: "", start: 0, count: 10).total == 0)
+    }
+
+    @Test("Check and count in one pass: the readers' check and the same counts as inspect; a damaged file is still counted")
+    func checkAndCount() async throws {
+        let fixture = try await SnapshotFixture.get(.v3_5)
+        var (check, counts) = SnapshotInspector.checkAndCount(path: fixture.snapshotPath)
+        var alone = SnapshotReadCheck.run(path: fixture.snapshotPath)
+        (check.verification.durationMs, alone.verification.durationMs) = (0, 0)
+        #expect(check == alone)
+        #expect(check.health == .good)
+        let inspected = try SnapshotInspector.inspect(path: fixture.snapshotPath, resource: "pods", namespace: "default")
+        #expect(try counts.get().inspection(resource: "pods", namespace: "default") == inspected)
+        #expect(try counts.get().inspection() == SnapshotInspector.inspect(path: fixture.snapshotPath))
+
+        let (flipped, _) = try VerifyScenario.make(.flippedTrailerByte, fixture: fixture, for: "check-and-count")
+        let (damaged, damagedCounts) = SnapshotInspector.checkAndCount(path: flipped)
+        #expect(damaged.health == .corrupt)
+        #expect(damaged.reason?.contains("checksum mismatch") == true, "\(damaged.reason ?? "")")
+        #expect(try damagedCounts.get().liveKeys == fixture.liveKeys.count, "what could be read is still counted")
+    }
+
     @Test("One object by key: live, deleted, outside Kubernetes, absent")
     func objectByKey() async throws {
         let fixture = try await SnapshotFixture.get(.v3_5)

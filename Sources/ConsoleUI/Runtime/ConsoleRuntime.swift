@@ -202,9 +202,17 @@ public final class ConsoleRuntime {
             Task.detached {
                 do {
                     let damage = await services.damage(of: ref)
-                    events.post(.browseLoaded(ref, try await services.objects(in: ref), damage: damage))
+                    events.post(.browseOpened(ref, try await services.browseGroups(in: ref), damage: damage))
                 } catch {
                     events.post(.failed("cannot browse \(ref.name): \(error)"))
+                }
+            }
+        case .browsePage(let ref, let request):
+            Task.detached {
+                do {
+                    events.post(.browsePageLoaded(ref, try await services.browsePage(in: ref, request)))
+                } catch {
+                    events.post(.failed("cannot read objects of \(ref.name): \(error)"))
                 }
             }
         case .planRestore(let ref):

@@ -22,7 +22,12 @@ public protocol ConsoleServices: Sendable {
     func planPrune(now: Date) async throws -> RetentionPlan
     /// Deletes these snapshots (a confirmed prune plan); returns the names deleted.
     func prune(_ names: [String]) async throws -> [String]
+    /// Every live object of a snapshot (test doubles answer with a list; the real services page instead).
     func objects(in snapshot: SnapshotRef) async throws -> [KubernetesObject]
+    /// Browse's first two levels: the objects per resource and namespace, nothing decoded.
+    func browseGroups(in snapshot: SnapshotRef) async throws -> [BrowseGroup]
+    /// One page of a group's objects, decoded.
+    func browsePage(in snapshot: SnapshotRef, _ request: BrowsePageRequest) async throws -> BrowsePage
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff
     /// The restore plan for a snapshot on this host (discovery, verify, tool checks); changes nothing.
     func planRestore(_ snapshot: SnapshotRef) async throws -> RestorePlan
@@ -41,6 +46,18 @@ extension ConsoleServices {
     /// Why a snapshot about to be browsed or compared cannot be trusted (the readers' check: trailer,
     /// structure, sidecar), or nil when it is good. The default knows nothing (fakes).
     public func damage(of snapshot: SnapshotRef) async -> String? { nil }
+
+    /// From `objects(in:)` (the test doubles); the real services answer from a `SnapshotObjectBrowser`.
+    public func browseGroups(in snapshot: SnapshotRef) async throws -> [BrowseGroup] {
+        BrowseGroup.groups(of: try await objects(in: snapshot))
+    }
+
+    public func browsePage(in snapshot: SnapshotRef, _ request: BrowsePageRequest) async throws -> BrowsePage {
+        let all = try await objects(in: snapshot).filter {
+            SnapshotObjectCounts.Group(resource: $0.resource, namespace: $0.namespace) == request.group
+        }
+        return BrowsePage.cut(request, from: all)
+    }
 
     /// Services that take no edits plan as before (the test doubles).
     public func planRestore(_ snapshot: SnapshotRef, edits: RestoreEdits) async throws -> RestorePlan {

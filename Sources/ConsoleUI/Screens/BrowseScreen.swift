@@ -1,18 +1,89 @@
 import Foundation
 import SnapshotStore
 
+/// One resource and namespace of a snapshot with how many objects it holds: Browse's first two levels.
+public struct BrowseGroup: Sendable, Equatable {
+    public var group: SnapshotObjectCounts.Group
+    public var count: Int
+
+    public init(_ group: SnapshotObjectCounts.Group, count: Int) {
+        self.group = group
+        self.count = count
+    }
+
+    /// The groups of these objects, in browse order (what a service without a `SnapshotObjectBrowser` answers).
+    public static func groups(of objects: [KubernetesObject]) -> [BrowseGroup] {
+        var counts: [SnapshotObjectCounts.Group: Int] = [:]
+        for o in objects { counts[SnapshotObjectCounts.Group(resource: o.resource, namespace: o.namespace), default: 0] += 1 }
+        return counts.keys.sorted().map { BrowseGroup($0, count: counts[$0]!) }
+    }
+}
+
+/// Which objects of a group Browse wants decoded: `count` from `start` of those whose name contains `filter`.
+public struct BrowsePageRequest: Sendable, Equatable {
+    public var group: SnapshotObjectCounts.Group
+    public var filter: String
+    public var start: Int
+    public var count: Int
+
+    public init(group: SnapshotObjectCounts.Group, filter: String, start: Int, count: Int) {
+        self.group = group
+        self.filter = filter
+        self.start = start
+        self.count = count
+    }
+}
+
+/// A page of decoded objects: `objects[i]` is row `start + i` of the `total` rows the request's filter leaves, and
+/// `positions[i]` its place among all of the group's objects (sorted by name).
+public struct BrowsePage: Sendable, Equatable {
+    public var request: BrowsePageRequest
+    public var total: Int
+    public var objects: [KubernetesObject]
+    public var positions: [Int]
+
+    public init(request: BrowsePageRequest, total: Int, objects: [KubernetesObject], positions: [Int]) {
+        self.request = request
+        self.total = total
+        self.objects = objects
+        self.positions = positions
+    }
+
+    /// The page `request` asks for, cut from all of a group's objects (sorted by name).
+    public static func cut(_ request: BrowsePageRequest, from all: [KubernetesObject]) -> BrowsePage {
+        let needle = request.filter.lowercased()
+        let matching = all.indices.filter { needle.isEmpty || all[$0].name.lowercased().contains(needle) }
+        let lower = min(max(request.start, 0), matching.count), upper = min(lower + max(request.count, 0), matching.count)
+        let positions = Array(matching[lower..<upper])
+        return BrowsePage(request: request, total: matching.count, objects: positions.map { all[$0] }, positions: positions)
+    }
+}
+
 /// Browse: the Kubernetes objects in a snapshot, offline, by resource → namespace → name → one object's
 /// metadata. Secrets show metadata only; their data is never read (`KubernetesObject` has no field for it).
+///
+/// Bounded at any snapshot size (issue 13): the screen holds the per-namespace counts and one page of decoded objects
+/// (`pageSize` rows around the selection); moving past the page or typing a filter asks for another
+/// (`Effect.browsePage`), and rows not loaded yet show as "…". Built from a list of objects (`init(objects:)`), it
+/// cuts its pages from that list itself.
 public struct BrowseScreen: Sendable {
     public enum Level: Sendable, Equatable {
         case resources
         case namespaces(resource: String)
         case objects(resource: String, namespace: String)
+        /// `index`: the object's place among all of the namespace's objects, whatever the filter showed.
         case object(resource: String, namespace: String, index: Int)
     }
 
     public let snapshot: SnapshotRef
-    let objects: [KubernetesObject]
+    public let groups: [BrowseGroup]
+    /// All objects, when the screen was given them; nil when pages come from the runtime.
+    private let local: [KubernetesObject]?
+    /// The loaded page of the objects level, and the request still out, if any.
+    public private(set) var page: BrowsePage?
+    public private(set) var pending: BrowsePageRequest?
+    /// The object the object level shows.
+    private var shown: KubernetesObject?
     public private(set) var level: Level = .resources
     /// Selection per level, so `esc` returns to where the operator was.
     private var selections: [Int] = [0]
@@ -24,10 +95,23 @@ public struct BrowseScreen: Sendable {
     public let damage: String?
 
     static let clusterScoped = "(cluster)"
+    /// Objects decoded per page; a page is asked for around the selection when it comes within `pageMargin` rows of
+    /// the loaded page's edge.
+    public static let pageSize = 200
+    static let pageMargin = 40
 
     public init(snapshot: SnapshotRef, objects: [KubernetesObject], damage: String? = nil) {
         self.snapshot = snapshot
-        self.objects = objects
+        groups = BrowseGroup.groups(of: objects)
+        local = objects
+        self.damage = damage
+    }
+
+    /// A screen whose pages the runtime loads (`Effect.browsePage`, then `receive(_:)`).
+    public init(snapshot: SnapshotRef, groups: [BrowseGroup], damage: String? = nil) {
+        self.snapshot = snapshot
+        self.groups = groups
+        local = nil
         self.damage = damage
     }
 
@@ -40,40 +124,91 @@ public struct BrowseScreen: Sendable {
 
     var selected: Int { selections.last ?? 0 }
 
-    /// The rows of the current level: label and count (count nil for objects), the filter applied.
+    /// The rows of the current level: label and count (count nil for objects), the filter applied. At the objects
+    /// level, the rows of the loaded page only (`rowCount` is how many there are in all).
     func items() -> [(String, Int?)] {
-        let all = allItems()
-        guard !filter.isEmpty else { return all }
-        let needle = filter.lowercased()
-        return all.filter { label, _ in
-            label.lowercased().contains(needle) || (level == .resources && Self.displayName(label).lowercased().contains(needle))
-        }
-    }
-
-    /// A storage resource as the operator knows it: "services (services/specs)", "nodes (minions)".
-    static func displayName(_ resource: String) -> String { KubernetesResourceName.display(storage: resource) }
-
-    private func allItems() -> [(String, Int?)] {
         switch level {
-        case .resources:
-            return counts(objects.map(\.resource))
-        case .namespaces(let resource):
-            return counts(objects.filter { $0.resource == resource }.map { $0.namespace ?? Self.clusterScoped })
-        case .objects(let resource, let namespace):
-            return matching(resource, namespace).map { ($0.name, nil) }
+        case .resources, .namespaces:
+            let all = groupRows()
+            guard !filter.isEmpty else { return all }
+            let needle = filter.lowercased()
+            return all.filter { label, _ in
+                label.lowercased().contains(needle) || (level == .resources && Self.displayName(label).lowercased().contains(needle))
+            }
+        case .objects:
+            return currentPage?.objects.map { ($0.name, nil) } ?? []
         case .object:
             return []
         }
     }
 
-    private func counts(_ labels: [String]) -> [(String, Int?)] {
-        var counts: [String: Int] = [:]
-        for label in labels { counts[label, default: 0] += 1 }
-        return counts.keys.sorted().map { ($0, counts[$0]) }
+    /// Rows at the current level (at the objects level, all the filter leaves, loaded or not; nil while unknown).
+    var rowCount: Int? {
+        if case .objects = level { return currentPage?.total }
+        return items().count
     }
 
-    private func matching(_ resource: String, _ namespace: String) -> [KubernetesObject] {
-        objects.filter { $0.resource == resource && ($0.namespace ?? Self.clusterScoped) == namespace }
+    /// The loaded page, when it belongs to the current objects level and filter.
+    private var currentPage: BrowsePage? {
+        guard case .objects(let resource, let namespace) = level, let page,
+              page.request.group == group(resource, namespace), page.request.filter == filter else { return nil }
+        return page
+    }
+
+    /// A storage resource as the operator knows it: "services (services/specs)", "nodes (minions)".
+    static func displayName(_ resource: String) -> String { KubernetesResourceName.display(storage: resource) }
+
+    private func groupRows() -> [(String, Int?)] {
+        switch level {
+        case .resources:
+            var counts: [String: Int] = [:]
+            for g in groups { counts[g.group.resource, default: 0] += g.count }
+            return counts.keys.sorted().map { ($0, counts[$0]) }
+        case .namespaces(let resource):
+            return groups.filter { $0.group.resource == resource }
+                .map { ($0.group.namespace ?? Self.clusterScoped, $0.count) }
+                .sorted { $0.0 < $1.0 }
+        default:
+            return []
+        }
+    }
+
+    private func group(_ resource: String, _ namespace: String) -> SnapshotObjectCounts.Group {
+        SnapshotObjectCounts.Group(resource: resource, namespace: namespace == Self.clusterScoped ? nil : namespace)
+    }
+
+    /// Asks for the page around the selection when it is not loaded (or comes near the loaded page's edge);
+    /// from the screen's own list when it has one.
+    private mutating func pageAction() -> ScreenAction {
+        guard case .objects(let resource, let namespace) = level else { return .handled }
+        let selected = self.selected
+        if let page = currentPage {
+            let start = page.request.start, end = start + page.objects.count
+            let nearStart = start > 0 && selected < start + Self.pageMargin
+            let nearEnd = end < page.total && selected >= end - Self.pageMargin
+            guard nearStart || nearEnd else { return .handled }
+        }
+        let request = BrowsePageRequest(group: group(resource, namespace), filter: filter,
+                                        start: max(0, selected - Self.pageSize / 2), count: Self.pageSize)
+        if let page = currentPage, page.request.start == request.start { return .handled }
+        if let local {
+            let all = local.filter { group($0.resource, $0.namespace ?? Self.clusterScoped) == request.group }
+            page = BrowsePage.cut(request, from: all)
+            return .handled
+        }
+        // The page on its way covers the selection: wait for it rather than ask again at every key.
+        if let pending, pending.group == request.group, pending.filter == request.filter,
+           (pending.start..<(pending.start + pending.count)).contains(selected) { return .handled }
+        pending = request
+        return .effect(.browsePage(snapshot, request))
+    }
+
+    /// A page the runtime loaded; ignored unless it is the one last asked for.
+    public mutating func receive(_ loaded: BrowsePage) {
+        guard loaded.request == pending else { return }
+        pending = nil
+        page = loaded
+        if let total = rowCount, selected >= total, total > 0 { selections[selections.count - 1] = total - 1 }
     }
 
     mutating func handle(_ key: Key) -> ScreenAction {
@@ -83,30 +218,38 @@ public struct BrowseScreen: Sendable {
             return .handled
         }
         if key == .escape, !filter.isEmpty {
-            setFilter("")
-            return .handled
+            return setFilter("")
         }
-        let rows = items()
-        if case .object = level {} else if let moved = moveSelection(selected, count: rows.count, key: key, page: 10) {
+        if !isObjectLevel, let moved = moveSelection(selected, count: rowCount ?? 0, key: key, page: 10) {
             selections[selections.count - 1] = moved
-            return .handled
+            return pageAction()
         }
         switch key {
         case .enter, .right:
-            guard rows.indices.contains(selected) else { return .handled }
-            let label = rows[selected].0
             switch level {
-            case .resources: level = .namespaces(resource: label)
-            case .namespaces(let resource): level = .objects(resource: resource, namespace: label)
+            case .resources, .namespaces:
+                let rows = items()
+                guard rows.indices.contains(selected) else { return .handled }
+                let label = rows[selected].0
+                if case .namespaces(let resource) = level {
+                    level = .objects(resource: resource, namespace: label)
+                } else {
+                    level = .namespaces(resource: label)
+                }
+                selections.append(0)
+                filter = ""
+                return pageAction()
             case .objects(let resource, let namespace):
-                // The index into all of the namespace's objects, whatever the filter shows.
-                let all = matching(resource, namespace)
-                level = .object(resource: resource, namespace: namespace, index: all.firstIndex { $0.name == label } ?? 0)
-            case .object: return .handled
+                guard let page = currentPage, case let row = selected - page.request.start,
+                      page.objects.indices.contains(row) else { return .handled }
+                shown = page.objects[row]
+                level = .object(resource: resource, namespace: namespace, index: page.positions[row])
+                selections.append(0)
+                filter = ""
+                return .handled
+            case .object:
+                return .handled
             }
-            selections.append(0)
-            filter = ""
-            return .handled
         case .escape, .left:
             switch level {
             case .resources: return .close
@@ -116,7 +259,7 @@ public struct BrowseScreen: Sendable {
             }
             selections.removeLast()
             filter = ""
-            return .handled
+            return pageAction()
         default:
             return .unhandled
         }
@@ -127,9 +270,10 @@ public struct BrowseScreen: Sendable {
         return false
     }
 
-    private mutating func setFilter(_ text: String) {
+    private mutating func setFilter(_ text: String) -> ScreenAction {
         filter = text
         selections[selections.count - 1] = 0
+        return pageAction()
     }
 
     private mutating func handleFilter(_ key: Key) -> ScreenAction {
@@ -138,11 +282,11 @@ public struct BrowseScreen: Sendable {
             editingFilter = false
         case .escape:
             editingFilter = false
-            setFilter("")
+            return setFilter("")
         case .backspace:
-            if !filter.isEmpty { setFilter(String(filter.dropLast())) }
+            if !filter.isEmpty { return setFilter(String(filter.dropLast())) }
         case .character(let c):
-            setFilter(filter + String(c))
+            return setFilter(filter + String(c))
         default:
             break
         }
@@ -154,7 +298,7 @@ public struct BrowseScreen: Sendable {
         case .resources: return "resources"
         case .namespaces(let r): return r
         case .objects(let r, let n): return "\(r) › \(n)"
-        case .object(let r, let n, let i): return "\(r) › \(n) › \(matching(r, n)[i].name)"
+        case .object(let r, let n, _): return "\(r) › \(n) › \(shown?.name ?? "")"
         }
     }
 
@@ -169,8 +313,7 @@ public struct BrowseScreen: Sendable {
             area.height -= lines.count
         }
         var row = area.top + 2
-        if case .object(let resource, let namespace, let index) = level {
-            let object = matching(resource, namespace)[index]
+        if case .object = level, let object = shown {
             for (label, value) in Self.fields(object, clock: context.clock) where row < area.top + area.height {
                 for (i, line) in wrap(value, width: max(10, area.width - 16)).enumerated() where row < area.top + area.height {
                     grid.put(" " + (i == 0 ? label : "").fitted(14, pad: true) + line, row: row, column: 0)
@@ -179,20 +322,28 @@ public struct BrowseScreen: Sendable {
             }
             return
         }
-        let rows = items()
-        if objects.isEmpty {
+        if groups.isEmpty {
             grid.put(" this snapshot holds no Kubernetes objects", row: row, column: 0, style: .warning)
             return
         }
-        if rows.isEmpty {
+        guard let count = rowCount else {
+            grid.put(" reading objects…", row: row, column: 0, style: .warning)
+            return
+        }
+        if count == 0 {
             grid.put(" nothing matches the filter \"\(filter)\" (esc clears it)", row: row, column: 0, style: .warning)
             return
         }
         let header = level == .resources ? "RESOURCE" : { if case .namespaces = level { return "NAMESPACE" } else { return "NAME" } }()
-        grid.put("  " + header.fitted(area.width - 14, pad: true) + (rows.first?.1 == nil ? "" : "  OBJECTS"), row: area.top + 1, column: 0, style: .header)
+        let isObjects = { if case .objects = level { return true } else { return false } }()
+        grid.put("  " + header.fitted(area.width - 14, pad: true) + (isObjects ? "" : "  OBJECTS"), row: area.top + 1, column: 0, style: .header)
         let height = area.height - 2
-        let offset = scrollOffset(selected: selected, count: rows.count, height: height)
-        for (i, item) in rows.enumerated().dropFirst(offset).prefix(height) {
+        let offset = scrollOffset(selected: selected, count: count, height: height)
+        let rows = items()
+        // At the objects level rows are the loaded page's, from its start; the rest show as "…" until it comes.
+        let first = isObjects ? currentPage?.request.start ?? 0 : 0
+        for i in offset..<min(count, offset + height) {
+            let item: (String, Int?) = rows.indices.contains(i - first) ? rows[i - first] : ("…", nil)
             let count = item.1.map { String($0).fitted(7, pad: true, alignRight: true) } ?? ""
             let label = level == .resources ? Self.displayName(item.0) : item.0
             grid.put((i == selected ? "> " : "  ") + label.fitted(area.width - 14, pad: true) + "  " + count,

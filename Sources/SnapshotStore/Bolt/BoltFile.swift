@@ -87,6 +87,7 @@ public final class BoltFile: @unchecked Sendable {
     }
 
     deinit {
+        residency.unregister()
         munmap(UnsafeMutableRawPointer(mutating: base), mappedLength)
         close(fd)
     }

@@ -18,6 +18,13 @@ struct LiveKeyIndex {
     /// Main part of the last "key" bucket key: what `etcdctl snapshot status` reports as revision.
     private(set) var revision: Int64 = 0
 
+    /// An index the verifier's walk collected (`SnapshotContentsCheck`).
+    init(_ database: EtcdDatabase, entries: [KeySlice: Entry], revision: Int64) {
+        self.database = database
+        self.entries = entries
+        self.revision = revision
+    }
+
     init(_ database: EtcdDatabase) throws {
         self.database = database
         var entries: [KeySlice: Entry] = [:]

@@ -19,70 +19,36 @@ public enum SnapshotInspector {
                                prefix: String = KubernetesKey.defaultPrefix,
                                includeHash: Bool = false) throws -> SnapshotInspection {
         let database = try LiveKeyIndex.open(path)
-        let index = try LiveKeyIndex(database)
-
-        // Count per directory first (a few hundred), then parse each directory once.
-        struct Counts {
-            var objects = 0
-            var encrypted = 0
-
-            mutating func add(encrypted isEncrypted: Bool) {
-                objects += 1
-                if isEncrypted { encrypted += 1 }
-            }
-        }
-        var perDirectory: [KeySlice: Counts] = [:]
-        var nonKubernetes = 0
-        let bolt = database.bolt
-        // In file order: each mapped window is read once and released behind (a dictionary's order is random).
-        for (key, entry) in index.entries.sorted(by: { $0.key.bytes.baseAddress! < $1.key.bytes.baseAddress! }) {
-            bolt.noteRead(key.bytes)  // keeps memory bounded: these pages are released as the loop moves on
-            guard let end = KubernetesKeyCache.directoryEnd(key.bytes) else {
-                nonKubernetes += 1
-                continue
-            }
-            let directory = KeySlice(UnsafeRawBufferPointer(start: key.bytes.baseAddress, count: end))
-            perDirectory[directory, default: Counts()].add(encrypted: isEncrypted(entry.value))
-        }
-
-        var resources: [String: Int] = [:]
-        var namespaces: [String: Int] = [:]
-        var encrypted = 0
-        for (directoryKey, counts) in perDirectory {
-            bolt.noteRead(directoryKey.bytes)
-            guard let directory = KubernetesKeyCache.parse(directory: directoryKey.bytes, prefix: prefix) else {
-                nonKubernetes += counts.objects
-                continue
-            }
-            guard matches(directory, resource: resource, namespace: namespace) else { continue }
-            resources[directory.resource, default: 0] += counts.objects
-            namespaces[directory.namespace ?? SnapshotInspection.clusterScoped, default: 0] += counts.objects
-            encrypted += counts.encrypted
-        }
-
+        let counts = SnapshotObjectCounts(try LiveKeyIndex(database), prefix: prefix)
         let hash = includeHash ? try database.status(checkStructure: false).hash : nil
-        return SnapshotInspection(revision: index.revision, totalSize: Int64(database.bolt.databaseSize),
-                                  liveKeys: index.entries.count, resources: resources, namespaces: namespaces,
-                                  encrypted: encrypted, nonKubernetesKeys: nonKubernetes, hash: hash)
+        return counts.inspection(resource: resource, namespace: namespace, hash: hash)
+    }
+
+    /// Counts the live objects per resource and namespace (`inspect` without filters, which the counts apply).
+    public static func counts(path: String, prefix: String = KubernetesKey.defaultPrefix) throws -> SnapshotObjectCounts {
+        SnapshotObjectCounts(try LiveKeyIndex(try LiveKeyIndex.open(path)), prefix: prefix)
+    }
+
+    /// What every reader checks first (`SnapshotReadCheck.run`) and the object counts, in one pass over the file
+    /// when it is good: the verifier's walk collects the live keys and they are counted before the file is
+    /// closed, so `snapshot inspect` reads the file once (the digest on a second thread), not twice. A damaged
+    /// file is then read again on its own for what it still holds (the check's walk stops at the first fault).
+    public static func checkAndCount(path: String, prefix: String = KubernetesKey.defaultPrefix)
+        -> (check: SnapshotReadCheck, counts: Result<SnapshotObjectCounts, any Error>) {
+        var counted: SnapshotObjectCounts?
+        let check = SnapshotReadCheck.run(path: path) { index in counted = SnapshotObjectCounts(index, prefix: prefix) }
+        if let counted, !check.isDamaged { return (check, .success(counted)) }
+        return (check, Result { try counts(path: path, prefix: prefix) })
     }
 
     /// The live Kubernetes objects (metadata only), sorted by resource, namespace (cluster-scoped first)
-    /// and name. Keys that are not Kubernetes objects are left out (`inspect` counts them).
+    /// and name. Keys that are not Kubernetes objects are left out (`inspect` counts them). Every object is decoded
+    /// and kept: for a large snapshot use `SnapshotObjectBrowser`, which decodes a page (or one object) at a time.
     public static func objects(path: String, resource: String? = nil, namespace: String? = nil,
                                prefix: String = KubernetesKey.defaultPrefix) throws -> [KubernetesObject] {
-        let index = try LiveKeyIndex(try LiveKeyIndex.open(path))
-        var keys = KubernetesKeyCache(prefix: prefix)
         var objects: [KubernetesObject] = []
-        for (key, entry) in index.entries {
-            index.database.bolt.noteRead(entry.value)  // keeps memory bounded: released as the loop moves on
-            guard let directory = keys.directory(of: key.bytes),
-                  matches(directory, resource: resource, namespace: namespace) else { continue }
-            objects.append(KubernetesObject(etcdKey: String(decoding: key.bytes, as: UTF8.self), value: entry.value, prefix: prefix))
-        }
-        objects.sort { lhs, rhs in
-            if lhs.resource != rhs.resource { return lhs.resource < rhs.resource }
-            if lhs.namespace != rhs.namespace { return (lhs.namespace ?? "") < (rhs.namespace ?? "") }
-            return lhs.name < rhs.name
+        try SnapshotObjectBrowser(path: path, prefix: prefix).forEachObject(resource: resource, namespace: namespace) {
+            objects.append($0)
         }
         return objects
     }
@@ -112,6 +78,12 @@ public enum SnapshotInspector {
     }
 
     private static let encryptedPrefixWord: UInt64 = KubernetesObject.encryptedPrefix.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+
+    static func matches(_ group: SnapshotObjectCounts.Group, resource: String?, namespace: String?) -> Bool {
+        if let namespace, group.namespace != namespace { return false }
+        guard let resource else { return true }
+        return matches(storage: group.resource, resource: resource)
+    }
 
     static func matches(_ directory: KubernetesKeyCache.Directory, resource: String?, namespace: String?) -> Bool {
         if let namespace, directory.namespace != namespace { return false }

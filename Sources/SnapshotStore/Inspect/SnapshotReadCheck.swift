@@ -28,7 +28,13 @@ public struct SnapshotReadCheck: Sendable, Equatable {
 
     /// Verifies `path` and compares it with its sidecar `<path>.meta.json`, when there is a readable one.
     public static func run(path: String) -> SnapshotReadCheck {
-        let verification = SnapshotVerifier.verify(path: path)
+        run(path: path, reading: nil)
+    }
+
+    /// `reading`: called with the live keys the verifier's walk collected, while the file is still open, when the
+    /// contents checked out (the sidecar is compared after it).
+    static func run(path: String, reading: ((LiveKeyIndex) -> Void)?) -> SnapshotReadCheck {
+        let verification = SnapshotVerifier.verify(path: path, streamedDigest: nil, dropPageCache: true, reading: reading)
         var check = SnapshotReadCheck(path: path, health: verification.health, reason: verification.reason,
                                       verification: verification)
         guard verification.health == .good, let problem = sidecarDisagreement(path: path, verification) else { return check }

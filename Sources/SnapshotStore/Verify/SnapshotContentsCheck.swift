@@ -11,14 +11,22 @@ enum SnapshotContentsCheck {
         var resources: [String: Int]?
     }
 
-    static func run(_ bolt: BoltFile, countResources: Bool = false) throws -> Found {
+    /// `reading`: called with the live keys and values (a `LiveKeyIndex`, valid only inside the call: the file is
+    /// closed after the check) when the contents check out, so a reader needs no second walk.
+    static func run(_ bolt: BoltFile, countResources: Bool = false, reading: ((LiveKeyIndex) -> Void)? = nil) throws -> Found {
         let path = bolt.path
         let keyBucket = Array(EtcdDatabase.Bucket.key.utf8)
         var inKeyBucket = false
         var sawKeyBucket = false
         var newest: EtcdRevision?
         var live = Set<KeySlice>()
-        live.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
+        // With a reader waiting, values are kept too (the index it gets); else only the keys.
+        var index: [KeySlice: LiveKeyIndex.Entry] = [:]
+        if reading == nil {
+            live.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
+        } else {
+            index.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
+        }
 
         let report = try bolt.checkStructure(maxLevel: .max) { level, key, value, isBucket in
             if level == 0 {
@@ -42,18 +50,28 @@ enum SnapshotContentsCheck {
                 throw EtcdDataError(.badKeyValue, "revision \(revision) holds a KeyValue without a key", path: path)
             }
             if revision.isTombstone {
-                live.remove(KeySlice(keyValue.key))
+                if reading == nil { live.remove(KeySlice(keyValue.key)) } else { index.removeValue(forKey: KeySlice(keyValue.key)) }
             } else {
                 guard keyValue.modRevision == revision.main else {
                     throw EtcdDataError(.badKeyValue,
                                         "revision \(revision) holds a KeyValue whose mod_revision is \(keyValue.modRevision)", path: path)
                 }
-                live.insert(KeySlice(keyValue.key))
+                if reading == nil {
+                    live.insert(KeySlice(keyValue.key))
+                } else {
+                    index[KeySlice(keyValue.key)] = LiveKeyIndex.Entry(value: keyValue.value, modRevision: revision.main)
+                }
             }
             newest = revision
         }
         guard sawKeyBucket else {
             throw EtcdDataError(.missingBucket, "not an etcd snapshot: no \"key\" bucket", path: path)
+        }
+        let liveKeys = reading == nil ? live.count : index.count
+        if let reading {
+            reading(LiveKeyIndex(EtcdDatabase(bolt: bolt), entries: index, revision: newest?.main ?? 0))
+            if countResources { live = Set(index.keys) }
+            index = [:]
         }
         var resources: [String: Int]?
         if countResources {
@@ -74,6 +92,6 @@ enum SnapshotContentsCheck {
             }
             resources = counts
         }
-        return Found(revision: newest?.main ?? 0, liveKeys: live.count, warnings: report.warnings, resources: resources)
+        return Found(revision: newest?.main ?? 0, liveKeys: liveKeys, warnings: report.warnings, resources: resources)
     }
 }

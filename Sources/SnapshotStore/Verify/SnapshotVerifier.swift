@@ -35,8 +35,9 @@ public enum SnapshotVerifier {
     /// With `resources`, a good file's live Kubernetes objects per resource are counted in the same pass (what
     /// `SnapshotInspector.inspect` reports as `resources`), so the catalog's analysis needs no second walk.
     static func verify(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
-                       resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
-        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources) }
+                       resources: UnsafeMutablePointer<[String: Int]?>? = nil,
+                       reading: ((LiveKeyIndex) -> Void)? = nil) -> SnapshotVerification {
+        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources, reading: reading) }
     }
 
     private static func timed(_ body: () -> SnapshotVerification) -> SnapshotVerification {
@@ -48,7 +49,8 @@ public enum SnapshotVerifier {
     }
 
     private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
-                              resources: UnsafeMutablePointer<[String: Int]?>? = nil) -> SnapshotVerification {
+                              resources: UnsafeMutablePointer<[String: Int]?>? = nil,
+                              reading: ((LiveKeyIndex) -> Void)? = nil) -> SnapshotVerification {
         var info = stat()
         guard stat(path, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
@@ -94,7 +96,7 @@ public enum SnapshotVerifier {
 
         // The digest on a thread of its own while this one walks the tree.
         let digest = hasTrailer && streamedDigest == nil ? ChecksumJob.start(fd: fd, length: databaseLength) : nil
-        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil) }
+        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil, reading: reading) }
         var sha256: String?
         if let streamedDigest, let trailer {
             guard streamedDigest == trailer else {
