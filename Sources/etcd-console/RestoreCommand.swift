@@ -122,7 +122,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
         let plan: RestorePlan
         do {
-            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: snapshot!, resolved))
+            let path = try RemoteRestoreSource.localPath(for: snapshot!, resolved)  // a remote name is pulled first
+            plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: restoreOptions(snapshot: path, resolved))
         } catch let error as RestoreError {
             printError("error: \(error)")
             throw ExitCode(1)
