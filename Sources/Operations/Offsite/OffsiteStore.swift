@@ -286,6 +286,8 @@ public struct OffsiteStore: Sendable {
             throw OffsiteError("remote snapshot \(remote.name) is corrupt: \(error.detail); object SHA-256 \(objectDigest), the manifest says \(manifest.objectSHA256)")
         } catch let error as ObjectStoreError {
             throw OffsiteError("could not download \(at): \(error.detail)")
+        } catch let error as SnapshotStoreError {
+            throw OffsiteError("could not write the snapshot downloaded from \(at): \(error.detail)")
         } catch {
             throw OffsiteError("could not download \(at): \(Self.describe(error))")
         }
