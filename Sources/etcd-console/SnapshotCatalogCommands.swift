@@ -25,6 +25,7 @@ struct SnapshotListCommand: ParsableCommand {
         Examples:
           etcd-console snapshot list
           etcd-console snapshot list --dir /backup/etcd -o json
+          etcd-console snapshot list --remote
         """)
 
     @OptionGroup var directory: DirectoryOption
@@ -153,6 +154,7 @@ struct SnapshotVerifyCommand: ParsableCommand {
         Examples:
           etcd-console snapshot verify snapshot-20261125T140000Z-master1.db
           etcd-console snapshot verify --all --dir /backup/etcd -o json
+          etcd-console snapshot verify --remote snapshot-20261125T140000Z-master1.db
         """)
 
     @Argument(help: "The snapshot file.") var file: String?

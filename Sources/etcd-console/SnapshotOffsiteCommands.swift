@@ -90,7 +90,8 @@ struct SnapshotPullCommand: ParsableCommand {
         sidecar. A failure (tampering, disk full, wrong identity) leaves nothing behind.
 
         Examples:
-          etcd-console snapshot pull snapshot-20261201T120000Z-m1.db --identity /root/etcd-age.key
+          etcd-console snapshot pull snapshot-20261201T120000Z-m1.db
+          etcd-console snapshot pull NAME --identity /root/etcd-age.key
         """)
 
     @Argument(help: ArgumentHelp("Remote snapshot name (snapshot list --remote).", valueName: "name"))
