@@ -221,3 +221,14 @@ final class TransferLine: @unchecked Sendable {
         }
     }
 }
+
+/// `status`'s offsite line: from the local record only (no request to the bucket), when a remote is configured.
+enum OffsiteFreshnessWarning {
+    static func check(_ resolved: ResolvedConfiguration, now: Date = Date()) -> String? {
+        guard resolved[.remoteEndpoint] != nil, let bucket = resolved[.remoteBucket] else { return nil }
+        let directory = resolved.snapshotDirectory
+        guard let entries = try? SnapshotCatalog.standard(directory: directory).list().entries, !entries.isEmpty else { return nil }
+        let status = OffsiteStatus(record: OffsiteRecord.read(fromDirectory: directory), bucket: bucket, entries: entries)
+        return status.warning(intervalSeconds: resolved.interval.seconds, now: now).map { "offsite (s3://\(bucket)): \($0)" }
+    }
+}

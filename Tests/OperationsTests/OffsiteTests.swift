@@ -446,3 +446,58 @@ struct OffsiteStoreTests {
         #expect(left.isEmpty, "\(left)")
     }
 }
+
+@Suite("Offsite status, metrics and the not-offsite list (pure)")
+struct OffsiteStatusTests {
+    static let now = Date(timeIntervalSince1970: 1_795_000_000)
+
+    static func entry(_ name: String, hoursAgo: Double, health: SnapshotHealth = .good) -> SnapshotEntry {
+        let taken = now.addingTimeInterval(-hoursAgo * 3600)
+        return SnapshotEntry(name: name, path: "/b/\(name)", size: 1000, modified: taken, takenAt: taken,
+                             takenAtSource: .sidecar, health: health, isOurs: true)
+    }
+
+    static func record(_ names: [String], bucket: String = "etcd") -> OffsiteRecord {
+        var record = OffsiteRecord()
+        for name in names {
+            record.uploads[name] = .init(objectKey: "k/\(name)", objectSHA256: "00", objectSize: 400, uploadedAt: now, bucket: bucket)
+        }
+        record.lastSuccess = now.addingTimeInterval(-7200)
+        record.bytesUploaded = 400 * Int64(names.count)
+        return record
+    }
+
+    @Test("Good snapshots without a copy in this bucket are missing, oldest first; corrupt ones are never uploaded")
+    func missing() {
+        let entries = [Self.entry("c.db", hoursAgo: 1), Self.entry("bad.db", hoursAgo: 2, health: .corrupt),
+                       Self.entry("b.db", hoursAgo: 3), Self.entry("a.db", hoursAgo: 5)]
+        var record = Self.record(["b.db"])
+        record.uploads["a.db"] = .init(objectKey: "k", objectSHA256: "00", objectSize: 1, uploadedAt: Self.now, bucket: "old-bucket")
+        #expect(record.missing(entries, bucket: "etcd").map(\.name) == ["a.db", "c.db"])
+    }
+
+    @Test("Lag and the 2x-schedule warning: none when the newest copy is recent, said when it is old or absent")
+    func warning() {
+        let entries = [Self.entry("new.db", hoursAgo: 0.5), Self.entry("old.db", hoursAgo: 5)]
+        let recent = OffsiteStatus(record: Self.record(["new.db", "old.db"]), bucket: "etcd", entries: entries)
+        #expect(recent.lagSeconds == 0 && recent.warning(intervalSeconds: 3600, now: Self.now) == nil)
+        let behind = OffsiteStatus(record: Self.record(["old.db"]), bucket: "etcd", entries: entries)
+        #expect(behind.lagSeconds == 4.5 * 3600)
+        #expect(behind.warning(intervalSeconds: 3600, now: Self.now) == "the newest offsite copy is 5.0 h old, more than twice the schedule (60 min); 1 good snapshot(s) not offsite")
+        let none = OffsiteStatus(record: OffsiteRecord(), bucket: "etcd", entries: entries)
+        #expect(none.warning(intervalSeconds: 3600, now: Self.now) == "no good snapshot is offsite yet (2 waiting: the next backup uploads them)")
+    }
+
+    @Test("The metrics file has the offsite gauges when a remote is configured, and not otherwise")
+    func metrics() {
+        let entries = [Self.entry("new.db", hoursAgo: 0.5), Self.entry("old.db", hoursAgo: 5)]
+        var metrics = BackupMetrics(directory: "/b", history: BackupHistory(), entries: entries, now: Self.now)
+        #expect(!metrics.render().contains("offsite"))
+        metrics.offsite = OffsiteStatus(record: Self.record(["old.db"]), bucket: "etcd", entries: entries)
+        let text = metrics.render()
+        #expect(text.contains("etcd_console_offsite_last_success_timestamp_seconds{dir=\"/b\"} \(Int(Self.now.timeIntervalSince1970) - 7200)\n"))
+        #expect(text.contains("etcd_console_offsite_uploaded_bytes{dir=\"/b\"} 400\n"))
+        #expect(text.contains("etcd_console_offsite_lag_seconds{dir=\"/b\"} 16200\n"))
+        #expect(text.contains("etcd_console_offsite_missing_snapshots{dir=\"/b\"} 1\n"))
+    }
+}

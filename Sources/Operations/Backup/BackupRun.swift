@@ -315,7 +315,12 @@ public struct BackupRun: Sendable {
             recorder.update { $0.phase = .metrics }
             let entries = (try? catalog.list().entries) ?? []
             do {
-                try BackupMetrics(directory: directory, history: history, entries: entries, now: Date()).write(to: path)
+                var metrics = BackupMetrics(directory: directory, history: history, entries: entries, now: Date())
+                if let offsite {
+                    metrics.offsite = OffsiteStatus(record: OffsiteRecord.read(fromDirectory: directory),
+                                                    bucket: offsite.settings.bucket, entries: entries)
+                }
+                try metrics.write(to: path)
                 log.step("metrics written to \(path)")
             } catch {
                 log.warning("could not write the metrics file: \(error)")
