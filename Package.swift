@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "SnapshotStore", "EtcdClient", "EtcdTestSupport",
                                                             .product(name: "Yams", package: "Yams")],
                     exclude: ["Snapshots"]),
-        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Recovery", "Operations", "Practice",
+        .testTarget(name: "EtcdConsoleTests", dependencies: ["EtcdTestSupport", "EtcdClient", "SnapshotStore", "Recovery", "Operations", "Practice", "ObjectStore",
                                                              .product(name: "Yams", package: "Yams")],
                     exclude: ["Golden"]),
         .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "EtcdTestSupport", "SnapshotStore", "Recovery", "EtcdClient"],

@@ -21,7 +21,12 @@ public final class MultipartUploadSink: ByteSink {
     /// Bytes uploaded in completed parts so far (for progress).
     public private(set) var bytesUploaded = 0
 
-    public init(client: S3Client, bucket: String, key: String, partSize: Int = defaultPartSize) throws(ObjectStoreError) {
+    /// Attempts per part, and the pause before the n-th retry (n from 1).
+    private let attempts: Int
+    private let backoff: @Sendable (Int) -> Duration
+
+    public init(client: S3Client, bucket: String, key: String, partSize: Int = defaultPartSize, attempts: Int = 1,
+                backoff: @escaping @Sendable (Int) -> Duration = { .milliseconds(500 << ($0 - 1)) }) throws(ObjectStoreError) {
         guard Self.partSizes.contains(partSize) else {
             throw ObjectStoreError(.configuration, "part size \(partSize) bytes is out of range: use \(Self.partSizes.lowerBound >> 20)-\(Self.partSizes.upperBound >> 20) MiB")
         }
@@ -29,6 +34,8 @@ public final class MultipartUploadSink: ByteSink {
         self.bucket = bucket
         self.key = key
         self.partSize = partSize
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
         self.uploadId = try client.createMultipartUpload(bucket: bucket, key: key)
         buffer.reserveCapacity(partSize)
     }
@@ -78,14 +85,35 @@ public final class MultipartUploadSink: ByteSink {
     private func uploadBuffered() throws {
         guard let uploadId else { return }
         do {
-            let part = try client.uploadPart(bucket: bucket, key: key, uploadId: uploadId,
-                                             partNumber: parts.count + 1, data: buffer)
+            var attempt = 1
+            let part: S3CompletedPart
+            while true {
+                do {
+                    part = try client.uploadPart(bucket: bucket, key: key, uploadId: uploadId,
+                                                 partNumber: parts.count + 1, data: buffer)
+                    break
+                } catch {
+                    guard attempt < attempts, Self.mayPass(error) else { throw error }
+                    let pause = backoff(attempt)
+                    Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+                    attempt += 1
+                }
+            }
             parts.append(part)
             bytesUploaded += buffer.count
             buffer.removeAll(keepingCapacity: true)
         } catch {
             abort()
             throw error
+        }
+    }
+
+    /// True for failures that may pass on a retry: no connection, a broken stream, a 5xx or a throttling answer.
+    public static func mayPass(_ error: ObjectStoreError) -> Bool {
+        switch error.kind {
+        case .unreachable, .stream: return true
+        case .s3(let code, let status): return status >= 500 || code == "SlowDown" || code == "RequestTimeout"
+        default: return false
         }
     }
 }

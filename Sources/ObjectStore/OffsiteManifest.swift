@@ -65,10 +65,17 @@ public struct OffsiteManifest: Codable, Sendable, Equatable {
     /// `AgeRecipient.fingerprint` of every recipient the object is encrypted to (empty when not encrypted).
     public var ageRecipients: [String]
     public var etcdConsoleVersion: String
+    /// The local file name the snapshot had (and gets back on `snapshot pull`); absent in older manifests.
+    public var fileName: String?
+    /// The local sidecar's JSON (`<file>.meta.json`: member identity, health, resources), restored on pull.
+    public var sidecar: String?
 
     public init(clusterId: String, memberId: String, memberName: String, revision: Int64, etcdVersion: String,
                 takenAt: Date, dbSHA256: String, dbSize: Int64, objectSHA256: String, objectSize: Int64,
-                codec: Codec, ageRecipients: [String], etcdConsoleVersion: String) {
+                codec: Codec, ageRecipients: [String], etcdConsoleVersion: String, fileName: String? = nil,
+                sidecar: String? = nil) {
+        self.fileName = fileName
+        self.sidecar = sidecar
         self.format = Self.currentFormat
         self.clusterId = clusterId
         self.memberId = memberId
@@ -91,6 +98,7 @@ public struct OffsiteManifest: Codable, Sendable, Equatable {
         case etcdVersion = "etcd_version", takenAt = "taken_at", dbSHA256 = "db_sha256", dbSize = "db_size"
         case objectSHA256 = "object_sha256", objectSize = "object_size", ageRecipients = "age_recipients"
         case etcdConsoleVersion = "etcd_console_version"
+        case fileName = "file_name", sidecar
     }
 
     /// Stable JSON: sorted keys, ISO 8601 UTC times.

@@ -62,6 +62,10 @@ struct BackupCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         var run = BackupRun(resolved: resolved, configuration: configuration, log: log)
+        do { run.offsite = try offsiteStore(resolved) } catch {
+            log.error("\(error)")
+            throw ExitCode(2)
+        }
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY)
         run.progress = { bar.update($0) }
         run.streamed = { bar.finish() }

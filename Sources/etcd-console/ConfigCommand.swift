@@ -131,15 +131,28 @@ struct ConfigShowCommand: ParsableCommand {
         }
         let policy = resolved.retentionPolicy
         let password = Self.passwordSource(resolved)
+        let remote = Self.remoteCredentials(resolved)
         switch output.output {
         case .json:
-            try printJSON(ConfigShowJSON(settings: rows, retentionPolicy: policy, password: password))
+            try printJSON(ConfigShowJSON(settings: rows, retentionPolicy: policy, password: password, remoteCredentials: remote))
         case .table:
             print(renderTable(["KEY", "VALUE", "SOURCE"], rows.map { [$0.key, $0.value, $0.source] }), terminator: "")
             if ConfigurationKey.retentionKeys.allSatisfy({ resolved.settings[$0] == nil }) {
                 print("retention: the default policy (keep-last 6, hourly 24, daily 7, weekly 4, monthly 3)")
             }
             print("password: \(password)")
+            if let remote { print("remote credentials: \(remote)") }
+        }
+    }
+
+    /// The S3 credentials a remote would use, secrets masked; nil when no remote is configured.
+    static func remoteCredentials(_ resolved: ResolvedConfiguration) -> String? {
+        guard resolved[.remoteEndpoint] != nil else { return nil }
+        let env = ProcessInfo.processInfo.environment
+        do {
+            return try OffsiteSettings.from(resolved, environment: env, home: env["HOME"] ?? NSHomeDirectory())?.credentials.description
+        } catch {
+            return "not usable: \(error)"
         }
     }
 
@@ -164,4 +177,5 @@ struct ConfigShowJSON: Encodable {
     var settings: [SettingJSON]
     var retentionPolicy: RetentionPolicy
     var password: String
+    var remoteCredentials: String?
 }

@@ -123,7 +123,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
         let plan: RestorePlan
         do {
-            plan = try await session.plan(session.options(snapshot: snapshot!))
+            let path = try RemoteRestoreSource.localPath(for: snapshot!, resolved)  // a remote name is pulled first
+            plan = try await session.plan(session.options(snapshot: path))
         } catch let error as RestoreError {
             printError("error: \(error)")
             throw ExitCode(1)

@@ -25,12 +25,17 @@ struct SnapshotListCommand: ParsableCommand {
         Examples:
           etcd-console snapshot list
           etcd-console snapshot list --dir /backup/etcd -o json
+          etcd-console snapshot list --remote
         """)
 
     @OptionGroup var directory: DirectoryOption
     @OptionGroup var output: OutputOptions
 
+    @Flag(help: "Also list the remote copies (remote: in the config file), showing where each snapshot lives.")
+    var remote = false
+
     func run() throws {
+        if remote { return try RemoteSnapshotList.run(directory: directory, output: output.output) }
         let dir = try directory.resolved()
         let listing = try SnapshotCatalog.standard(directory: dir).list()
         let now = Date()
@@ -149,18 +154,27 @@ struct SnapshotVerifyCommand: ParsableCommand {
         Examples:
           etcd-console snapshot verify snapshot-20261125T140000Z-master1.db
           etcd-console snapshot verify --all --dir /backup/etcd -o json
+          etcd-console snapshot verify --remote snapshot-20261125T140000Z-master1.db
         """)
 
     @Argument(help: "The snapshot file.") var file: String?
     @Flag(help: "Verify every snapshot in --dir.") var all = false
+    @Flag(help: "Verify the remote copy named FILE, streamed (decrypt, decompress, checksums); nothing written.")
+    var remote = false
     @OptionGroup var directory: DirectoryOption
+    @OptionGroup var identity: IdentityOption
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if all == (file != nil) { throw ValidationError("give a FILE or --all") }
+        if remote && all { throw ValidationError("--remote verifies one remote snapshot: give its NAME, not --all") }
     }
 
     func run() throws {
+        if remote {
+            let resolved = try directory.config.resolve(flags: [:])
+            return try RemoteSnapshotVerify.run(resolved: resolved, name: file!, identity: identity.identity, output: output.output)
+        }
         guard all else {
             let result = SnapshotVerifier.verify(path: file!)
             switch output.output {

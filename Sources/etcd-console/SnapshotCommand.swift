@@ -22,7 +22,7 @@ struct SnapshotCommand: AsyncParsableCommand {
         """,
         subcommands: [SnapshotSaveCommand.self, SnapshotListCommand.self, SnapshotVerifyCommand.self,
                       SnapshotInspectCommand.self, SnapshotBrowseCommand.self, SnapshotDiffCommand.self,
-                      SnapshotPruneCommand.self])
+                      SnapshotPruneCommand.self, SnapshotPushCommand.self, SnapshotPullCommand.self])
 }
 
 /// `--dir`, shared by the catalog commands; without it the directory comes from ETCD_CONSOLE_DIR, the config

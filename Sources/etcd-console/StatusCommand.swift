@@ -29,6 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
         let resolved = try connection.resolve()
         let backups = Self.backupFreshness(resolved)
         if let warning = backups?.warning { printError("warning: \(warning)") }
+        if let warning = OffsiteFreshnessWarning.check(resolved) { printError("warning: \(warning)") }
         let client = EtcdClient(try clientConfiguration(resolved))
         defer { Task { await client.close() } }
         let members: [MemberStatus]

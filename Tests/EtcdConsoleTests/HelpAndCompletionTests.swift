@@ -5,7 +5,7 @@ import Testing
 @Suite("Help, examples, JSON output and shell completions")
 struct HelpAndCompletionTests {
     static let commands = ["", "status", "check", "snapshot", "snapshot save", "snapshot list", "snapshot verify", "snapshot inspect",
-                           "snapshot browse", "snapshot diff", "snapshot prune", "backup", "schedule", "schedule systemd",
+                           "snapshot browse", "snapshot diff", "snapshot prune", "snapshot push", "snapshot pull", "backup", "schedule", "schedule systemd",
                            "schedule cronjob", "schedule status", "config", "config init", "config show", "doctor",
                            "restore", "console"]
     static let readCommands = ["status", "check", "snapshot list", "snapshot verify", "snapshot inspect", "snapshot browse", "snapshot diff",

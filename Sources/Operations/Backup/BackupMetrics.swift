@@ -16,6 +16,8 @@ public struct BackupMetrics: Sendable, Equatable {
     public var totalBytes: Int
     public var newestGoodTakenAt: Date?
     public var now: Date
+    /// Offsite copies (issue 14), when a remote is configured: the last upload, bytes uploaded, and the lag.
+    public var offsite: OffsiteStatus?
 
     public init(directory: String, history: BackupHistory, entries: [SnapshotEntry], now: Date) {
         self.directory = directory
@@ -59,6 +61,16 @@ public struct BackupMetrics: Sendable, Equatable {
               newestGoodTakenAt.map { [(label, Self.timestamp($0))] } ?? [])
         gauge("etcd_console_newest_good_snapshot_age_seconds", "Age of the newest good snapshot when the file was written.",
               newestGoodTakenAt.map { [(label, max(0, now.timeIntervalSince($0)))] } ?? [])
+        if let offsite {
+            gauge("etcd_console_offsite_last_success_timestamp_seconds", "When the last offsite upload succeeded (Unix time).",
+                  offsite.lastSuccess.map { [(label, Self.timestamp($0))] } ?? [])
+            gauge("etcd_console_offsite_uploaded_bytes", "Bytes uploaded offsite by all runs (compressed and encrypted).",
+                  [(label, Double(offsite.bytesUploaded))])
+            gauge("etcd_console_offsite_lag_seconds", "How much older the newest offsite copy is than the newest good local snapshot (0 when it is offsite).",
+                  offsite.lagSeconds.map { [(label, $0)] } ?? [])
+            gauge("etcd_console_offsite_missing_snapshots", "Good local snapshots without an offsite copy.",
+                  [(label, Double(offsite.missing.count))])
+        }
         return out
     }
 

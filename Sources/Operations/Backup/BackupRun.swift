@@ -121,6 +121,9 @@ public struct BackupRun: Sendable {
     /// Called while the snapshot streams (a progress bar), and once when the stream is complete.
     public var progress: (@Sendable (SnapshotProgress) -> Void)?
     public var streamed: (@Sendable () -> Void)?
+    /// Where offsite copies go (issue 14); nil when `remote:` is not configured. After a good save, every good
+    /// local snapshot not yet offsite is uploaded (oldest first) before local retention runs.
+    public var offsite: OffsiteStore?
     /// Set by SIGINT/SIGTERM: the error that follows is reported as an interruption, whatever the call says.
     let interrupted = SignalFlag()
     /// The running save, for the signal handler to cancel.
@@ -180,15 +183,51 @@ public struct BackupRun: Sendable {
             log.warning(warning.replacingOccurrences(of: "warning: ", with: ""))
         }
 
+        var offsiteFailure: String?
+        if let offsite {
+            recorder.update { $0.phase = .uploading }
+            offsiteFailure = upload(catalog, offsite: offsite, recorder: recorder)
+        }
+
         recorder.update { $0.phase = .retention }
         applyRetention(catalog)
 
-        let message = "saved \(file) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))"
+        var message = "saved \(file) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))"
+        if let offsiteFailure { message += "; not offsite: \(offsiteFailure)" }
         finish(recorder: recorder, started: started, catalog: catalog,
-               run: .init(startedAt: started, finishedAt: Date(), succeeded: true, fileName: file,
+               run: .init(startedAt: started, finishedAt: Date(), succeeded: offsiteFailure == nil, fileName: file,
                           sizeBytes: saved.save.size, revision: saved.save.revision, message: message))
+        if offsiteFailure != nil {
+            log.error("the snapshot is saved locally but not offsite: \(message)")
+            return false
+        }
         log.step("done: \(message)")
         return true
+    }
+
+    /// Uploads the good local snapshots that are not offsite yet; returns why it stopped, or nil when all are.
+    private func upload(_ catalog: SnapshotCatalog, offsite: OffsiteStore, recorder: JobRecorder) -> String? {
+        let entries: [SnapshotEntry]
+        do { entries = try catalog.list().entries } catch {
+            return "could not list \(catalog.directory): \(error)"
+        }
+        let log = self.log
+        let (pushed, error) = offsite.catchUp(catalog: catalog, entries: entries, progress: { name, done, total in
+            recorder.update(force: false) { record in
+                record.uploadFileName = name
+                record.uploadBytes = done
+                record.uploadTotal = total
+            }
+        })
+        for result in pushed {
+            log.step("offsite: uploaded \(result.name) to s3://\(offsite.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))")
+        }
+        if let error {
+            log.warning("offsite: \(error.message); the local snapshot is kept and the next backup uploads it")
+            return error.message
+        }
+        if pushed.isEmpty { log.step("offsite: every good snapshot is already in \(offsite.settings.location)") }
+        return nil
     }
 
     private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration,
@@ -276,7 +315,12 @@ public struct BackupRun: Sendable {
             recorder.update { $0.phase = .metrics }
             let entries = (try? catalog.list().entries) ?? []
             do {
-                try BackupMetrics(directory: directory, history: history, entries: entries, now: Date()).write(to: path)
+                var metrics = BackupMetrics(directory: directory, history: history, entries: entries, now: Date())
+                if let offsite {
+                    metrics.offsite = OffsiteStatus(record: OffsiteRecord.read(fromDirectory: directory),
+                                                    bucket: offsite.settings.bucket, entries: entries)
+                }
+                try metrics.write(to: path)
                 log.step("metrics written to \(path)")
             } catch {
                 log.warning("could not write the metrics file: \(error)")

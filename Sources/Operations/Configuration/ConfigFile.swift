@@ -64,7 +64,8 @@ public struct ConfigFile: Sendable, Equatable {
         return ConfigFile(path: path, values: values)
     }
 
-    private static let sections = ["retention", "schedule"]
+    /// Sections of the file, by their dotted path (`remote.retention` sits under `remote:`).
+    private static let sections = ["retention", "schedule", "remote", "remote.retention"]
 
     private static func read(_ mapping: Node.Mapping, section: String?, path: String,
                              into values: inout [ConfigurationKey: Value]) throws(ConfigurationError) {
@@ -75,25 +76,27 @@ public struct ConfigFile: Sendable, Equatable {
             }
             guard let name = keyNode.scalar?.string else { throw fail("a key must be a plain name") }
             let dotted = section.map { "\($0).\(name)" } ?? name
-            if section == nil, sections.contains(name) {
+            if sections.contains(dotted) {
                 if valueNode.null != nil { continue }  // "retention:" with nothing under it
                 guard let inner = valueNode.mapping else {
-                    throw fail("\(name) must be a mapping (indented keys under \"\(name):\"), not a single value")
+                    throw fail("\(dotted) must be a mapping (indented keys under \"\(name):\"), not a single value")
                 }
-                try read(inner, section: name, path: path, into: &values)
+                try read(inner, section: dotted, path: path, into: &values)
                 continue
             }
-            guard let key = ConfigurationKey(rawValue: name), key.section == section else {
+            guard let key = ConfigurationKey.inFile(name, section: section) else {
                 throw fail("unknown key \"\(dotted)\"" + suggestion(for: name, section: section))
             }
             let text: String
             switch valueNode {
             case .scalar(let scalar):
                 text = scalar.string
-            case .sequence(let sequence) where key.kind == .list:
+            case .sequence(let sequence) where key.kind == .list || key.kind == .ageRecipients:
                 var items: [String] = []
                 for item in sequence {
-                    guard let value = item.scalar?.string else { throw fail("\(dotted) must be a list of URLs") }
+                    guard let value = item.scalar?.string else {
+                        throw fail("\(dotted) must be a list of \(key.kind == .list ? "URLs" : "age recipients")")
+                    }
                     items.append(value)
                 }
                 text = items.joined(separator: ",")
@@ -109,13 +112,14 @@ public struct ConfigFile: Sendable, Equatable {
 
     /// "; did you mean "retention.keep-last"?" for a near miss, with the list of known keys otherwise.
     private static func suggestion(for name: String, section: String?) -> String {
-        let candidates = ConfigurationKey.allCases.filter { $0.section == section }.map(\.rawValue)
-            + (section == nil ? sections : [])
+        let candidates = ConfigurationKey.allCases.filter { $0.section == section }.map(\.nameInSection)
+            + sections.filter { ($0.contains(".") ? String($0[..<$0.lastIndex(of: ".")!]) : nil) == section }
+                .map { String($0.split(separator: ".").last!) }
         if let close = candidates.min(by: { editDistance($0, name) < editDistance($1, name) }),
            editDistance(close, name) <= 2 {
             return "; did you mean \"\(section.map { "\($0).\(close)" } ?? close)\"?"
         }
-        if section == nil, let owner = ConfigurationKey(rawValue: name)?.section {
+        if section == nil, let owner = ConfigurationKey.allCases.first(where: { $0.nameInSection == name })?.section {
             return "; it belongs under \"\(owner):\""
         }
         return " (known keys here: \(candidates.joined(separator: ", ")))"

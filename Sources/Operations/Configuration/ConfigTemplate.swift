@@ -47,7 +47,7 @@ public enum ConfigTemplate {
             "",
         ]
         var currentSection: String?
-        for key in ConfigurationKey.allCases {
+        for key in ConfigurationKey.allCases where !(key.section ?? "").hasPrefix("remote") {
             if key.section != currentSection {
                 currentSection = key.section
                 if let section = key.section {
@@ -68,8 +68,32 @@ public enum ConfigTemplate {
                 lines.append("\(indent)#\(key.rawValue): \(example)")
             }
         }
+        lines += remoteSection
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The `remote:` section, commented out: offsite copies are opt-in (issue 14).
+    static let remoteSection = [
+        "",
+        "# Offsite copies in S3-compatible storage, uploaded after every good backup (zstd, then age when",
+        "# recipients are set). Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS credentials",
+        "# file; never put a secret in this file.",
+        "#remote:",
+        "#  endpoint: https://s3.example.com          # scheme://host[:port]; env ETCD_CONSOLE_REMOTE_ENDPOINT or AWS_ENDPOINT_URL",
+        "#  bucket: etcd-backups",
+        "#  prefix: prod                              # objects go under <prefix>/<cluster-id>/<member>/",
+        "#  region: us-east-1",
+        "#  path-style: true                          # <endpoint>/<bucket>/<key> addressing (the only one supported)",
+        "#  ca-file: /etc/etcd-console/s3-ca.pem      # CA for an https endpoint with a private CA",
+        "#  credentials-file: /root/.aws/credentials  # AWS INI format",
+        "#  profile: default",
+        "#  age-recipients: [age1...]                 # public keys (age-keygen -y); the identity stays off this host",
+        "#  age-identity-file: /root/etcd-age.key     # only where pull/verify --remote/restore must decrypt",
+        "#  compression-level: 3                      # zstd 1-19",
+        "#  retention:                                # remote copies' own policy; the newest good one is always kept",
+        "#    daily: 30",
+        "#    weekly: 12",
+    ]
 
     private static func isSet(_ key: ConfigurationKey, _ resolved: ResolvedConfiguration) -> Bool {
         guard let source = resolved.settings[key]?.source else { return false }

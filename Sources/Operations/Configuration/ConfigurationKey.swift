@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 
 /// One setting of etcd-console, named the same way everywhere: the long flag (`--keep-last`), the key in the
 /// config file (`retention.keep-last`) and an environment variable (`ETCD_CONSOLE_KEEP_LAST`, or etcdctl's
@@ -27,6 +28,24 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case keepLast = "keep-last"
     case hourly, daily, weekly, monthly
     case every
+    /// The `remote:` section (issue 14): where offsite copies go and how they are packed.
+    case remoteEndpoint = "remote-endpoint"
+    case remoteBucket = "remote-bucket"
+    case remotePrefix = "remote-prefix"
+    case remoteRegion = "remote-region"
+    case remotePathStyle = "remote-path-style"
+    case remoteCAFile = "remote-ca-file"
+    case remoteCredentialsFile = "remote-credentials-file"
+    case remoteProfile = "remote-profile"
+    case remoteAgeRecipients = "remote-age-recipients"
+    case remoteAgeIdentityFile = "remote-age-identity-file"
+    case remoteCompressionLevel = "remote-compression-level"
+    /// `remote.retention:`, the remote copies' own policy.
+    case remoteKeepLast = "remote-keep-last"
+    case remoteHourly = "remote-hourly"
+    case remoteDaily = "remote-daily"
+    case remoteWeekly = "remote-weekly"
+    case remoteMonthly = "remote-monthly"
 
     /// What kind of value a key holds; every layer's text is checked and normalised by its kind.
     public enum Kind: Sendable {
@@ -44,6 +63,16 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case duration
         /// "15min", "30min", "1h", "6h", "1d": how often backups run.
         case interval
+        /// An http:// or https:// URL with no path (the S3 endpoint).
+        case url
+        /// An S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens.
+        case bucket
+        /// A key prefix inside the bucket: no leading or trailing "/" kept, may be empty.
+        case keyPrefix
+        /// age X25519 recipients (`age1...`), a YAML list or comma-separated.
+        case ageRecipients
+        /// A zstd compression level, 1-19.
+        case compressionLevel
     }
 
     public var kind: Kind {
@@ -56,6 +85,15 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .insecureSkipTLSVerify: return .flag
         case .dialTimeout, .commandTimeout, .stallTimeout: return .duration
         case .every: return .interval
+        case .remoteEndpoint: return .url
+        case .remoteBucket: return .bucket
+        case .remotePrefix: return .keyPrefix
+        case .remoteRegion, .remoteProfile: return .text
+        case .remotePathStyle: return .flag
+        case .remoteCAFile, .remoteCredentialsFile, .remoteAgeIdentityFile: return .path
+        case .remoteAgeRecipients: return .ageRecipients
+        case .remoteCompressionLevel: return .compressionLevel
+        case .remoteKeepLast, .remoteHourly, .remoteDaily, .remoteWeekly, .remoteMonthly: return .count
         }
     }
 
@@ -67,12 +105,32 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         switch self {
         case .keepLast, .hourly, .daily, .weekly, .monthly: return "retention"
         case .every: return "schedule"
-        default: return nil
+        case .remoteKeepLast, .remoteHourly, .remoteDaily, .remoteWeekly, .remoteMonthly: return "remote.retention"
+        default: return rawValue.hasPrefix("remote-") ? "remote" : nil
         }
     }
 
+    /// The key's name inside its section: `endpoint` for `remote.endpoint` (whose flag is `--remote-endpoint`).
+    public var nameInSection: String {
+        rawValue.hasPrefix("remote-") ? String(rawValue.dropFirst("remote-".count)) : rawValue
+    }
+
     /// The dotted name in the config file, e.g. `retention.keep-last`, used in messages.
-    public var fileKey: String { section.map { "\($0).\(rawValue)" } ?? rawValue }
+    public var fileKey: String { section.map { "\($0).\(nameInSection)" } ?? rawValue }
+
+    /// The key named `name` in `section` of the config file.
+    public static func inFile(_ name: String, section: String?) -> ConfigurationKey? {
+        allCases.first { $0.section == section && $0.nameInSection == name }
+    }
+
+    /// Other variables read for this key when its own is not set: the AWS CLI's names for the endpoint and region.
+    public var alternateEnvironmentVariables: [String] {
+        switch self {
+        case .remoteEndpoint: return ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        case .remoteRegion: return ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        default: return []
+        }
+    }
 
     /// The environment variable read for this key.
     public var environmentVariable: String {
@@ -93,6 +151,10 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
 
     /// The retention keys, which together make a `RetentionPolicy`.
     public static let retentionKeys: [ConfigurationKey] = [.keepLast, .hourly, .daily, .weekly, .monthly]
+
+    /// `remote.retention`'s keys, in the same order as `retentionKeys`.
+    public static let remoteRetentionKeys: [ConfigurationKey] = [.remoteKeepLast, .remoteHourly, .remoteDaily,
+                                                                 .remoteWeekly, .remoteMonthly]
 
     public static func < (a: ConfigurationKey, b: ConfigurationKey) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -136,6 +198,42 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
             case .success(let interval): return .success(interval.description)
             case .failure(let error): return .failure(error)
             }
+        case .url:
+            guard let url = URL(string: trimmed), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                  let host = url.host, !host.isEmpty else {
+                return .failure(.init("must be an http:// or https:// URL such as https://s3.example.com or http://127.0.0.1:8333, not \"\(trimmed)\""))
+            }
+            guard url.path.isEmpty || url.path == "/", url.query == nil else {
+                return .failure(.init("must be only scheme://host[:port], not \"\(trimmed)\" (put the bucket in remote.bucket and the path in remote.prefix)"))
+            }
+            return .success(trimmed.hasSuffix("/") ? String(trimmed.dropLast()) : trimmed)
+        case .bucket:
+            let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+            guard (3...63).contains(trimmed.count), trimmed.allSatisfy({ allowed.contains($0) }),
+                  let first = trimmed.first, let last = trimmed.last, first != "-", first != ".", last != "-", last != "." else {
+                return .failure(.init("must be an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit), not \"\(trimmed)\""))
+            }
+            return .success(trimmed)
+        case .keyPrefix:
+            let inner = trimmed.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            if inner.contains("//") || inner.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) {
+                return .failure(.init("must be a key prefix such as etcd/prod (no empty, \".\" or \"..\" parts), not \"\(trimmed)\""))
+            }
+            return .success(inner)
+        case .ageRecipients:
+            let items = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if items.isEmpty { return .failure(.init("must list at least one age recipient (age1...)")) }
+            for item in items {
+                do { _ = try AgeRecipient(item) } catch {
+                    return .failure(.init("must list age X25519 recipients (age1..., as age-keygen prints them); \"\(item)\" is not one: \(error)"))
+                }
+            }
+            return .success(items.joined(separator: ","))
+        case .compressionLevel:
+            guard let value = Int(trimmed), (1...19).contains(value) else {
+                return .failure(.init("must be a zstd level from 1 (fastest) to 19 (smallest), not \"\(trimmed)\""))
+            }
+            return .success(String(value))
         }
     }
 

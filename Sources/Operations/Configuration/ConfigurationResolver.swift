@@ -113,6 +113,9 @@ public enum ConfigurationResolver {
             } else if let text = environment[key.environmentVariable], !text.isEmpty {
                 settings[key] = ResolvedSetting(value: try checked(key, text, from: key.environmentVariable),
                                                 source: .environment(key.environmentVariable))
+            } else if let name = key.alternateEnvironmentVariables.first(where: { !(environment[$0] ?? "").isEmpty }) {
+                settings[key] = ResolvedSetting(value: try checked(key, environment[name]!, from: name),
+                                                source: .environment(name))
             } else if let value = file?.values[key], let file {
                 settings[key] = ResolvedSetting(value: value.text, source: .file(path: file.path, line: value.line))
             } else if let found = discovered[key] {

@@ -9,7 +9,7 @@ import Foundation
 /// readers show it as `interrupted`, not as running.
 public struct BackupJobRecord: Codable, Sendable, Equatable {
     public enum Phase: String, Codable, Sendable, CaseIterable {
-        case connecting, saving, verifying, retention, metrics, succeeded, failed
+        case connecting, saving, verifying, uploading, retention, metrics, succeeded, failed
 
         /// True once the run has ended, well or badly.
         public var isFinished: Bool { self == .succeeded || self == .failed }
@@ -28,6 +28,10 @@ public struct BackupJobRecord: Codable, Sendable, Equatable {
     /// Expected size, from etcd's db size; nil when unknown.
     public var bytesTotal: Int64?
     public var finishedAt: Date?
+    /// While `uploading`: the snapshot being copied offsite and the bytes of it read so far (issue 14).
+    public var uploadFileName: String?
+    public var uploadBytes: Int64?
+    public var uploadTotal: Int64?
     /// One line for operators: the failure reason, or "saved <file> (12.3 MiB, revision 42)".
     public var message: String?
 
