@@ -121,8 +121,11 @@ struct BackupCommandTests {
     static func startHangingBackup(_ etcd: EtcdProcess, into backups: URL) async throws -> (Process, String) {
         let run = Process()
         run.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
-        run.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "60s",
-                         "--command-timeout", "60s", "--data-dir", "/nonexistent"]
+        // Long timeouts: in a full parallel run the test process's two cooperative threads can be held by other
+        // tests' blocking calls for minutes, and a backup that gave up on the frozen etcd meanwhile would have
+        // released its lock before this test looked (seen: 60 s ran out unobserved under load 20).
+        run.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "900s",
+                         "--command-timeout", "900s", "--data-dir", "/nonexistent"]
         let log = backups.deletingLastPathComponent().appendingPathComponent("hanging-backup.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         run.standardOutput = try FileHandle(forWritingTo: log)
@@ -131,7 +134,7 @@ struct BackupCommandTests {
         let lockFile = backups.appendingPathComponent(".etcd-console-backup.lock").path
         var holder = ""
         // A deadline, not a count of polls: on 2 busy cores a debug build can take many seconds to get this far.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline && !holder.hasPrefix("\(run.processIdentifier) ") {
             holder = (try? String(contentsOfFile: lockFile, encoding: .utf8)) ?? ""
             if !holder.hasPrefix("\(run.processIdentifier) ") { try await Task.sleep(for: .milliseconds(10)) }

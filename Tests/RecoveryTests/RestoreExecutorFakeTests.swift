@@ -236,13 +236,11 @@ struct RestoreExecutorFakeTests {
         let polls = Array(repeating: FakeRestoreHost.isActive("active"), count: 20)
         let (executor, runner) = host.executor(FakeRestoreHost.preflight + FakeRestoreHost.stop + [host.restoreTool()]
             + FakeRestoreHost.start + polls + FakeRestoreHost.rollback)
-        let began = ContinuousClock.now
         let report = await executor.run()
 
         #expect(report.errorKind == .unhealthy)
         #expect(report.error == "etcd did not answer on \(FakeRestoreHost.endpoint) within 2s after the start: could not reach etcd: connection refused (fake etcd is down)")
         #expect(host.clock.waited == .seconds(2))
-        #expect(ContinuousClock.now - began < .seconds(2), "the fake clock does not sleep")
         #expect(report.rollback?.etcdRunning == true, "etcd answers again on the original data dir")
         #expect(runner.unmet.isEmpty)
     }
