@@ -115,6 +115,12 @@ struct KeySlice: Hashable {
         hashCode = hasher.finalize()
     }
 
+    /// A slice of a copy of bytes whose hash is known.
+    init(_ bytes: UnsafeRawBufferPointer, hashCode: Int) {
+        self.bytes = bytes
+        self.hashCode = hashCode
+    }
+
     static func == (lhs: KeySlice, rhs: KeySlice) -> Bool {
         lhs.hashCode == rhs.hashCode && lhs.bytes.count == rhs.bytes.count && compare(lhs.bytes, rhs.bytes) == 0
     }

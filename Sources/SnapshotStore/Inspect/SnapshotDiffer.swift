@@ -14,18 +14,16 @@ public enum SnapshotDiffer {
     }
 
     /// What every reader checks first (`SnapshotReadCheck.run`) for both files, and the diff, reading each file once
-    /// when both are good: each verifier walk's live keys are copied out (`LiveKeyCopy`) before its file closes, and
-    /// the copies are compared. Otherwise the files are compared again on their own, as `diff` does, for what can
+    /// when both are good: each verifier walk copies the live keys out as it meets them (`LiveKeyCopy`), and the
+    /// copies are compared. Otherwise the files are compared again on their own, as `diff` does, for what can
     /// still be read.
     public static func checkAndDiff(_ a: String, _ b: String, prefix: String = KubernetesKey.defaultPrefix)
         -> (checks: [SnapshotReadCheck], diff: Result<SnapshotDiff, any Error>) {
-        var from: LiveKeyCopy?
-        var to: LiveKeyCopy?
-        let checks = [SnapshotReadCheck.run(path: a) { from = LiveKeyCopy($0) },
-                      SnapshotReadCheck.run(path: b) { to = LiveKeyCopy($0) }]
+        var from: LiveKeyCopy? = LiveKeyCopy()
+        var to: LiveKeyCopy? = LiveKeyCopy()
+        let checks = [SnapshotReadCheck.run(path: a, copying: from), SnapshotReadCheck.run(path: b, copying: to)]
         if let from, let to, !checks.contains(where: \.isDamaged) { return (checks, .success(diff(from, to, prefix: prefix))) }
-        from = nil
-        to = nil
+        (from, to) = (nil, nil)
         return (checks, Result { try diff(a, b, prefix: prefix) })
     }
 
@@ -76,31 +74,56 @@ public enum SnapshotDiffer {
     }
 }
 
-/// The live keys of a database with their mod revisions, copied out of the mapped file (read in file order, so each
-/// page is faulted in once and released behind): what a diff compares. About the keys' bytes plus 40 bytes a key.
+/// The live keys of a database with their mod revisions, copied out of the mapped file: what a diff compares.
+/// Filled as the verifier's walk meets the "key" bucket's entries (`put`, `remove`), or from a finished index in file
+/// order; either way each page is read once, front to back. About the keys' bytes plus 40 bytes a key.
 final class LiveKeyCopy {
-    private let arena: UnsafeMutableRawBufferPointer
-    /// Keys (slices of `arena`) and their mod revisions.
-    let revisions: [KeySlice: Int64]
-    let revision: Int64
+    private var chunks: [UnsafeMutableRawBufferPointer] = []
+    private var used = 0
+    /// Keys (slices of the chunks) and their mod revisions.
+    private(set) var revisions: [KeySlice: Int64] = [:]
+    var revision: Int64 = 0
+    static let chunkSize = 1 << 20
 
-    init(_ index: LiveKeyIndex) {
-        let total = index.entries.keys.reduce(0) { $0 + $1.bytes.count }
-        arena = .allocate(byteCount: max(total, 1), alignment: 1)
-        var revisions = [KeySlice: Int64](minimumCapacity: index.entries.count)
-        var offset = 0
+    init() {}
+
+    convenience init(_ index: LiveKeyIndex) {
+        self.init()
+        revisions.reserveCapacity(index.entries.count)
         let bolt = index.database.bolt
         for (key, entry) in index.entries.sorted(by: { $0.key.bytes.baseAddress! < $1.key.bytes.baseAddress! }) {
             bolt.noteRead(key.bytes)
-            let copy = UnsafeMutableRawBufferPointer(rebasing: arena[offset..<(offset + key.bytes.count)])
-            copy.copyMemory(from: key.bytes)
-            revisions[KeySlice(UnsafeRawBufferPointer(copy))] = entry.modRevision
-            offset += key.bytes.count
+            put(key.bytes, revision: entry.modRevision)
         }
         bolt.releaseMemory(dropPageCache: false)
-        self.revisions = revisions
         revision = index.revision
     }
 
-    deinit { arena.deallocate() }
+    /// `key` is live at `revision` (its bytes are copied the first time it is seen).
+    func put(_ key: UnsafeRawBufferPointer, revision: Int64) {
+        let slice = KeySlice(key)
+        if let index = revisions.index(forKey: slice) {
+            revisions.values[index] = revision
+            return
+        }
+        revisions[KeySlice(copy(key), hashCode: slice.hashCode)] = revision
+    }
+
+    /// `key` was deleted.
+    func remove(_ key: UnsafeRawBufferPointer) {
+        revisions.removeValue(forKey: KeySlice(key))
+    }
+
+    private func copy(_ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        if chunks.isEmpty || used + key.count > chunks[chunks.count - 1].count {
+            chunks.append(.allocate(byteCount: max(Self.chunkSize, key.count), alignment: 1))
+            used = 0
+        }
+        let target = UnsafeMutableRawBufferPointer(rebasing: chunks[chunks.count - 1][used..<(used + key.count)])
+        target.copyMemory(from: key)
+        used += key.count
+        return UnsafeRawBufferPointer(target)
+    }
+
+    deinit { chunks.forEach { $0.deallocate() } }
 }

@@ -28,13 +28,15 @@ public struct SnapshotReadCheck: Sendable, Equatable {
 
     /// Verifies `path` and compares it with its sidecar `<path>.meta.json`, when there is a readable one.
     public static func run(path: String) -> SnapshotReadCheck {
-        run(path: path, reading: nil)
+        run(path: path, reading: nil, copying: nil)
     }
 
     /// `reading`: called with the live keys the verifier's walk collected, while the file is still open, when the
     /// contents checked out (the sidecar is compared after it).
-    static func run(path: String, reading: ((LiveKeyIndex) -> Void)?) -> SnapshotReadCheck {
-        let verification = SnapshotVerifier.verify(path: path, streamedDigest: nil, dropPageCache: true, reading: reading)
+    /// `copying`: filled with the live keys as the walk meets them (complete only when the check passes).
+    static func run(path: String, reading: ((LiveKeyIndex) -> Void)? = nil, copying: LiveKeyCopy? = nil) -> SnapshotReadCheck {
+        let verification = SnapshotVerifier.verify(path: path, streamedDigest: nil, dropPageCache: true, reading: reading,
+                                                   copying: copying)
         var check = SnapshotReadCheck(path: path, health: verification.health, reason: verification.reason,
                                       verification: verification)
         guard verification.health == .good, let problem = sidecarDisagreement(path: path, verification) else { return check }

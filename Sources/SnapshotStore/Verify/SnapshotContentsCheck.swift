@@ -13,7 +13,9 @@ enum SnapshotContentsCheck {
 
     /// `reading`: called with the live keys and values (a `LiveKeyIndex`, valid only inside the call: the file is
     /// closed after the check) when the contents check out, so a reader needs no second walk.
-    static func run(_ bolt: BoltFile, countResources: Bool = false, reading: ((LiveKeyIndex) -> Void)? = nil) throws -> Found {
+    /// `copying`: filled with the live keys and their revisions as the walk meets them (no index is kept then).
+    static func run(_ bolt: BoltFile, countResources: Bool = false, reading: ((LiveKeyIndex) -> Void)? = nil,
+                    copying: LiveKeyCopy? = nil) throws -> Found {
         let path = bolt.path
         let keyBucket = Array(EtcdDatabase.Bucket.key.utf8)
         var inKeyBucket = false
@@ -22,10 +24,10 @@ enum SnapshotContentsCheck {
         var live = Set<KeySlice>()
         // With a reader waiting, values are kept too (the index it gets); else only the keys.
         var index: [KeySlice: LiveKeyIndex.Entry] = [:]
-        if reading == nil {
-            live.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
-        } else {
+        if reading != nil {
             index.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
+        } else if copying == nil {
+            live.reserveCapacity(LiveKeyIndex.expectedKeys(bolt))
         }
 
         let report = try bolt.checkStructure(maxLevel: .max) { level, key, value, isBucket in
@@ -50,13 +52,21 @@ enum SnapshotContentsCheck {
                 throw EtcdDataError(.badKeyValue, "revision \(revision) holds a KeyValue without a key", path: path)
             }
             if revision.isTombstone {
-                if reading == nil { live.remove(KeySlice(keyValue.key)) } else { index.removeValue(forKey: KeySlice(keyValue.key)) }
+                if let copying {
+                    copying.remove(keyValue.key)
+                } else if reading == nil {
+                    live.remove(KeySlice(keyValue.key))
+                } else {
+                    index.removeValue(forKey: KeySlice(keyValue.key))
+                }
             } else {
                 guard keyValue.modRevision == revision.main else {
                     throw EtcdDataError(.badKeyValue,
                                         "revision \(revision) holds a KeyValue whose mod_revision is \(keyValue.modRevision)", path: path)
                 }
-                if reading == nil {
+                if let copying {
+                    copying.put(keyValue.key, revision: revision.main)
+                } else if reading == nil {
                     live.insert(KeySlice(keyValue.key))
                 } else {
                     index[KeySlice(keyValue.key)] = LiveKeyIndex.Entry(value: keyValue.value, modRevision: revision.main)
@@ -67,7 +77,11 @@ enum SnapshotContentsCheck {
         guard sawKeyBucket else {
             throw EtcdDataError(.missingBucket, "not an etcd snapshot: no \"key\" bucket", path: path)
         }
-        let liveKeys = reading == nil ? live.count : index.count
+        if let copying {
+            copying.revision = newest?.main ?? 0
+            if countResources { live = Set(copying.revisions.keys) }
+        }
+        let liveKeys = copying?.revisions.count ?? (reading == nil ? live.count : index.count)
         if let reading {
             reading(LiveKeyIndex(EtcdDatabase(bolt: bolt), entries: index, revision: newest?.main ?? 0))
             if countResources { live = Set(index.keys) }

@@ -36,8 +36,9 @@ public enum SnapshotVerifier {
     /// `SnapshotInspector.inspect` reports as `resources`), so the catalog's analysis needs no second walk.
     static func verify(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
                        resources: UnsafeMutablePointer<[String: Int]?>? = nil,
-                       reading: ((LiveKeyIndex) -> Void)? = nil) -> SnapshotVerification {
-        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources, reading: reading) }
+                       reading: ((LiveKeyIndex) -> Void)? = nil, copying: LiveKeyCopy? = nil) -> SnapshotVerification {
+        timed { check(path: path, streamedDigest: streamedDigest, dropPageCache: dropPageCache, resources: resources,
+                      reading: reading, copying: copying) }
     }
 
     private static func timed(_ body: () -> SnapshotVerification) -> SnapshotVerification {
@@ -50,7 +51,7 @@ public enum SnapshotVerifier {
 
     private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
                               resources: UnsafeMutablePointer<[String: Int]?>? = nil,
-                              reading: ((LiveKeyIndex) -> Void)? = nil) -> SnapshotVerification {
+                              reading: ((LiveKeyIndex) -> Void)? = nil, copying: LiveKeyCopy? = nil) -> SnapshotVerification {
         var info = stat()
         guard stat(path, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
@@ -96,7 +97,7 @@ public enum SnapshotVerifier {
 
         // The digest on a thread of its own while this one walks the tree.
         let digest = hasTrailer && streamedDigest == nil ? ChecksumJob.start(fd: fd, length: databaseLength) : nil
-        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil, reading: reading) }
+        let contents = Result { try SnapshotContentsCheck.run(bolt, countResources: resources != nil, reading: reading, copying: copying) }
         var sha256: String?
         if let streamedDigest, let trailer {
             guard streamedDigest == trailer else {
