@@ -421,6 +421,40 @@ struct OffsiteStoreTests {
         #expect(try next.list().snapshots.map(\.name) == entries.map(\.name))
     }
 
+    @Test("Remote retention deletes what the policy lets go (manifest, then object) and never the newest good copy")
+    func remoteRetention() async throws {
+        let server = try await OffsiteFixture.server.value
+        let bucket = try await OffsiteFixture.bucket(server, "retention")
+        let dir = try await OffsiteFixture.snapshotDirectory("offsite-retention")
+        var store = try OffsiteFixture.store(server, bucket: bucket)
+        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let now = Date()
+        for (index, hours) in [72.0, 48.0, 2.0, 1.0].enumerated() {
+            var copy = entry
+            copy.name = "snapshot-\(index).db"
+            copy.takenAt = now.addingTimeInterval(-hours * 3600)
+            _ = try store.push(copy, sidecar: nil)
+        }
+        // The newest copy loses its object: it is not good, so nothing is deleted (the planner's rule).
+        let before = try store.list()
+        try store.client.deleteObject(bucket: bucket, key: try #require(before.find("snapshot-3.db")).objectKey)
+        var settings = store.settings
+        settings.retention = RetentionPolicy(keepLast: 1, hourly: nil, daily: nil, weekly: nil, monthly: nil)
+        store = try OffsiteStore(settings: settings, version: "test")
+        let held = try #require(try store.applyRetention(now: now))
+        #expect(held.deleted.isEmpty && held.plan.deletesNothingReason?.contains("is corrupt: nothing is deleted") == true, "\(held)")
+        // Uploaded again, it is good and the newest: the three older copies go, manifest and object.
+        var newest = entry
+        newest.name = "snapshot-3.db"
+        newest.takenAt = now.addingTimeInterval(-3600)
+        _ = try store.push(newest, sidecar: nil)
+        let outcome = try #require(try store.applyRetention(now: now))
+        #expect(Set(outcome.deleted) == ["snapshot-0.db", "snapshot-1.db", "snapshot-2.db"] && outcome.refused.isEmpty, "\(outcome)")
+        #expect(try store.list().snapshots.map(\.name) == ["snapshot-3.db"])
+        let keys = try store.client.listAllObjects(bucket: bucket, prefix: "etcd/prod/").map(\.key)
+        #expect(keys.count == 2, "\(keys)")
+    }
+
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
         let server = try await OffsiteFixture.server.value
