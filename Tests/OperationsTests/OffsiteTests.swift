@@ -64,16 +64,17 @@ enum OffsiteFixture {
     static func bucket(_ server: SeaweedFS, _ name: String) async throws -> String {
         let client = try S3Client(endpoint: server.endpoint, credentials: credentials(server))
         let bucket = "\(name)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            do {
-                try client.createBucket(bucket)
-                return bucket
-            } catch {
-                if ContinuousClock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        try await retrying { try client.createBucket(bucket) }
+        return bucket
+    }
+
+    /// The shared server, a fresh bucket, a copy of the template directory, a store on them and its snapshot.
+    static func scene(_ name: String) async throws -> (server: SeaweedFS, bucket: String, dir: String, store: OffsiteStore, entry: SnapshotEntry) {
+        let server = try await server.value
+        let bucket = try await bucket(server, name)
+        let dir = try await snapshotDirectory("offsite-\(name)")
+        let entry = try #require(try entries(dir).first)
+        return (server, bucket, dir, try store(server, bucket: bucket), entry)
     }
 
     static func credentials(_ server: SeaweedFS) -> S3Credentials {
@@ -295,12 +296,8 @@ struct OffsiteStoreTests {
 
     @Test("A tampered object or manifest is corrupt, with both SHA-256s; pull leaves nothing behind")
     func tampered() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "tamper")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-tamper")
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("tamper")
         let work = (dir as NSString).deletingLastPathComponent
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
         let pushed = try store.push(entry, sidecar: nil)
         let manifestKey = pushed.objectKey + OffsiteManifest.keySuffix
 
@@ -337,11 +334,7 @@ struct OffsiteStoreTests {
 
     @Test("The remote catalog: manifests over several ListObjectsV2 pages, foreign objects ignored, local/remote/both")
     func catalog() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "catalog")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-catalog")
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("catalog")
         var second = entry
         second.name = "snapshot-20261101T000000Z-old.db"
         second.takenAt = Date(timeIntervalSince1970: 1_793_000_000)
@@ -457,11 +450,7 @@ struct OffsiteStoreTests {
 
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "diskfull")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-diskfull")
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
         #expect(entry.size > 256 << 10)
         _ = try store.push(entry, sidecar: nil)
         let small = (dir as NSString).deletingLastPathComponent + "/small"
