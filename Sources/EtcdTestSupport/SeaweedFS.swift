@@ -159,3 +159,15 @@ public final class SeaweedFS: @unchecked Sendable {
         return got == 5 && answer == Array("HTTP/".utf8)
     }
 }
+
+/// Runs `body` until it stops throwing or `timeout` passes (then its last error is thrown), polling every 200 ms:
+/// for services that answer before they are fully ready (SeaweedFS's filer after its S3 port opens).
+public func retrying<T>(for timeout: Duration = .seconds(60), _ body: () throws -> T) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        do { return try body() } catch {
+            if ContinuousClock.now >= deadline { throw error }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}

@@ -17,13 +17,7 @@ struct OffsiteCommandTests {
         let client = try S3Client(endpoint: server.endpoint, credentials: S3Credentials(
             accessKeyId: server.accessKey, secretAccessKey: server.secretKey, source: "test"))
         let bucket = "cli-\(getpid())"
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {   // the filer may need a moment after the S3 port answers
-            do { try client.createBucket(bucket); break } catch {
-                if ContinuousClock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        try await retrying { try client.createBucket(bucket) }   // the filer may need a moment after the S3 port answers
         let identity = AgeIdentity.generate()
         let keyFile = work.appendingPathComponent("age.key").path
         try Data((identity.secretKeyString + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))

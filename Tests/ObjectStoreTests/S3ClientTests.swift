@@ -20,16 +20,8 @@ enum SharedSeaweedFS {
     /// A fresh bucket; SeaweedFS's filer may need a moment after the S3 port answers, so creation is polled.
     static func bucket(_ client: S3Client, _ name: String) async throws -> String {
         let bucket = "\(name)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            do {
-                try client.createBucket(bucket)
-                return bucket
-            } catch {
-                if ContinuousClock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        try await retrying { try client.createBucket(bucket) }
+        return bucket
     }
 
     static func awsPath() throws -> String {

@@ -64,16 +64,17 @@ enum OffsiteFixture {
     static func bucket(_ server: SeaweedFS, _ name: String) async throws -> String {
         let client = try S3Client(endpoint: server.endpoint, credentials: credentials(server))
         let bucket = "\(name)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            do {
-                try client.createBucket(bucket)
-                return bucket
-            } catch {
-                if ContinuousClock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        try await retrying { try client.createBucket(bucket) }
+        return bucket
+    }
+
+    /// The shared server, a fresh bucket, a copy of the template directory, a store on them and its snapshot.
+    static func scene(_ name: String) async throws -> (server: SeaweedFS, bucket: String, dir: String, store: OffsiteStore, entry: SnapshotEntry) {
+        let server = try await server.value
+        let bucket = try await bucket(server, name)
+        let dir = try await snapshotDirectory("offsite-\(name)")
+        let entry = try #require(try entries(dir).first)
+        return (server, bucket, dir, try store(server, bucket: bucket), entry)
     }
 
     static func credentials(_ server: SeaweedFS) -> S3Credentials {
@@ -295,12 +296,8 @@ struct OffsiteStoreTests {
 
     @Test("A tampered object or manifest is corrupt, with both SHA-256s; pull leaves nothing behind")
     func tampered() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "tamper")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-tamper")
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("tamper")
         let work = (dir as NSString).deletingLastPathComponent
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
         let pushed = try store.push(entry, sidecar: nil)
         let manifestKey = pushed.objectKey + OffsiteManifest.keySuffix
 
@@ -337,11 +334,7 @@ struct OffsiteStoreTests {
 
     @Test("The remote catalog: manifests over several ListObjectsV2 pages, foreign objects ignored, local/remote/both")
     func catalog() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "catalog")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-catalog")
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("catalog")
         var second = entry
         second.name = "snapshot-20261101T000000Z-old.db"
         second.takenAt = Date(timeIntervalSince1970: 1_793_000_000)
@@ -421,13 +414,43 @@ struct OffsiteStoreTests {
         #expect(try next.list().snapshots.map(\.name) == entries.map(\.name))
     }
 
+    @Test("Remote retention deletes what the policy lets go (manifest, then object) and never the newest good copy")
+    func remoteRetention() async throws {
+        let server = try await OffsiteFixture.server.value
+        let bucket = try await OffsiteFixture.bucket(server, "retention")
+        let dir = try await OffsiteFixture.snapshotDirectory("offsite-retention")
+        var store = try OffsiteFixture.store(server, bucket: bucket)
+        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let now = Date()
+        for (index, hours) in [72.0, 48.0, 2.0, 1.0].enumerated() {
+            var copy = entry
+            copy.name = "snapshot-\(index).db"
+            copy.takenAt = now.addingTimeInterval(-hours * 3600)
+            _ = try store.push(copy, sidecar: nil)
+        }
+        // The newest copy loses its object: it is not good, so nothing is deleted (the planner's rule).
+        let before = try store.list()
+        try store.client.deleteObject(bucket: bucket, key: try #require(before.find("snapshot-3.db")).objectKey)
+        var settings = store.settings
+        settings.retention = RetentionPolicy(keepLast: 1, hourly: nil, daily: nil, weekly: nil, monthly: nil)
+        store = try OffsiteStore(settings: settings, version: "test")
+        let held = try #require(try store.applyRetention(now: now))
+        #expect(held.deleted.isEmpty && held.plan.deletesNothingReason?.contains("is corrupt: nothing is deleted") == true, "\(held)")
+        // Uploaded again, it is good and the newest: the three older copies go, manifest and object.
+        var newest = entry
+        newest.name = "snapshot-3.db"
+        newest.takenAt = now.addingTimeInterval(-3600)
+        _ = try store.push(newest, sidecar: nil)
+        let outcome = try #require(try store.applyRetention(now: now))
+        #expect(Set(outcome.deleted) == ["snapshot-0.db", "snapshot-1.db", "snapshot-2.db"] && outcome.refused.isEmpty, "\(outcome)")
+        #expect(try store.list().snapshots.map(\.name) == ["snapshot-3.db"])
+        let keys = try store.client.listAllObjects(bucket: bucket, prefix: "etcd/prod/").map(\.key)
+        #expect(keys.count == 2, "\(keys)")
+    }
+
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
-        let server = try await OffsiteFixture.server.value
-        let bucket = try await OffsiteFixture.bucket(server, "diskfull")
-        let dir = try await OffsiteFixture.snapshotDirectory("offsite-diskfull")
-        let store = try OffsiteFixture.store(server, bucket: bucket)
-        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
         #expect(entry.size > 256 << 10)
         _ = try store.push(entry, sidecar: nil)
         let small = (dir as NSString).deletingLastPathComponent + "/small"

@@ -227,6 +227,16 @@ public struct BackupRun: Sendable {
             return error.message
         }
         if pushed.isEmpty { log.step("offsite: every good snapshot is already in \(offsite.settings.location)") }
+        do {
+            if let outcome = try offsite.applyRetention(now: Date()) {
+                var line = "offsite retention: kept \(outcome.plan.keep.count), deleted \(outcome.deleted.count)"
+                if !outcome.deleted.isEmpty { line += " (\(outcome.deleted.joined(separator: ", ")))" }
+                log.step(line)
+                for refusal in outcome.refused { log.warning("offsite retention: the bucket refused to delete \(refusal) (object lock?); kept") }
+            }
+        } catch {
+            log.warning("offsite retention failed, nothing more deleted remotely: \(error.message)")
+        }
         return nil
     }
 

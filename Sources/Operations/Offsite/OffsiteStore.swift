@@ -356,6 +356,41 @@ public struct OffsiteStore: Sendable {
         return path
     }
 
+    // MARK: Retention
+
+    /// What remote retention did: the snapshots deleted, and deletes the bucket refused (object lock / WORM).
+    public struct RetentionOutcome: Sendable, Equatable {
+        public var plan: RetentionPlan
+        public var deleted: [String]
+        public var refused: [String]
+    }
+
+    /// Applies `settings.retention` to the remote copies (by object key; a copy whose object is missing or damaged
+    /// counts as corrupt). The planner never deletes the newest good copy. The manifest is deleted first, so an
+    /// interrupted delete leaves an object without a manifest (not a snapshot), never a manifest without an object.
+    /// A delete the bucket refuses is reported in `refused`, not thrown. Nil when no policy is configured.
+    public func applyRetention(now: Date) throws(OffsiteError) -> RetentionOutcome? {
+        guard let policy = settings.retention else { return nil }
+        let catalog = try list()
+        let byKey = Dictionary(catalog.snapshots.map { ($0.objectKey, $0) }, uniquingKeysWith: { a, _ in a })
+        let plan = Retention.plan(catalog.snapshots.map {
+            RetentionCandidate(name: $0.objectKey, takenAt: $0.manifest.takenAt, health: $0.problem == nil ? .good : .corrupt)
+        }, policy: policy, now: now)
+        var deleted: [String] = []
+        var refused: [String] = []
+        for victim in plan.delete {
+            guard let snapshot = byKey[victim.name] else { continue }
+            do {
+                try withRetry { () throws(ObjectStoreError) in try client.deleteObject(bucket: settings.bucket, key: snapshot.manifestKey) }
+                try withRetry { () throws(ObjectStoreError) in try client.deleteObject(bucket: settings.bucket, key: snapshot.objectKey) }
+                deleted.append(snapshot.name)
+            } catch {
+                refused.append("\(snapshot.name): \(error.detail)")
+            }
+        }
+        return RetentionOutcome(plan: plan, deleted: deleted, refused: refused)
+    }
+
     // MARK: Retries
 
     /// Runs `body`, again after a pause when it fails for a reason that may pass (unreachable, 5xx, a broken
