@@ -38,9 +38,9 @@ let package = Package(
                                                     .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
         .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", .product(name: "Yams", package: "Yams")]),
-        // What demos and tests share, out of the product modules: the practice systemctl, the scripted process
-        // runner, the founding-failure breaker.
-        .target(name: "Practice", dependencies: ["Recovery", "SnapshotStore"]),
+        // What demos and tests share, out of the product modules: the demo sandbox, the practice systemctl, the
+        // scripted process runner and the restore executor's fakes, the founding-failure breaker.
+        .target(name: "Practice", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
         .executableTarget(name: "etcd-console",
