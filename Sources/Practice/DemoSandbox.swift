@@ -3,6 +3,7 @@ import EtcdClient
 import Foundation
 import Recovery
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,7 +38,7 @@ public final class DemoSandbox: @unchecked Sendable {
     public static func makeTemporaryDirectory(in parent: String) throws -> String {
         var template = Array((parent + "/etcd-console-demo.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw DemoError("could not create a temporary directory in \(parent): \(String(cString: strerror(errno)))")
+            throw DemoError("could not create a temporary directory in \(parent): \(errnoDescription())")
         }
         return String(cString: made)
     }
@@ -207,7 +208,7 @@ public final class DemoSandbox: @unchecked Sendable {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, program, nil, &attributes, argv, envp)
         guard spawned == 0 else {
-            throw DemoError("could not start the console \(program): \(String(cString: strerror(spawned)))")
+            throw DemoError("could not start the console \(program): \(errnoDescription(spawned))")
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -249,14 +250,14 @@ public final class DemoCleanup: @unchecked Sendable {
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw DemoError("could not create a socket: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw DemoError("could not create a socket: \(errnoDescription())") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0 else { throw DemoError("could not bind a loopback port: \(String(cString: strerror(errno)))") }
+    guard bound == 0 else { throw DemoError("could not bind a loopback port: \(errnoDescription())") }
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -3,6 +3,7 @@ import EtcdClient
 import Foundation
 import Practice
 import SnapshotStore
+import SystemSupport
 
 /// Writes Kubernetes-shaped objects into an etcd: for demos, benchmarks and drills. Hidden from
 /// --help because it writes to whatever etcd it is pointed at.
