@@ -11,17 +11,8 @@ import Testing
 struct RestoreSessionTests {
     /// A real snapshot from a throwaway etcd 3.5.
     private func snapshot(in directory: URL) async throws -> String {
-        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "saved-from"))
         let path = directory.appendingPathComponent("snapshot.db").path
-        do {
-            for index in 0..<10 { try #require(try etcd.etcdctl(["put", "key-\(index)", "value-\(index)"]).succeeded) }
-            let saved = try etcd.etcdctl(["snapshot", "save", path])
-            try #require(saved.succeeded, "\(saved.output)")
-        } catch {
-            await etcd.stop()
-            throw error
-        }
-        await etcd.stop()
+        try await EtcdProcess.saveSnapshot(name: "saved-from", keys: 10, to: path)
         return path
     }
 
