@@ -29,22 +29,24 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Modules, lowest first. A module only imports the ones above it.
+        // The leaf: errno text, free space, byte and duration formatting (Foundation and Glibc only).
+        .target(name: "SystemSupport"),
         .target(name: "EtcdClient",
-                dependencies: ["CNGHTTP2", "COpenSSL",
+                dependencies: ["SystemSupport", "CNGHTTP2", "COpenSSL",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "SnapshotStore", dependencies: ["EtcdClient", "COpenSSL", "CZstd",
+        .target(name: "SnapshotStore", dependencies: ["SystemSupport", "EtcdClient", "COpenSSL", "CZstd",
                                                       .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ObjectStore", dependencies: ["SnapshotStore", "CCurl",
                                                     .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Recovery", dependencies: ["SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Operations", dependencies: ["Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", .product(name: "Yams", package: "Yams")]),
-        // What demos and tests share, out of the product modules: the practice systemctl, the scripted process
-        // runner, the founding-failure breaker.
-        .target(name: "Practice", dependencies: ["Recovery", "SnapshotStore"]),
-        .target(name: "ConsoleUI", dependencies: ["Recovery", "SnapshotStore", "EtcdClient"]),
+        .target(name: "Recovery", dependencies: ["SystemSupport", "SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", .product(name: "Yams", package: "Yams")]),
+        // What demos and tests share, out of the product modules: the demo sandbox, the practice systemctl, the
+        // scripted process runner and the restore executor's fakes, the founding-failure breaker.
+        .target(name: "Practice", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient"]),
+        .target(name: "ConsoleUI", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient"]),
         .target(name: "CursesTerminal", dependencies: ["CNCurses", "ConsoleUI"]),
         .executableTarget(name: "etcd-console",
-                          dependencies: ["EtcdClient", "SnapshotStore", "Recovery", "Operations", "ConsoleUI",
+                          dependencies: ["SystemSupport", "EtcdClient", "SnapshotStore", "Recovery", "Operations", "ConsoleUI",
                                          "CursesTerminal", "Practice",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
@@ -53,7 +55,7 @@ let package = Package(
 
         .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
-        .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "EtcdTestSupport"]),
+        .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "SystemSupport", "EtcdTestSupport"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "SnapshotStore", "EtcdTestSupport",
                                                              .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Practice", "EtcdTestSupport"], exclude: ["Golden"]),

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SystemSupport
 
 /// Times and sizes as the screens write them. Pure functions of their inputs (the time zone is read once at start).
 public struct ConsoleClock: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// One gRPC call in flight, shared by the caller (who reads messages) and the connection's I/O thread
 /// (which writes them). Messages go through a small queue; for streaming calls the HTTP/2 window is
@@ -220,16 +221,4 @@ extension EtcdClientError {
             return EtcdClientError(.status(code), endpoint: endpoint, "etcd returned \(code): \(text)")
         }
     }
-}
-
-/// "1.5 MB" style sizes (decimal units, as operators read df and ls -h --si).
-public func formatBytes(_ n: Int) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1000 && unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    return unit == 0 ? "\(n) B" : String(format: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
 }

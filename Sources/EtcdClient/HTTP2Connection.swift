@@ -1,5 +1,6 @@
 import CNGHTTP2
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

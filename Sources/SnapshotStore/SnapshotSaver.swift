@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SystemSupport
 
 /// Progress of a running save, for progress bars and the Jobs screen.
 public struct SnapshotProgress: Sendable {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import Practice
 import SnapshotStore
+import SystemSupport
 
 /// Writes Kubernetes-shaped objects into an etcd: for demos, benchmarks and drills. Hidden from
 /// --help because it writes to whatever etcd it is pointed at.
@@ -45,38 +47,4 @@ struct FillCommand: AsyncParsableCommand {
         let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
         print("wrote \(written) objects, \(formatBytes(bytes)) in \(String(format: "%.1f", seconds))s")
     }
-}
-
-/// Puts `KubernetesSampleData` into etcd, `concurrency` puts in flight; returns the objects and bytes written.
-func writeSampleObjects(to client: EtcdClient, limit: KubernetesSampleData.Limit, seed: UInt64,
-                        concurrency: Int) async throws -> (written: Int, bytes: Int) {
-    try await writeSampleObjects(to: client, data: KubernetesSampleData(seed: seed, limit: limit), concurrency: concurrency)
-}
-
-/// Puts these objects into etcd, `concurrency` puts in flight; returns the objects and bytes written.
-func writeSampleObjects(to client: EtcdClient, data: KubernetesSampleData,
-                        concurrency: Int) async throws -> (written: Int, bytes: Int) {
-    var iterator = data.makeIterator()
-    var written = 0
-    var bytes = 0
-    try await withThrowingTaskGroup(of: Int.self) { group in
-        var inFlight = 0
-        while let item = iterator.next() {
-            if inFlight == concurrency {
-                bytes += try await group.next() ?? 0
-                written += 1
-                inFlight -= 1
-            }
-            group.addTask {
-                try await client.put(item.key, value: item.value)
-                return item.value.count
-            }
-            inFlight += 1
-        }
-        while let n = try await group.next() {
-            bytes += n
-            written += 1
-        }
-    }
-    return (written, bytes)
 }

@@ -4,6 +4,7 @@ import Foundation
 import Operations
 import Recovery
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,11 +49,7 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func freeBytes() async -> Int64? {
-        var info = statvfs()
-        var path = catalog.directory
-        while !FileManager.default.fileExists(atPath: path) && path != "/" { path = (path as NSString).deletingLastPathComponent }
-        guard statvfs(path, &info) == 0 else { return nil }
-        return Int64(info.f_bavail) * Int64(info.f_frsize)
+        try? FreeSpace.near(catalog.directory).get().bytes
     }
 
     func backupRecord() async -> (BackupJobRecord, interrupted: Bool)? {

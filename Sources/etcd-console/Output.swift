@@ -99,17 +99,3 @@ func renderTable(_ header: [String], _ rows: [[String]]) -> String {
     CommandTables.render(header, rows)
 }
 
-/// "1m05s"-style durations for progress lines.
-func formatDuration(_ duration: Duration) -> String {
-    let total = Int(duration.components.seconds)
-    if total < 60 { return "\(total)s" }
-    if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
-    return String(format: "%dh%02dm", total / 3600, (total % 3600) / 60)
-}
-
-extension Duration {
-    /// Milliseconds as a fraction, for latencies and JSON `durationMs`.
-    var milliseconds: Double {
-        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
-    }
-}

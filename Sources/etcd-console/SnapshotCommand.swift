@@ -4,6 +4,7 @@ import EtcdClient
 import Foundation
 import Operations
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

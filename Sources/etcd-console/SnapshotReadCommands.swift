@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdClient
 import Foundation
 import SnapshotStore
+import SystemSupport
 
 /// Options of the commands that read Kubernetes objects out of a snapshot.
 struct KubernetesReadOptions: ParsableArguments {

@@ -3,6 +3,7 @@ import EtcdClient
 import Foundation
 import Operations
 import SnapshotStore
+import SystemSupport
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

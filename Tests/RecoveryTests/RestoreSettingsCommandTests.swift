@@ -15,18 +15,9 @@ struct RestoreSettingsCommandTests {
 
         func get() async throws -> (snapshot: String, directory: URL) {
             if let made { return made }
-            let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "saved-from"))
             let directory = try TestDirectories.make("restore-settings")
             let path = directory.appendingPathComponent("snapshot.db").path
-            do {
-                for index in 0..<20 { try #require(try etcd.etcdctl(["put", "key-\(index)", "value-\(index)"]).succeeded) }
-                let saved = try etcd.etcdctl(["snapshot", "save", path])
-                try #require(saved.succeeded, "\(saved.output)")
-            } catch {
-                await etcd.stop()
-                throw error
-            }
-            await etcd.stop()
+            try await EtcdProcess.saveSnapshot(name: "saved-from", keys: 20, to: path)
             made = (path, directory)
             return (path, directory)
         }

@@ -3,6 +3,7 @@ import EtcdTestSupport
 import Foundation
 import Testing
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

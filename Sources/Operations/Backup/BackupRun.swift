@@ -2,6 +2,7 @@ import EtcdClient
 import Foundation
 import Glibc
 import SnapshotStore
+import SystemSupport
 
 /// One line per step: steps on stdout, warnings and errors on stderr, each prefixed with the UTC time unless
 /// journald (which stamps lines itself) reads it. `sink` replaces the output (tests capture the lines).

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import EtcdClient
 import Foundation
+import SystemSupport
 import SnapshotStore
 
 /// Offline diagnosis of an etcd data dir: reads `member/snap` and `member/wal`, walks the bbolt db,
@@ -268,9 +269,8 @@ public struct DataDirDoctor: Sendable {
                 findings.append(DoctorFinding(.ok, "db-size", "the db is \(formatBytes(Int(dbSize))) of a \(formatBytes(Int(quotaBytes))) quota\(quotaText)"))
             }
         }
-        var fs = statvfs()
-        guard statvfs(dataDir, &fs) == 0 else { return }
-        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        guard case .success(let space) = FreeSpace.near(dataDir) else { return }
+        let free = space.bytes
         let needed = max(2 * (dbSize ?? 0), 1_000_000_000)
         if free < needed {
             findings.append(DoctorFinding(.warning, "disk-space",

@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

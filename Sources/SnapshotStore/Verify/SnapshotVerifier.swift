@@ -5,6 +5,7 @@ import Darwin
 #endif
 import EtcdClient
 import Foundation
+import SystemSupport
 
 /// Decides whether a snapshot file can be trusted for a restore, and says why not in words an operator
 /// can act on.

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -176,20 +177,15 @@ public struct LiveRestoreFileSystem: RestoreFileSystem {
     }
 
     public func freeSpace(near path: String) throws -> (directory: String, bytes: Int64) {
-        var directory = path.isEmpty ? "/" : path
-        while !exists(directory) && directory != "/" {
-            directory = (directory as NSString).deletingLastPathComponent
+        switch FreeSpace.near(path) {
+        case .success(let space): return space
+        case .failure(let error): throw RestoreError(.fileSystem, "\(error)")
         }
-        var fs = statvfs()
-        guard statvfs(directory, &fs) == 0 else {
-            throw RestoreError(.fileSystem, "cannot read free space of \(directory): \(String(cString: strerror(errno)))")
-        }
-        return (directory, Int64(fs.f_bavail) * Int64(fs.f_frsize))
     }
 
     public func move(_ source: String, to destination: String) throws {
         guard rename(source, destination) == 0 else {
-            throw RestoreError(.fileSystem, "could not move \(source) to \(destination): \(String(cString: strerror(errno)))")
+            throw RestoreError(.fileSystem, "could not move \(source) to \(destination): \(errnoDescription())")
         }
         JournalWriter.fsyncDirectory(of: destination)
     }
@@ -200,13 +196,13 @@ public struct LiveRestoreFileSystem: RestoreFileSystem {
             for case let relative as String in enumerator { paths.append(root + "/" + relative) }
         }
         for path in paths where lchown(path, uid, gid) != 0 {
-            throw RestoreError(.fileSystem, "could not chown \(path) to \(uid):\(gid): \(String(cString: strerror(errno)))")
+            throw RestoreError(.fileSystem, "could not chown \(path) to \(uid):\(gid): \(errnoDescription())")
         }
     }
 
     public func chmod(_ path: String, mode: UInt16) throws {
         guard Glibc.chmod(path, mode_t(mode)) == 0 else {
-            throw RestoreError(.fileSystem, "could not chmod \(path): \(String(cString: strerror(errno)))")
+            throw RestoreError(.fileSystem, "could not chmod \(path): \(errnoDescription())")
         }
     }
 }

@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import SnapshotStore
+import SystemSupport
 
 // The steps of a restore: each decides from the plan and what the injected edges observe, and acts
 // through them (`fileSystem`, `probe`, `runner`, `service`); a failure is a `RestoreError` the run loop

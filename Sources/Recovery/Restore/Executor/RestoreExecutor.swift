@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -138,7 +139,7 @@ public struct RestoreExecutor: Sendable {
                 outcome = .failure(error)
             }
             let elapsed = clock.now - began
-            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = elapsed.wholeMilliseconds
             let result: StepResult
             switch outcome {
             case .success(let (status, detail)):
