@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import SystemSupport
 import ObjectStore
 import Operations
 import SnapshotStore

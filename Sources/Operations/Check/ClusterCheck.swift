@@ -1,4 +1,5 @@
 import EtcdClient
+import SystemSupport
 import Foundation
 
 /// `etcd-console check`: are the members consistent, and is anything about to stop the cluster?
