@@ -55,7 +55,7 @@ let package = Package(
 
         .testTarget(name: "EtcdTestSupportTests", dependencies: ["EtcdTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "EtcdTestSupport"]),
-        .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "SystemSupport", "EtcdTestSupport"]),
+        .testTarget(name: "SnapshotStoreTests", dependencies: ["SnapshotStore", "SystemSupport", "Practice", "EtcdTestSupport"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "SnapshotStore", "EtcdTestSupport",
                                                              .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Practice", "EtcdTestSupport"], exclude: ["Golden"]),

@@ -1,5 +1,6 @@
 import Recovery
 import Foundation
+import SystemSupport
 
 /// A `ProcessRunner` that plays back expected commands in order (the test double ships in `Practice`,
 /// so every test and the console's wizard tests use the same one). An unexpected command, or one out of

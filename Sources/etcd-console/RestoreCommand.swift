@@ -4,6 +4,7 @@ import Foundation
 import Operations
 import Recovery
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,6 +3,7 @@ import Foundation
 import Operations
 import Recovery
 import SnapshotStore
+import SystemSupport
 
 struct ScheduleStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

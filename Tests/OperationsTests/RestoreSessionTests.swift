@@ -2,6 +2,7 @@ import EtcdTestSupport
 import Foundation
 import Operations
 import Recovery
+import SystemSupport
 import Testing
 
 /// `etcd-console restore` and the console's wizard plan through one `RestoreSession`: the same config file,

@@ -1,6 +1,7 @@
 import EtcdTestSupport
 import Foundation
 import Practice
+import SystemSupport
 import Testing
 @testable import Recovery
 import SnapshotStore

@@ -2,6 +2,7 @@ import EtcdClient
 import EtcdTestSupport
 import Foundation
 import Practice
+import SystemSupport
 import Testing
 @testable import Recovery
 import SnapshotStore

@@ -2,6 +2,7 @@ import EtcdTestSupport
 import Foundation
 import Practice
 import SnapshotStore
+import SystemSupport
 import Testing
 @testable import Recovery
 

@@ -1,6 +1,7 @@
 import EtcdClient
 import EtcdTestSupport
 import Foundation
+import SystemSupport
 import Testing
 @testable import Recovery
 import SnapshotStore

@@ -1,4 +1,5 @@
 import Practice
+import SystemSupport
 import Testing
 
 extension ScriptedProcessRunner {

@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import Foundation
+import Practice
 import Testing
 import SnapshotStore
 

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Practice
 import SnapshotStore
 
 /// A real etcd of one release, filled with puts, overwrites, deletes, a compaction, a lease and a few

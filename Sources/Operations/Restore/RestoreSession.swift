@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import Recovery
+import SystemSupport
 
 /// One restore from settings to executor: the options from the one settings value, the plan, the journal
 /// lookup and the executor with its health-check connection. `etcd-console restore` and the console's restore

@@ -1,5 +1,6 @@
 import Foundation
 import SnapshotStore
+import SystemSupport
 
 /// The steps of a restore, in order. Raw values are the names used in JSON, the journal and the console.
 public enum RestoreStepKind: String, Codable, Sendable, CaseIterable {

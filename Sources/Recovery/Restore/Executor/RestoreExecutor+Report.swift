@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import SnapshotStore
+import SystemSupport
 
 extension RestoreExecutor {
     func finish(failedBeforeStart error: any Error, onEvent: EventHandler) -> RestoreReport {
@@ -28,7 +29,7 @@ extension RestoreExecutor {
         if succeeded { pods = plan.snapshotPods }
         return RestoreReport(succeeded: succeeded, snapshot: plan.snapshotPath, dataDir: plan.dataDir, steps: steps,
                              rolledBack: rollback != nil, movedAside: aside, rollback: rollback,
-                             error: error.map { "\($0)" }, errorKind: (error as? RestoreError)?.kind,
+                             error: error.map { "\($0)" }, errorKind: (error as? RestoreError)?.kind ?? (error is ProcessLaunchError ? .toolMissing : nil),
                              pods: pods, notes: plan.notes, reminders: reminders)
     }
 }

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -57,7 +57,7 @@ public struct ProcessOutcome: Sendable, Equatable {
 /// is `SystemProcessRunner`; tests of plans and UIs use `ScriptedProcessRunner`.
 public protocol ProcessRunner: Sendable {
     /// Runs the command to its end or its timeout (then kills it), calling `onLine` for each output line.
-    /// Throws `RestoreError` only when the program cannot be started at all.
+    /// Throws `ProcessLaunchError` only when the program cannot be started at all.
     func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome
     /// The absolute path `program` resolves to on this runner's PATH, or nil.
     func locate(_ program: String) -> String?
@@ -113,7 +113,7 @@ public struct SystemProcessRunner: ProcessRunner {
 
     public func run(_ request: ProcessRequest, onLine: @escaping @Sendable (String) -> Void) async throws -> ProcessOutcome {
         guard let executable = locate(request.program) else {
-            throw RestoreError(.toolMissing, "\(request.program) not found (PATH=\(environment["PATH"] ?? ""))")
+            throw ProcessLaunchError("\(request.program) not found (PATH=\(environment["PATH"] ?? ""))")
         }
         let variables = environment.merging(request.environment) { _, new in new }
         let timeout = request.timeout
@@ -139,7 +139,7 @@ public struct SystemProcessRunner: ProcessRunner {
                                      _ timeout: Duration, _ onLine: @escaping @Sendable (String) -> Void) throws -> ProcessOutcome {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
-            throw RestoreError(.toolMissing, "could not start \(executable): pipe: \(String(cString: strerror(errno)))")
+            throw ProcessLaunchError("could not start \(executable): pipe: \(errnoDescription(errno))")
         }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
@@ -176,7 +176,7 @@ public struct SystemProcessRunner: ProcessRunner {
         close(fds[1])
         guard spawned == 0 else {
             close(fds[0])
-            throw RestoreError(.toolMissing, "could not start \(executable): \(String(cString: strerror(spawned)))")
+            throw ProcessLaunchError("could not start \(executable): \(errnoDescription(spawned))")
         }
 
         let child = pid
@@ -268,4 +268,12 @@ private final class OutputCollector: @unchecked Sendable {
     }
 
     var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}
+
+/// A program could not be started at all (not found, not executable, no pipe): the restore reports it as a
+/// missing tool (`RestoreError.Kind.toolMissing`).
+public struct ProcessLaunchError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

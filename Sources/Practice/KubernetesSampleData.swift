@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotStore
 
 /// Deterministic, realistic-looking Kubernetes objects as kube-apiserver would store them in etcd, for
 /// the demo, benchmarks and tests. The same seed and settings always give the same items, and a smaller
