@@ -39,6 +39,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard objects >= 100 else { throw ValidationError("--objects must be at least 100 (three snapshots need something to differ)") }
+        // The drill breaks etcd's newest raft snapshot (.snap), which the practice etcd writes every 500 entries.
+        guard !drill || objects >= 600 else {
+            throw ValidationError("--drill needs --objects 600 or more: the drill breaks etcd's raft snapshot (.snap file), which the practice etcd writes every 500 writes")
+        }
     }
 
     func run() async throws {

@@ -120,4 +120,13 @@ struct DemoCommandTests {
         #expect(result.stderr.contains("apt-get install etcd-server"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
+
+    @Test("--drill with too few objects to make a raft snapshot is a usage error saying how many, before anything starts")
+    func drillNeedsEnoughObjects() throws {
+        let dir = try TestDirectories.make("demo-too-few")
+        let result = try ConsoleBinary.run(["demo", "--drill", "--objects", "300"], environment: ["TMPDIR": dir.path])
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.stderr.contains("--drill needs --objects 600 or more"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
 }
