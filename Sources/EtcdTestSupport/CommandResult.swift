@@ -109,3 +109,16 @@ func childEnvironment(adding additions: [String: String], dropping prefixes: [St
     environment.merge(additions) { _, added in added }
     return environment
 }
+
+/// Runs `body`, then awaits `cleanup` whether `body` returned or threw: the async `defer` Swift does not have,
+/// so a test's teardown (closing a client) finishes before the test does instead of in a detached task.
+public func withCleanup<T>(_ cleanup: () async -> Void, _ body: () async throws -> T) async throws -> T {
+    do {
+        let result = try await body()
+        await cleanup()
+        return result
+    } catch {
+        await cleanup()
+        throw error
+    }
+}

@@ -11,9 +11,10 @@ struct AuthTests {
     func rootWorks() async throws {
         let etcd = try await SharedEtcd.auth.get()
         let client = makeClient([etcd.endpoint], credentials: Self.root)
-        defer { Task { await client.close() } }
-        try await client.put("/auth-test/key", value: Array("v".utf8))
-        #expect(try await client.get("/auth-test/key").map { String(decoding: $0.value, as: UTF8.self) } == "v")
+        try await withCleanup({ await client.close() }) { () async throws in
+            try await client.put("/auth-test/key", value: Array("v".utf8))
+            #expect(try await client.get("/auth-test/key").map { String(decoding: $0.value, as: UTF8.self) } == "v")
+        }
     }
 
     @Test("A wrong password is reported as failed authentication")
@@ -30,10 +31,11 @@ struct AuthTests {
     func permissionDenied() async throws {
         let etcd = try await SharedEtcd.auth.get()
         let client = makeClient([etcd.endpoint], credentials: Credentials(user: "alice", password: EtcdOptions.alicePassword))
-        defer { Task { await client.close() } }
-        let error = await clientError { _ = try await client.get("/auth-test/key") }
-        #expect(error?.kind == .permissionDenied)
-        #expect(error?.detail.contains("permission denied") == true)
+        try await withCleanup({ await client.close() }) { () async throws in
+            let error = await clientError { _ = try await client.get("/auth-test/key") }
+            #expect(error?.kind == .permissionDenied)
+            #expect(error?.detail.contains("permission denied") == true)
+        }
     }
 
     @Test("No user on an etcd with auth enabled asks for --user")

@@ -20,11 +20,13 @@ struct TLSTests {
     func mutualTLS() async throws {
         let etcd = try await SharedEtcd.mutualTLS.get()
         let byIP = makeClient([etcd.endpoint], tls: goodTLS)
-        defer { Task { await byIP.close() } }
-        #expect(try await byIP.status().version.hasPrefix("3.5."))
-        let byName = makeClient([Endpoint(secure: true, host: "localhost", port: etcd.endpoint.port)], tls: goodTLS)
-        defer { Task { await byName.close() } }
-        #expect(try await byName.memberList().members.count == 1)
+        try await withCleanup({ await byIP.close() }) { () async throws in
+            #expect(try await byIP.status().version.hasPrefix("3.5."))
+            let byName = makeClient([Endpoint(secure: true, host: "localhost", port: etcd.endpoint.port)], tls: goodTLS)
+            try await withCleanup({ await byName.close() }) { () async throws in
+                #expect(try await byName.memberList().members.count == 1)
+            }
+        }
     }
 
     @Test("A server certificate from an unknown CA is refused and the CA file is named")
@@ -42,8 +44,9 @@ struct TLSTests {
         let tls = TLSConfiguration(caFile: certs.otherCACert, certificateFile: certs.clientCert, keyFile: certs.clientKey,
                                    insecureSkipVerify: true)
         let client = makeClient([etcd.endpoint], tls: tls)
-        defer { Task { await client.close() } }
-        #expect(try await client.status().version.hasPrefix("3.5."))
+        try await withCleanup({ await client.close() }) { () async throws in
+            #expect(try await client.status().version.hasPrefix("3.5."))
+        }
     }
 
     @Test("No client certificate when etcd requires one is reported as such")
@@ -79,8 +82,9 @@ struct TLSTests {
         #expect(byName?.kind == .tlsHandshake(.hostnameMismatch))
         // The name in the certificate is accepted when asked for explicitly.
         let named = makeClient([etcd.endpoint], tls: TLSConfiguration(caFile: certs.caCert, serverName: "wrong.example"))
-        defer { Task { await named.close() } }
-        #expect(try await named.status().version.hasPrefix("3.4."))
+        try await withCleanup({ await named.close() }) { () async throws in
+            #expect(try await named.status().version.hasPrefix("3.4."))
+        }
     }
 
     @Test("An expired server certificate is refused with its validity dates")

@@ -153,15 +153,16 @@ struct RestoreLab {
     /// Key count and whether the post-snapshot key is there, read from the running etcd.
     func contents() async throws -> (keys: Int, hasAfterSnapshotKey: Bool, pods: [String: Int]) {
         let client = EtcdClient(try clientConfiguration)
-        defer { Task { await client.close() } }
-        let keys = try await client.count(prefix: "")
-        let after = try await client.get("after-snapshot") != nil
-        var pods: [String: Int] = [:]
-        for kv in try await client.list(prefix: "/registry/pods/", keysOnly: true).kvs {
-            let namespace = String(decoding: kv.key, as: UTF8.self).split(separator: "/")[2]
-            pods[String(namespace), default: 0] += 1
+        return try await withCleanup({ await client.close() }) {
+            let keys = try await client.count(prefix: "")
+            let after = try await client.get("after-snapshot") != nil
+            var pods: [String: Int] = [:]
+            for kv in try await client.list(prefix: "/registry/pods/", keysOnly: true).kvs {
+                let namespace = String(decoding: kv.key, as: UTF8.self).split(separator: "/")[2]
+                pods[String(namespace), default: 0] += 1
+            }
+            return (keys, after, pods)
         }
-        return (keys, after, pods)
     }
 
     /// Ends the practice unit's etcd (SIGKILL: the lab is thrown away) and removes the lab's files, before the

@@ -33,65 +33,68 @@ struct SnapshotSaverTests {
                                                            quotaBackendBytes: 4 << 30))
         defer { etcd.stopNow() }
         let client = try client(etcd)
-        defer { Task { await client.close() } }
-        // 3.4 carries the few-hundred-MB case; 3.5 the same path at a smaller size to keep the suite short.
-        try await fill(client, prefix: "/big/", count: version == .v3_4 ? 220 : 40, size: 1_000_000)
-        let dir = try TestDirectories.make("save-big")
-        let ours = dir.appendingPathComponent("ours.db").path
-        let result = try await SnapshotSaver.save(from: client, to: ours)
-        let theirs = dir.appendingPathComponent("etcdctl.db").path
-        let saved = try etcd.etcdctl(["snapshot", "save", theirs])
-        #expect(saved.succeeded, "\(saved.output)")
+        try await withCleanup({ await client.close() }) { () async throws in
+            // 3.4 carries the few-hundred-MB case; 3.5 the same path at a smaller size to keep the suite short.
+            try await fill(client, prefix: "/big/", count: version == .v3_4 ? 220 : 40, size: 1_000_000)
+            let dir = try TestDirectories.make("save-big")
+            let ours = dir.appendingPathComponent("ours.db").path
+            let result = try await SnapshotSaver.save(from: client, to: ours)
+            let theirs = dir.appendingPathComponent("etcdctl.db").path
+            let saved = try etcd.etcdctl(["snapshot", "save", theirs])
+            #expect(saved.succeeded, "\(saved.output)")
 
-        let a = try Data(contentsOf: URL(fileURLWithPath: ours))
-        let b = try Data(contentsOf: URL(fileURLWithPath: theirs))
-        #expect(a.count == result.size)
-        #expect(a.count > (version == .v3_4 ? 200_000_000 : 40_000_000))
-        #expect(a.count == b.count)
-        #expect(a.prefix(a.count - 32) == b.prefix(b.count - 32), "db bytes differ from etcdctl's")
-        #expect(Array(a.suffix(32)).hexString == result.sha256)
-        let ourStatus = try EtcdDatabase(path: ours).status()
-        let theirStatus = try EtcdDatabase(path: theirs).status()
-        #expect(ourStatus.revision == theirStatus.revision)
-        #expect(ourStatus.revision == result.revision)
-        var info = stat()
-        stat(ours, &info)
-        #expect(info.st_mode & 0o777 == 0o600)
-        #expect(!FileManager.default.fileExists(atPath: ours + ".part"))
-        #expect(result.memberName == etcd.options.name)
+            let a = try Data(contentsOf: URL(fileURLWithPath: ours))
+            let b = try Data(contentsOf: URL(fileURLWithPath: theirs))
+            #expect(a.count == result.size)
+            #expect(a.count > (version == .v3_4 ? 200_000_000 : 40_000_000))
+            #expect(a.count == b.count)
+            #expect(a.prefix(a.count - 32) == b.prefix(b.count - 32), "db bytes differ from etcdctl's")
+            #expect(Array(a.suffix(32)).hexString == result.sha256)
+            let ourStatus = try EtcdDatabase(path: ours).status()
+            let theirStatus = try EtcdDatabase(path: theirs).status()
+            #expect(ourStatus.revision == theirStatus.revision)
+            #expect(ourStatus.revision == result.revision)
+            var info = stat()
+            stat(ours, &info)
+            #expect(info.st_mode & 0o777 == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: ours + ".part"))
+            #expect(result.memberName == etcd.options.name)
+        }
     }
 
     @Test("An existing file is never overwritten")
     func existingFile() async throws {
         let etcd = try await SharedEtcdForSaves.get()
         let client = try client(etcd)
-        defer { Task { await client.close() } }
-        let dir = try TestDirectories.make("save-exists")
-        let path = dir.appendingPathComponent("taken.db").path
-        try Data("precious".utf8).write(to: URL(fileURLWithPath: path))
-        await #expect(throws: SnapshotStoreError.self) { _ = try await SnapshotSaver.save(from: client, to: path) }
-        do {
-            _ = try await SnapshotSaver.save(from: client, to: path)
-        } catch let error as SnapshotStoreError {
-            #expect(error.kind == .exists)
-            #expect(error.description == "\(path) already exists; snapshots are never overwritten")
+        try await withCleanup({ await client.close() }) { () async throws in
+            let dir = try TestDirectories.make("save-exists")
+            let path = dir.appendingPathComponent("taken.db").path
+            try Data("precious".utf8).write(to: URL(fileURLWithPath: path))
+            await #expect(throws: SnapshotStoreError.self) { _ = try await SnapshotSaver.save(from: client, to: path) }
+            do {
+                _ = try await SnapshotSaver.save(from: client, to: path)
+            } catch let error as SnapshotStoreError {
+                #expect(error.kind == .exists)
+                #expect(error.description == "\(path) already exists; snapshots are never overwritten")
+            }
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "precious")
+            #expect(entries(dir) == ["taken.db"])
         }
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "precious")
-        #expect(entries(dir) == ["taken.db"])
     }
 
     @Test("A directory that does not exist is an I/O error naming the .part")
     func missingDirectory() async throws {
         let etcd = try await SharedEtcdForSaves.get()
         let client = try client(etcd)
-        defer { Task { await client.close() } }
-        let path = "/nonexistent-\(UUID().uuidString)/snap.db"
-        do {
-            _ = try await SnapshotSaver.save(from: client, to: path)
-            Issue.record("save into a missing directory succeeded")
-        } catch let error as SnapshotStoreError {
-            #expect(error.kind == .io)
-            #expect(error.description == "cannot create \(path).part: No such file or directory")
+        try await withCleanup({ await client.close() }) { () async throws in
+            let path = "/nonexistent-\(UUID().uuidString)/snap.db"
+            do {
+                _ = try await SnapshotSaver.save(from: client, to: path)
+                Issue.record("save into a missing directory succeeded")
+            } catch let error as SnapshotStoreError {
+                #expect(error.kind == .io)
+                #expect(error.description == "cannot create \(path).part: No such file or directory")
+            }
         }
     }
 
@@ -100,64 +103,67 @@ struct SnapshotSaverTests {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "killsave"))
         defer { etcd.stopNow() }
         let client = try client(etcd, window: 256 << 10)
-        defer { Task { await client.close() } }
-        try await fill(client, prefix: "/k/", count: 40, size: 500_000)
-        let dir = try TestDirectories.make("save-killed")
-        let path = dir.appendingPathComponent("snap.db").path
-        let killed = ManagedFlag()
-        do {
-            _ = try await SnapshotSaver.save(from: client, to: path) { progress in
-                if progress.bytesReceived > 0 && killed.setOnce() { etcd.kill() }
+        try await withCleanup({ await client.close() }) { () async throws in
+            try await fill(client, prefix: "/k/", count: 40, size: 500_000)
+            let dir = try TestDirectories.make("save-killed")
+            let path = dir.appendingPathComponent("snap.db").path
+            let killed = ManagedFlag()
+            do {
+                _ = try await SnapshotSaver.save(from: client, to: path) { progress in
+                    if progress.bytesReceived > 0 && killed.setOnce() { etcd.kill() }
+                }
+                Issue.record("save succeeded although etcd was killed")
+            } catch let error as SnapshotStoreError {
+                #expect(error.kind == .source)
+                #expect(error.description.contains("snapshot from \(etcd.clientURL) failed after"))
+                #expect(error.description.contains("the server closed the connection"))
+                #expect(error.description.hasSuffix("nothing was saved"))
             }
-            Issue.record("save succeeded although etcd was killed")
-        } catch let error as SnapshotStoreError {
-            #expect(error.kind == .source)
-            #expect(error.description.contains("snapshot from \(etcd.clientURL) failed after"))
-            #expect(error.description.contains("the server closed the connection"))
-            #expect(error.description.hasSuffix("nothing was saved"))
+            #expect(entries(dir).isEmpty)
         }
-        #expect(entries(dir).isEmpty)
     }
 
     @Test("A cancelled save leaves nothing behind")
     func cancelled() async throws {
         let etcd = try await SharedEtcdForSaves.get()
         let client = try client(etcd, window: 64 << 10)
-        defer { Task { await client.close() } }
-        let dir = try TestDirectories.make("save-cancel")
-        let path = dir.appendingPathComponent("snap.db").path
-        let started = ManagedFlag()
-        let save = Task {
-            try await SnapshotSaver.save(from: client, to: path) { _ in _ = started.setOnce() }
+        try await withCleanup({ await client.close() }) { () async throws in
+            let dir = try TestDirectories.make("save-cancel")
+            let path = dir.appendingPathComponent("snap.db").path
+            let started = ManagedFlag()
+            let save = Task {
+                try await SnapshotSaver.save(from: client, to: path) { _ in _ = started.setOnce() }
+            }
+            while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
+            save.cancel()
+            let result = await save.result
+            #expect(throws: SnapshotStoreError.self) { try result.get() }
+            if case .failure(let error as SnapshotStoreError) = result { #expect(error.kind == .cancelled) }
+            #expect(entries(dir).isEmpty)
         }
-        while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
-        save.cancel()
-        let result = await save.result
-        #expect(throws: SnapshotStoreError.self) { try result.get() }
-        if case .failure(let error as SnapshotStoreError) = result { #expect(error.kind == .cancelled) }
-        #expect(entries(dir).isEmpty)
     }
 
     @Test("A full disk: the no-space error, and the directory is left as it was")
     func diskFull() async throws {
         let etcd = try await SharedEtcdForSaves.get()
         let client = try client(etcd)
-        defer { Task { await client.close() } }
-        let dir = try TestDirectories.make("save-full")
-        let mounted = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir.path])
-        try #require(mounted.succeeded, "a small tmpfs is needed to fill a disk: \(mounted.output)")
-        defer { _ = try? runCommand("/bin/umount", [dir.path]) }
-        let keep = dir.appendingPathComponent("older-snapshot.db")
-        try Data(repeating: 7, count: 1000).write(to: keep)
-        let path = dir.appendingPathComponent("snap.db").path
-        do {
-            _ = try await SnapshotSaver.save(from: client, to: path)
-            Issue.record("save into a 2 MB filesystem succeeded")
-        } catch let error as SnapshotStoreError {
-            #expect(error.kind == .noSpace)
-            #expect(error.description.contains("No space left on device (the disk is full; free space or choose another --dir)"))
+        try await withCleanup({ await client.close() }) { () async throws in
+            let dir = try TestDirectories.make("save-full")
+            let mounted = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir.path])
+            try #require(mounted.succeeded, "a small tmpfs is needed to fill a disk: \(mounted.output)")
+            defer { _ = try? runCommand("/bin/umount", [dir.path]) }
+            let keep = dir.appendingPathComponent("older-snapshot.db")
+            try Data(repeating: 7, count: 1000).write(to: keep)
+            let path = dir.appendingPathComponent("snap.db").path
+            do {
+                _ = try await SnapshotSaver.save(from: client, to: path)
+                Issue.record("save into a 2 MB filesystem succeeded")
+            } catch let error as SnapshotStoreError {
+                #expect(error.kind == .noSpace)
+                #expect(error.description.contains("No space left on device (the disk is full; free space or choose another --dir)"))
+            }
+            #expect(entries(dir) == ["older-snapshot.db"])
         }
-        #expect(entries(dir) == ["older-snapshot.db"])
     }
 }
 
