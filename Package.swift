@@ -29,7 +29,7 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Modules, lowest first. A module only imports the ones above it.
-        // The leaf: errno text, free space, byte and duration formatting (Foundation and Glibc only).
+        // The leaf: process spawning, errno text, free space, byte and duration formatting (Foundation and Glibc only).
         .target(name: "SystemSupport"),
         .target(name: "EtcdClient",
                 dependencies: ["SystemSupport", "CNGHTTP2", "COpenSSL",

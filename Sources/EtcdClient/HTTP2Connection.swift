@@ -195,7 +195,7 @@ final class HTTP2Connection: @unchecked Sendable {
             ]
             let rc = poll(&fds, 2, timeoutMS)
             if rc < 0 && errno != EINTR {
-                throw EtcdClientError(.connectionClosed, endpoint: endpoint.description, "poll failed: \(String(cString: strerror(errno)))")
+                throw EtcdClientError(.connectionClosed, endpoint: endpoint.description, "poll failed: \(errnoDescription(errno))")
             }
             if fds[1].revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 64)

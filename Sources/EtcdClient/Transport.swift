@@ -107,7 +107,7 @@ final class TCPTransport: ByteTransport {
     }
 
     static func connectError(_ err: Int32, endpoint: Endpoint) -> EtcdClientError {
-        let text = String(cString: strerror(err))
+        let text = errnoDescription(err)
         switch err {
         case ECONNREFUSED:
             return EtcdClientError(.connectionRefused, endpoint: endpoint.description,
@@ -130,7 +130,7 @@ final class TCPTransport: ByteTransport {
             if err == EINTR { continue }
             if err == EAGAIN || err == EWOULDBLOCK { return .wouldBlock }
             if err == ECONNRESET { return .endOfStream }
-            throw EtcdClientError(.connectionClosed, endpoint: "", "read failed: \(String(cString: strerror(err)))")
+            throw EtcdClientError(.connectionClosed, endpoint: "", "read failed: \(errnoDescription(err))")
         }
     }
 
@@ -142,7 +142,7 @@ final class TCPTransport: ByteTransport {
             if err == EINTR { continue }
             if err == EAGAIN || err == EWOULDBLOCK { return .wouldBlock }
             if err == EPIPE || err == ECONNRESET { return .endOfStream }
-            throw EtcdClientError(.connectionClosed, endpoint: "", "write failed: \(String(cString: strerror(err)))")
+            throw EtcdClientError(.connectionClosed, endpoint: "", "write failed: \(errnoDescription(err))")
         }
     }
 

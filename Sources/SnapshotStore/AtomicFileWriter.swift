@@ -175,7 +175,7 @@ public final class AtomicFileWriter {
     }
 
     static func error(_ err: Int32, _ what: String, path: String) -> SnapshotStoreError {
-        let reason = String(cString: strerror(err))
+        let reason = errnoDescription(err)
         switch err {
         case ENOSPC, EDQUOT:
             return SnapshotStoreError(.noSpace, path: path, "\(what): \(reason) (the disk is full; free space or choose another --dir)")

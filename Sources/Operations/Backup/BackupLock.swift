@@ -1,5 +1,6 @@
 import Foundation
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,7 +43,7 @@ public final class BackupLock: @unchecked Sendable {
                 let who = holder.map { "pid \($0.pid), started \($0.started)" } ?? "pid unknown"
                 throw BackupError(.lockHeld, "another backup (\(who)) is running on \(directory); this run does nothing (lock \(path))")
             }
-            throw BackupError(.io, "could not lock \(path): \(String(cString: strerror(err)))")
+            throw BackupError(.io, "could not lock \(path): \(errnoDescription(err))")
         }
         let text = "\(pid) \(iso8601(now))\n"
         ftruncate(fd, 0)

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ public enum ScheduledBackupPassword {
         let path = setting.value
         var info = stat()
         guard lstat(path, &info) == 0 else {
-            return "the password file \(path) (\(setting.source)) cannot be read: \(String(cString: strerror(errno))); \(howTo)"
+            return "the password file \(path) (\(setting.source)) cannot be read: \(errnoDescription(errno)); \(howTo)"
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             return "the password file \(path) (\(setting.source)) is not a regular file (a symbolic link?); \(howTo)"

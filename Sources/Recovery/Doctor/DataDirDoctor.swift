@@ -162,7 +162,7 @@ public struct DataDirDoctor: Sendable {
     func examineDatabase(_ findings: inout [DoctorFinding]) -> DatabaseFacts? {
         var info = stat()
         guard stat(dbPath, &info) == 0 else {
-            let why = String(cString: strerror(errno))
+            let why = errnoDescription(errno)
             findings.append(DoctorFinding(.critical, "db-missing", "the backend database \(dbPath) is missing (\(why)); etcd would start with no keys or fail",
                                           action: "Restore from the newest good backup."))
             return nil
@@ -363,7 +363,7 @@ public struct DataDirDoctor: Sendable {
 
     /// errno's text for a path that cannot be listed (Foundation's messages do not say why).
     static func reason(_ path: String) -> String {
-        guard let dir = opendir(path) else { return String(cString: strerror(errno)) }
+        guard let dir = opendir(path) else { return errnoDescription(errno) }
         closedir(dir)
         return "cannot be listed"
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SnapshotStore
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -149,7 +150,7 @@ final class JournalWriter: @unchecked Sendable {
         try lock.withLock {
             let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard written == line.count, fsync(fd) == 0 else {
-                throw RestoreError(.journal, "could not write the restore journal \(path): \(String(cString: strerror(errno)))")
+                throw RestoreError(.journal, "could not write the restore journal \(path): \(errnoDescription(errno))")
             }
         }
     }

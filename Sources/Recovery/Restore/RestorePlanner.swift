@@ -78,7 +78,7 @@ public struct RestorePlanner: Sendable {
         let snapshot = options.snapshotPath
         var info = stat()
         guard stat(snapshot, &info) == 0 else {
-            throw RestoreError(.badSnapshot, "cannot read snapshot \(snapshot): \(String(cString: strerror(errno)))")
+            throw RestoreError(.badSnapshot, "cannot read snapshot \(snapshot): \(errnoDescription(errno))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw RestoreError(.badSnapshot, "\(snapshot) is not a regular file")
@@ -86,7 +86,7 @@ public struct RestorePlanner: Sendable {
         var warnings: [String] = []
         let readable = access(snapshot, R_OK) == 0
         if !readable {
-            warnings.append("cannot read \(snapshot) as this user (\(Self.userName(getuid()))): \(String(cString: strerror(errno))); run the restore as root or as the file's owner (\(Self.userName(info.st_uid)))")
+            warnings.append("cannot read \(snapshot) as this user (\(Self.userName(getuid()))): \(errnoDescription(errno)); run the restore as root or as the file's owner (\(Self.userName(info.st_uid)))")
         }
         let verification = SnapshotVerifier.verify(path: snapshot)
         var notes: [String] = []

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemSupport
 
 /// A read-only view of a bbolt database file (an etcd `member/snap/db`, or the db part of a snapshot).
 ///
@@ -98,7 +99,7 @@ public final class BoltFile: @unchecked Sendable {
     }
 
     static func errnoText() -> String {
-        String(cString: strerror(errno))
+        errnoDescription(errno)
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SystemSupport
 
 /// etcd's view of a bbolt file: revisions, the `etcdctl snapshot status` numbers, live keys, members and
 /// the consistent index. Works on snapshot files (db + 32-byte sha256 trailer) and on `member/snap/db`.
@@ -28,7 +29,7 @@ public final class EtcdDatabase: Sendable {
     public convenience init(path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw BoltError(.cannotOpen, "could not stat: \(String(cString: strerror(errno)))", path: path)
+            throw BoltError(.cannotOpen, "could not stat: \(errnoDescription(errno))", path: path)
         }
         let size = Int(info.st_size)
         if Self.hasIntegrityTrailer(fileSize: size) {
@@ -48,7 +49,7 @@ public final class EtcdDatabase: Sendable {
     private static func readTrailer(path: String, at offset: Int) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw BoltError(.cannotOpen, "could not open: \(String(cString: strerror(errno)))", path: path)
+            throw BoltError(.cannotOpen, "could not open: \(errnoDescription(errno))", path: path)
         }
         defer { close(fd) }
         var trailer = [UInt8](repeating: 0, count: trailerSize)

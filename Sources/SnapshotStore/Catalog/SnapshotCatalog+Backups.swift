@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -103,7 +104,7 @@ extension SnapshotCatalog {
             let sidecar = Self.sidecarPath(for: path)
             throw SnapshotStoreError(error.kind, path: path, "could not write the sidecar \(sidecar): \(error.detail); "
                 + (removed ? "the snapshot \(path) was removed again, nothing was saved"
-                           : "the snapshot \(path) could not be removed (\(String(cString: strerror(errno)))): delete it by hand"))
+                           : "the snapshot \(path) could not be removed (\(errnoDescription(errno))): delete it by hand"))
         }
         guard verification.health == .good else {
             throw SnapshotStoreError(.corrupt, path: path,

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -272,7 +273,7 @@ public struct SnapshotCatalog: Sendable {
         let target = length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
         var resolved = Glibc.stat()
         guard fstatat(fd, name, &resolved, 0) == 0 else {
-            return "a symbolic link to \(target), which cannot be followed (\(String(cString: strerror(errno))))" + notOpened
+            return "a symbolic link to \(target), which cannot be followed (\(errnoDescription(errno)))" + notOpened
         }
         if resolved.st_mode & S_IFMT == S_IFREG { return nil }
         return "a symbolic link to \(target), \(kind(resolved.st_mode)), not a regular file" + notOpened

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,7 +107,7 @@ public final class FileByteSource: ByteSource {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw CodecError(.io, "could not open \(path) for reading: \(String(cString: strerror(errno)))")
+            throw CodecError(.io, "could not open \(path) for reading: \(errnoDescription(errno))")
         }
         self.fd = fd
     }
@@ -119,7 +120,7 @@ public final class FileByteSource: ByteSource {
             let got = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if got >= 0 { return got }
             if errno == EINTR { continue }
-            throw CodecError(.io, "could not read \(path): \(String(cString: strerror(errno)))")
+            throw CodecError(.io, "could not read \(path): \(errnoDescription(errno))")
         }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SystemSupport
 
 /// The SHA-256 of a file's first `length` bytes, computed on a thread of its own so the caller can walk the
 /// database meanwhile. The bytes are read through read-only mapped windows of `chunkSize`, one at a time, with
@@ -68,7 +69,7 @@ final class ChecksumJob: @unchecked Sendable {
         while offset < length {
             let read = pread(fd, buffer.baseAddress, min(buffer.count, length - offset), off_t(offset))
             if read < 0, errno == EINTR { continue }
-            if read < 0 { return .failure(ReadProblem(message: String(cString: strerror(errno)))) }
+            if read < 0 { return .failure(ReadProblem(message: errnoDescription(errno))) }
             if read == 0 { return .failure(ReadProblem(message: "the file ended at byte \(offset) while it was being read")) }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<read]))
             offset += read

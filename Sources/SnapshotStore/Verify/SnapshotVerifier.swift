@@ -237,7 +237,7 @@ public enum SnapshotVerifier {
     static func notRegularFileProblem(_ mode: mode_t) -> String? {
         switch mode & S_IFMT {
         case S_IFREG: nil
-        case S_IFDIR: String(cString: strerror(EISDIR))
+        case S_IFDIR: errnoDescription(EISDIR)
         case S_IFIFO: "not a regular file (a FIFO)"
         case S_IFSOCK: "not a regular file (a socket)"
         case S_IFCHR: "not a regular file (a character device)"
@@ -247,6 +247,6 @@ public enum SnapshotVerifier {
     }
 
     static func errnoText() -> String {
-        String(cString: strerror(errno))
+        errnoDescription(errno)
     }
 }
