@@ -17,7 +17,7 @@ public actor EtcdClient {
     private var token: String?
     /// The endpoint that answered last; tried first next time.
     private var preferred: Endpoint?
-    /// Authenticate calls that succeeded (tests check that an expired token is renewed once).
+    /// Authenticate calls that succeeded (tests check that an expired token is renewed).
     private(set) var authenticationCount = 0
 
     public init(_ configuration: EtcdClientConfiguration) {
@@ -110,7 +110,7 @@ public actor EtcdClient {
     /// Maintenance/Snapshot: the backend database as a stream of chunks (see `SnapshotStream`).
     /// No total deadline applies (a large snapshot takes as long as it takes); a stream that delivers no bytes for
     /// `configuration.snapshotStallTimeout` while the caller waits ends with `.stalled`. The stream is cancelled
-    /// when the caller stops reading it. An expired token is renewed once, as for unary calls: the first
+    /// when the caller stops reading it. An expired token is renewed, as for unary calls: the first
     /// message is awaited here, so an "invalid auth token" answer starts the stream again after authenticating.
     public func snapshot(endpoint: Endpoint? = nil) async throws -> SnapshotStream {
         let path = "/etcdserverpb.Maintenance/Snapshot"
@@ -118,16 +118,20 @@ public actor EtcdClient {
         let stall = configuration.snapshotStallTimeout
         let (connection, call) = try await startCall(path, body: body, endpoint: endpoint, timeout: nil, streaming: true,
                                                      stallTimeout: stall)
-        do {
-            let first = try await call.next()
-            return SnapshotStream(call: call, endpoint: connection.endpoint, first: first)
-        } catch let error as EtcdClientError where isInvalidToken(error) && configuration.credentials != nil {
-            token = nil
-            try await authenticate(on: connection)
-            let (_, retry) = try await startCall(path, body: body, endpoint: connection.endpoint, timeout: nil,
-                                                 streaming: true, stallTimeout: stall)
-            let first = try await retry.next()
-            return SnapshotStream(call: retry, endpoint: connection.endpoint, first: first)
+        var attempt = 0
+        var current = call
+        while true {
+            do {
+                let first = try await current.next()
+                return SnapshotStream(call: current, endpoint: connection.endpoint, first: first)
+            } catch let error as EtcdClientError where isInvalidToken(error) && configuration.credentials != nil
+                && attempt < Self.reauthenticationAttempts {
+                attempt += 1
+                token = nil
+                try await authenticate(on: connection)
+                (_, current) = try await startCall(path, body: body, endpoint: connection.endpoint, timeout: nil,
+                                                   streaming: true, stallTimeout: stall)
+            }
         }
     }
 
@@ -153,17 +157,27 @@ public actor EtcdClient {
         let body: [UInt8] = try request.serializedBytes()
         let (connection, call) = try await startCall(path, body: body, endpoint: endpoint,
                                                      timeout: configuration.callTimeout, streaming: false)
-        do {
-            return try await Self.singleResponse(call, path: path, endpoint: connection.endpoint)
-        } catch let error as EtcdClientError where isInvalidToken(error) && configuration.credentials != nil {
-            // The token expired or the member restarted: authenticate once more and retry once.
-            token = nil
-            try await authenticate(on: connection)
-            let (_, retry) = try await startCall(path, body: body, endpoint: connection.endpoint,
-                                                 timeout: configuration.callTimeout, streaming: false)
-            return try await Self.singleResponse(retry, path: path, endpoint: connection.endpoint)
+        var attempt = 0
+        var current = call
+        while true {
+            do {
+                return try await Self.singleResponse(current, path: path, endpoint: connection.endpoint)
+            } catch let error as EtcdClientError where isInvalidToken(error) && configuration.credentials != nil
+                && attempt < Self.reauthenticationAttempts {
+                // The token expired or the member restarted: authenticate again and retry. More than once only
+                // when the fresh token was already refused too (a short --auth-token-ttl on a host so busy that
+                // the retry came after it ran out).
+                attempt += 1
+                token = nil
+                try await authenticate(on: connection)
+                (_, current) = try await startCall(path, body: body, endpoint: connection.endpoint,
+                                                   timeout: configuration.callTimeout, streaming: false)
+            }
         }
     }
+
+    /// How many times one call authenticates again after "invalid auth token" before it gives up.
+    static let reauthenticationAttempts = 3
 
     /// The one message of a unary call, read to the end so an error status in the trailers is not missed.
     private static func singleResponse<Response: SwiftProtobuf.Message>(_ call: GRPCCall, path: String,

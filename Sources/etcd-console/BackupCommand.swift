@@ -47,6 +47,16 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var retention: RetentionOptions
 
     func run() async throws {
+        let run = try prepare()
+        // A SIGTERM (systemctl stop) at any point is recorded, never a silent death.
+        let interrupt = InterruptHandler { [run] in run.interrupt() }
+        let succeeded = await run.perform()
+        interrupt.cancel()
+        if !succeeded { throw ExitCode(1) }
+    }
+
+    /// Settings, credentials and the offsite store, resolved before anything is locked or recorded.
+    private func prepare() throws -> BackupRun {
         var flags = retention.configurationFlags
         flags[.stallTimeout] = stallTimeout
         flags[.dir] = dir.map(absolutePath)
@@ -69,10 +79,7 @@ struct BackupCommand: AsyncParsableCommand {
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY)
         run.progress = { bar.update($0) }
         run.streamed = { bar.finish() }
-        // A SIGTERM (systemctl stop) at any point is recorded, never a silent death.
-        let interrupt = InterruptHandler { [run] in run.interrupt() }
-        defer { interrupt.cancel() }
-        guard await run.perform() else { throw ExitCode(1) }
+        return run
     }
 }
 

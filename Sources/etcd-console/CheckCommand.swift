@@ -37,19 +37,31 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         let resolved = try connection.resolve()
         let client = EtcdClient(try clientConfiguration(resolved))
-        let report: ClusterCheck.Report
-        do {
-            // The flag, else the config file / environment / the discovered etcd unit's own flag.
-            let configured = resolved[.quotaBackendBytes].flatMap { Int64($0) }
-            report = try await ClusterCheck(client: client, quotaBytes: quotaBackendBytes ?? configured,
-                                            quotaSource: quotaBackendBytes != nil ? "--quota-backend-bytes"
-                                                : "quota-backend-bytes from \(resolved.settings[.quotaBackendBytes].map { "\($0.source)" } ?? "the settings")").run()
-        } catch {
-            await client.close()
-            throw error
-        }
+        let failure = await Self.checkAndShow(check(client, resolved), as: output.output)
         await client.close()
-        switch output.output {
+        if let failure { throw failure }
+    }
+
+    /// The flag, else the config file / environment / the discovered etcd unit's own flag.
+    private func check(_ client: EtcdClient, _ resolved: ResolvedConfiguration) -> ClusterCheck {
+        let configured = resolved[.quotaBackendBytes].flatMap { Int64($0) }
+        let source = quotaBackendBytes != nil ? "--quota-backend-bytes"
+            : "quota-backend-bytes from \(resolved.settings[.quotaBackendBytes].map { "\($0.source)" } ?? "the settings")"
+        return ClusterCheck(client: client, quotaBytes: quotaBackendBytes ?? configured, quotaSource: source)
+    }
+
+    /// Runs the check and prints it; the error to exit with (ExitCode(1) when it found trouble), or nil.
+    private static func checkAndShow(_ check: ClusterCheck, as format: OutputFormat) async -> (any Error)? {
+        do {
+            try show(try await check.run(), as: format)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private static func show(_ report: ClusterCheck.Report, as format: OutputFormat) throws {
+        switch format {
         case .json: try printJSON(report)
         case .table: print(CommandTables.check(report), terminator: "")
         }

@@ -47,7 +47,7 @@ struct AuthTests {
         #expect(error?.detail.contains("pass --user") == true)
     }
 
-    @Test("An expired token is renewed once, transparently")
+    @Test("An expired token is renewed transparently")
     func reauthenticates() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "ttl", auth: true, authTokenTTLSeconds: 3))
         let client = makeClient([etcd.endpoint], credentials: Self.root)
@@ -89,7 +89,10 @@ struct AuthTests {
             try await action(round)
             if await client.authenticationCount > before { break }
         }
-        #expect(await client.authenticationCount == before + 1, "renewed once, after etcd expired the token")
+        // Renewed after etcd expired the token: once on a quiet host; a busy one may see the fresh token expire
+        // before the retry reaches etcd, and the client then renews again (at most 3 times per call).
+        let renewals = await client.authenticationCount - before
+        #expect(renewals >= 1 && renewals <= 3 * round, "renewed \(renewals) times in \(round) rounds")
         return round
     }
 }
