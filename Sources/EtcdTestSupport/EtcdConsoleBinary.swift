@@ -13,13 +13,16 @@ public enum EtcdConsoleBinary {
     }()
 
     /// Runs `etcd-console`; `ETCDCTL_*` connection variables of the test's own environment are not passed on,
-    /// only those given in `environment`.
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    /// only those given in `environment`. `timeout` bounds the whole run (a fill of tens of MB on a loaded host
+    /// can take minutes: give it more).
+    public static func run(_ arguments: [String], environment: [String: String] = [:],
+                           timeout: Duration = .seconds(60)) throws -> CommandResult {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw EtcdTestSupportError("etcd-console not built at \(path): run swift build")
         }
         let unset = ["ETCDCTL_ENDPOINTS", "ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY", "ETCDCTL_USER", "ETCDCTL_PASSWORD"]
             .flatMap { ["-u", $0] }
-        return try runCommand("/usr/bin/env", unset + environment.map { "\($0.key)=\($0.value)" } + [path] + arguments)
+        return try runCommand("/usr/bin/env", unset + environment.map { "\($0.key)=\($0.value)" } + [path] + arguments,
+                              timeout: timeout)
     }
 }

@@ -181,7 +181,7 @@ struct BackupCommandTests {
     func recordWhileStreaming() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-jobs"))
         defer { etcd.stopNow() }
-        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "20"])
+        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "20", "--command-timeout", "60s"], timeout: .seconds(600))
         try #require(fill.status == 0, "\(fill.output)")
         let dir = try TestDirectories.make("backup-jobs")
         let run = Process()

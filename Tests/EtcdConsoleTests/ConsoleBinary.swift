@@ -6,8 +6,9 @@ import Testing
 enum ConsoleBinary {
     static var path: String { EtcdConsoleBinary.path }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-        try EtcdConsoleBinary.run(arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:],
+                    timeout: Duration = .seconds(60)) throws -> CommandResult {
+        try EtcdConsoleBinary.run(arguments, environment: environment, timeout: timeout)
     }
 
     /// Parses stdout as a JSON object.

@@ -139,7 +139,7 @@ struct SnapshotSaveInterruptTests {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-sigint"))
         defer { etcd.stopNow() }
         // Enough data (~40 MB) that the stream lasts longer than the polling below.
-        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "40", "--command-timeout", "60s"])
+        let fill = try ConsoleBinary.run(["fill", "--endpoints", etcd.clientURL, "--megabytes", "40", "--command-timeout", "60s"], timeout: .seconds(600))
         try #require(fill.status == 0, "\(fill.output)")
         let dir = try TestDirectories.make("cli-sigint")
         let path = dir.appendingPathComponent("interrupted.db").path
