@@ -18,6 +18,10 @@ public struct MemberStatus: Sendable, Equatable {
     public var errors: [String]
     /// Round trip of one Status call on an open connection.
     public var latency: Duration?
+    /// The revision the member has applied (its Status response header).
+    public var revision: Int64?
+    /// StatusResponse.dbSizeQuota (etcd 3.6+; nil from older members, which report 0).
+    public var dbSizeQuota: Int64?
     /// False when the member did not answer.
     public var reachable: Bool { version != nil }
 
@@ -134,6 +138,7 @@ extension EtcdClient {
                      dbSizeInUse: status.dbSizeInUse == 0 ? nil : status.dbSizeInUse,
                      raftTerm: status.raftTerm, raftIndex: status.raftIndex,
                      raftAppliedIndex: status.raftAppliedIndex == 0 ? nil : status.raftAppliedIndex,
-                     errors: status.errors + alarms.map(alarmText), latency: latency)
+                     errors: status.errors + alarms.map(alarmText), latency: latency,
+                     revision: status.header.revision, dbSizeQuota: status.dbSizeQuota == 0 ? nil : status.dbSizeQuota)
     }
 }

@@ -172,7 +172,13 @@ public struct SystemProcessRunner: ProcessRunner {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: a script written a moment ago is still open for writing in a child another thread of this
+        // process is forking; that descriptor closes at the child's exec, so try again briefly.
+        var spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        for _ in 0..<40 where spawned == ETXTBSY {
+            usleep(25_000)
+            spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         close(fds[1])
         guard spawned == 0 else {
             close(fds[0])

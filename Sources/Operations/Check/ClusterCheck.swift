@@ -143,16 +143,9 @@ public struct ClusterCheck: Sendable {
     public func run() async throws -> Report {
         // By name, so the same cluster always prints in the same order (the member list is ordered by id).
         let statuses = try await client.clusterStatus().sorted { ($0.name, $0.endpoint) < ($1.name, $1.endpoint) }
-        // The revision and quota each reachable member reports (one more Status call on its open connection).
-        var observations: [Observation] = []
-        for member in statuses {
-            var observation = Observation(status: member, revision: nil)
-            if member.reachable, let endpoint = try? Endpoint(parsing: member.endpoint),
-               let status = try? await client.status(of: endpoint) {
-                observation.revision = status.header.revision
-                observation.quota = status.dbSizeQuota
-            }
-            observations.append(observation)
+        // The revision and quota come with each reachable member's status: no second call.
+        var observations = statuses.map { member in
+            Observation(status: member, revision: member.reachable ? member.revision : nil, quota: member.dbSizeQuota ?? 0)
         }
         let revision = Self.commonRevision(observations)
         if let revision {
