@@ -50,10 +50,6 @@ func runCommand(_ path: String, _ arguments: [String], environment: [String: Str
         }
     }
 
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.environment = childEnvironment(adding: environment, dropping: prefixes)
     let outHandle = try FileHandle(forWritingTo: outURL)
     let errHandle = try FileHandle(forWritingTo: errURL)
     let inHandle = try FileHandle(forReadingFrom: inURL)
@@ -62,16 +58,28 @@ func runCommand(_ path: String, _ arguments: [String], environment: [String: Str
         try? errHandle.close()
         try? inHandle.close()
     }
-    process.standardOutput = outHandle
-    process.standardError = errHandle
-    process.standardInput = inHandle
-
     let finished = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in finished.signal() }
-    do {
-        try process.run()
-    } catch {
-        throw EtcdTestSupportError("could not start \(path): \(error)")
+    var process = Process()
+    // A script a test has just written can still be open for writing in a child another thread is forking
+    // (ETXTBSY, "Text file busy"): that passes in moments, so starting is retried briefly, as the product's
+    // SystemProcessRunner does.
+    for attempt in 1... {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = childEnvironment(adding: environment, dropping: prefixes)
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        process.standardInput = inHandle
+        process.terminationHandler = { _ in finished.signal() }
+        do {
+            try process.run()
+            break
+        } catch let error as NSError where isTextFileBusy(error) && attempt < 40 {
+            Thread.sleep(forTimeInterval: 0.05)
+        } catch {
+            throw EtcdTestSupportError("could not start \(path): \(error)")
+        }
     }
     let pid = process.processIdentifier
     SpawnedProcesses.shared.record(process)
@@ -89,6 +97,12 @@ func runCommand(_ path: String, _ arguments: [String], environment: [String: Str
     let status = process.terminationReason == .uncaughtSignal
         ? 128 + process.terminationStatus : process.terminationStatus
     return CommandResult(status: status, stdout: readText(outURL), stderr: readText(errURL))
+}
+
+/// ETXTBSY, as Foundation reports a failed spawn: itself, or as the underlying error of a Cocoa file error.
+private func isTextFileBusy(_ error: NSError) -> Bool {
+    if error.domain == NSPOSIXErrorDomain && error.code == Int(ETXTBSY) { return true }
+    return (error.userInfo[NSUnderlyingErrorKey] as? NSError).map(isTextFileBusy) ?? false
 }
 
 /// Sends a signal with kill(2), whose name EtcdProcess.kill() hides inside that type.
