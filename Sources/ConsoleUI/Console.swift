@@ -71,7 +71,7 @@ public struct Console: Sendable {
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),
-        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :help :q", footer: "command"),
+        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :check :help :q", footer: "command"),
         KeyBinding([.tab, .backTab], "next / previous screen"),
         KeyBinding([.character("1"), .character("2"), .character("3")], "Members / Snapshots / Jobs"),
         KeyBinding([.escape], "back: close a dialog, browse or diff, clear a filter"),
@@ -183,6 +183,11 @@ public struct Console: Sendable {
         case .effect(let effect):
             if case .browse(let ref) = effect { loading = "reading \(ref.name)…" }
             if case .diff(let from, let to) = effect { loading = "comparing \(from.name) with \(to.name)…" }
+            if case .checkCluster = effect {
+                if case .running = members.check { return [] }
+                members.check = .running(since: now)
+                message = ("checking every member's keys (hashKV at one revision)…", false)
+            }
             if case .planRestore(let ref) = effect {
                 if wizard?.phase == .running {
                     pushed = .wizard
@@ -303,20 +308,21 @@ public struct Console: Sendable {
         }
     }
 
-    /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:help`, `:q` (and unique prefixes).
+    /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:check`, `:help`, `:q` (and unique prefixes).
     mutating func runCommand(_ text: String) -> [Effect] {
         let commands: [(String, Tab?)] = [("members", .members), ("snapshots", .snapshots), ("jobs", .jobs),
-                                          ("restore", nil), ("help", nil), ("quit", nil), ("q", nil)]
+                                          ("restore", nil), ("check", .members), ("help", nil), ("quit", nil), ("q", nil)]
         let word = text.lowercased()
         if word == "q" || word == "q!" || word == "quit" { return word == "q!" ? [.quit] : requestQuit() }
         let matches = commands.filter { $0.0.hasPrefix(word) && !word.isEmpty }
         guard matches.count == 1 || matches.contains(where: { $0.0 == word }) else {
-            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :help, :q)", true)
+            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :check, :help, :q)", true)
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
         if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help(offset: 0) }
         if match.0 == "restore" { return openRestore() }
+        if match.0 == "check" { return perform(.effect(.checkCluster)) }
         return []
     }
 
@@ -438,6 +444,12 @@ public struct Console: Sendable {
                 $0.message = error
             }
             message = (error, true)
+        case .checked(let result, let date):
+            members.check = .done(result, at: date)
+            message = ("check: " + result.verdict, !result.healthy)
+        case .checkFailed(let error, let date):
+            members.check = .failed(error, at: date)
+            message = ("check failed: \(error)", true)
         case .unfinishedRestore(let plan, let summary, let steps):
             guard wizard == nil else { break }
             wizard = WizardScreen(unfinished: plan, summary: summary, steps: steps)

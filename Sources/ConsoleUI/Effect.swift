@@ -45,6 +45,8 @@ public enum Effect: Sendable, Equatable {
     case checkUnfinishedRestore
     case resumeRestore(job: Int)
     case rollbackRestore(job: Int)
+    /// `etcd-console check`: every member's KV hash at one revision, alarms, quota (Members `c`, `:check`).
+    case checkCluster
 }
 
 /// What the runtime feeds back: results of effects, and the passing of time.
@@ -77,6 +79,8 @@ public enum ConsoleEvent: Sendable {
     case restore(job: Int, RestoreEvent)
     /// A restore, resume or rollback that could not start (nothing was changed by it).
     case restoreNotStarted(job: Int, String)
+    case checked(ConsistencyCheck, at: Date)
+    case checkFailed(String, at: Date)
     /// An unfinished restore journal: its plan, one line about it, and how far each step got.
     case unfinishedRestore(RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus] = [:])
 }

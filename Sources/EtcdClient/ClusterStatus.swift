@@ -27,9 +27,50 @@ public struct MemberStatus: Sendable, Equatable {
 
     /// The member ID as etcdctl prints it: lower-case hex without leading zeros.
     public var idHex: String { String(id, radix: 16) }
+
+    /// What identifies the member from one refresh to the next: its ID, or its endpoint when the ID is not known.
+    public var watchKey: String { id != 0 ? idHex : endpoint }
+}
+
+/// Since when each member has not answered, carried from one refresh to the next (the console's Members
+/// screen, `status --watch`). A member that answers again is forgotten; one that keeps failing keeps its first time.
+public struct MemberOutages: Sendable, Equatable {
+    public private(set) var since: [String: Date] = [:]
+
+    public init() {}
+
+    public mutating func update(_ members: [MemberStatus], at date: Date) {
+        var next: [String: Date] = [:]
+        for member in members where !member.reachable {
+            next[member.watchKey] = since[member.watchKey] ?? date
+        }
+        since = next
+    }
+
+    /// Every member of the last refresh is down (or the refresh failed altogether): keep the known outages and
+    /// start the clock for the members not yet known to be down.
+    public mutating func allDown(_ members: [MemberStatus], at date: Date) {
+        for member in members where since[member.watchKey] == nil { since[member.watchKey] = date }
+    }
+
+    public subscript(member: MemberStatus) -> Date? { since[member.watchKey] }
+}
+
+extension Array where Element == MemberStatus {
+    /// How many raft entries `member` is behind the leader (the leader's raft index minus the member's; 0 for the
+    /// leader itself). Nil when there is no answering leader or the member did not report its index.
+    public func raftLag(of member: MemberStatus) -> UInt64? {
+        guard let leaderIndex = first(where: { $0.isLeader == true })?.raftIndex, let index = member.raftIndex else { return nil }
+        return leaderIndex > index ? leaderIndex - index : 0
+    }
 }
 
 extension MemberStatus {
+    /// This member as one that stopped answering: who it is, nothing of what it said, and why.
+    public func notAnswering(_ reason: String) -> MemberStatus {
+        MemberStatus(name: name, id: id, endpoint: endpoint, isLearner: isLearner, errors: [reason])
+    }
+
     /// An endpoint that did not answer at all: nothing is known but its URL and why (`reachable` is false).
     public init(endpoint: String, unreachable reason: String) {
         self.init(name: "", id: 0, endpoint: endpoint, version: nil, isLeader: nil, isLearner: false, dbSize: nil,

@@ -37,17 +37,10 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         let resolved = try connection.resolve()
         let client = EtcdClient(try clientConfiguration(resolved))
-        let failure = await Self.checkAndShow(check(client, resolved), as: output.output)
+        let failure = await Self.checkAndShow(ClusterCheck(client: client, settings: resolved, quotaFlag: quotaBackendBytes),
+                                              as: output.output)
         await client.close()
         if let failure { throw failure }
-    }
-
-    /// The flag, else the config file / environment / the discovered etcd unit's own flag.
-    private func check(_ client: EtcdClient, _ resolved: ResolvedConfiguration) -> ClusterCheck {
-        let configured = resolved[.quotaBackendBytes].flatMap { Int64($0) }
-        let source = quotaBackendBytes != nil ? "--quota-backend-bytes"
-            : "quota-backend-bytes from \(resolved.settings[.quotaBackendBytes].map { "\($0.source)" } ?? "the settings")"
-        return ClusterCheck(client: client, quotaBytes: quotaBackendBytes ?? configured, quotaSource: source)
     }
 
     /// Runs the check and prints it; the error to exit with (ExitCode(1) when it found trouble), or nil.

@@ -85,9 +85,9 @@ struct ConfigInitCommand: ParsableCommand {
 
     static func describe(_ deployment: EtcdDeployment) -> String {
         switch deployment.kind {
-        case .systemd: return "the systemd unit \(deployment.unitFile ?? "etcd.service")"
-        case .staticPod: return "the static pod manifest \(deployment.manifestPath ?? "etcd.yaml")"
-        case .configFile: return "the etcd config file \(deployment.configFile ?? "")"
+        case .systemd: return "the systemd unit \(deployment.described(deployment.unitFile ?? "etcd.service"))"
+        case .staticPod: return "the static pod manifest \(deployment.described(deployment.manifestPath ?? "etcd.yaml"))"
+        case .configFile: return "the etcd config file \(deployment.described(deployment.configFile ?? ""))"
         case .none: return "etcd's defaults (no unit, manifest or config file found)"
         }
     }

@@ -73,7 +73,9 @@ struct LiveConsoleServices: ConsoleServices {
         let throttle = ProgressThrottle(progress)
         let saved = try await catalog.saveVerified(from: client, progress: { throttle.send($0) })
         let name = (saved.save.path as NSString).lastPathComponent
-        return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)"
+        // The directory warnings `snapshot save` prints on stderr (others can list it) go with the result.
+        let warnings = saved.warnings.map { "; warning: " + $0 }.joined()
+        return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)" + warnings
     }
 
     func damage(of snapshot: SnapshotRef) async -> String? {
@@ -124,6 +126,20 @@ struct LiveConsoleServices: ConsoleServices {
 
     func diff(from: SnapshotRef, to: SnapshotRef) async throws -> SnapshotDiff {
         try SnapshotDiffer.diff(from.path, to.path, prefix: etcdPrefix)
+    }
+
+    func checkCluster() async throws -> ConsistencyCheck {
+        let report = try await ClusterCheck(client: client, settings: resolved).run()
+        return ConsistencyCheck(
+            revision: report.revision,
+            members: report.members.map {
+                ConsistencyCheck.Member(name: $0.name.isEmpty ? $0.endpoint : $0.name, endpoint: $0.endpoint,
+                                        hash: $0.hash.map { String(format: "%08x", $0) }, consistent: $0.consistent,
+                                        error: $0.error)
+            },
+            verdict: CommandTables.checkVerdict(report),
+            findings: report.findings.map { .init(isError: $0.severity == .error, message: $0.message, action: $0.action) },
+            healthy: report.healthy)
     }
 
     // MARK: - Restore

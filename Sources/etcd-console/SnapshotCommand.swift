@@ -55,6 +55,7 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
           etcd-console snapshot save                      # into /var/lib/etcd-backup
           etcd-console snapshot save --dir /backup/etcd -o json
           etcd-console snapshot save --file /root/before-upgrade.db
+          etcd-console snapshot save /root/before-upgrade.db   # as etcdctl takes it
         """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -63,8 +64,14 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory for a timestamped snapshot file (default /var/lib/etcd-backup).", valueName: "dir"))
     var dir: String?
 
-    @Option(help: ArgumentHelp("Exact file to write (must not exist).", valueName: "path"))
-    var file: String?
+    @Option(name: .customLong("file"), help: ArgumentHelp("Exact file to write (must not exist).", valueName: "path"))
+    var fileOption: String?
+
+    @Argument(help: ArgumentHelp("The file to write, as `etcdctl snapshot save FILE` takes it (same as --file).", valueName: "file"))
+    var fileArgument: String?
+
+    /// --file or the positional FILE (etcdctl's habit): one of them at most.
+    var file: String? { fileOption ?? fileArgument }
 
     @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk.", valueName: "dir"))
     var dataDir: String?
@@ -73,6 +80,9 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     var stallTimeout: String?
 
     func validate() throws {
+        if fileOption != nil && fileArgument != nil {
+            throw ValidationError("give the file once: either --file PATH or PATH, not both")
+        }
         if dir != nil && file != nil { throw ValidationError("use either --dir or --file, not both") }
     }
 

@@ -14,10 +14,15 @@ struct StatusCommand: AsyncParsableCommand {
         Warns on stderr (even when etcd is down) when the newest good snapshot in the snapshot directory is \
         older than twice the schedule interval (schedule.every in the config file, default 30min), or when a \
         configured schedule has no good snapshot at all. Exits 1 when no endpoint answers; with -o json \
-        it then still prints every endpoint with reachable false and the error.
+        it then still prints every endpoint with reachable false and the error. LAG is how many raft entries \
+        a member is behind the leader.
+
+        With --watch the table is drawn again every --interval seconds until Ctrl-C, and a member that stops \
+        answering shows since when; the others stay live.
 
         Examples:
           etcd-console status
+          etcd-console status --watch --interval 5
           etcd-console status --endpoints https://10.0.0.5:2379 \\
               --cacert /etc/etcd/ca.pem \\
               --cert /etc/etcd/client.pem --key /etc/etcd/client-key.pem -o json
@@ -25,9 +30,21 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
+    @Flag(help: "Draw the table again every --interval seconds until interrupted (Ctrl-C).")
+    var watch = false
+    @Option(help: ArgumentHelp("Seconds between two refreshes with --watch.", valueName: "seconds"))
+    var interval: Int = 2
+
+    func validate() throws {
+        if watch && output.output == .json {
+            throw ValidationError("--watch draws a table; for machine output run `status -o json` as often as needed")
+        }
+        if interval < 1 { throw ValidationError("--interval must be at least 1 second, not \(interval)") }
+    }
 
     func run() async throws {
         let resolved = try connection.resolve()
+        if watch { return try await runWatch(resolved) }
         let backups = Self.backupFreshness(resolved)
         if let warning = backups?.warning { printError("warning: \(warning)") }
         if let warning = OffsiteFreshnessWarning.check(resolved) { printError("warning: \(warning)") }
@@ -44,7 +61,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         switch output.output {
         case .json:
-            try printJSON(StatusReport(members: members.map(MemberJSON.init), backups: backups))
+            try printJSON(StatusReport(members: members.map { MemberJSON($0, raftLag: members.raftLag(of: $0)) }, backups: backups))
         case .table:
             print(Self.table(members), terminator: "")
         }
@@ -53,6 +70,35 @@ struct StatusCommand: AsyncParsableCommand {
 
     static func table(_ members: [MemberStatus]) -> String {
         CommandTables.status(members)
+    }
+
+    /// `--watch`: one client, a refresh every interval, outages carried from one refresh to the next. On a
+    /// terminal the screen is cleared before each table; otherwise each table follows a time line (for logs).
+    private func runWatch(_ resolved: ResolvedConfiguration) async throws {
+        let client = EtcdClient(try clientConfiguration(resolved))
+        let terminal = isatty(STDOUT_FILENO) == 1
+        var outages = MemberOutages()
+        var last: [MemberStatus] = []
+        while !Task.isCancelled {
+            let now = Date()
+            var problem: String?
+            do {
+                last = try await client.clusterStatus()
+                outages.update(last, at: now)
+            } catch {
+                problem = "no endpoint answers: \(error)"
+                outages.allDown(last, at: now)
+                last = last.map { $0.notAnswering("unreachable") }
+            }
+            var text = terminal ? "\u{1B}[H\u{1B}[2J" : ""
+            text += "etcd-console status · \(CommandTables.rfc3339(now)) · every \(interval)s (Ctrl-C to stop)\n"
+            if let problem { text += problem + "\n" }
+            if !last.isEmpty { text += CommandTables.status(last, downSince: outages.since, now: now) }
+            // Unbuffered, one write per refresh: a log or a pipe sees each table whole as soon as it is drawn.
+            FileHandle.standardOutput.write(Data((terminal ? text : text + "\n").utf8))
+            try? await Task.sleep(for: .seconds(interval))
+        }
+        await client.close()
     }
 }
 
@@ -99,8 +145,12 @@ extension StatusCommand {
 struct MemberJSON: Encodable {
     var member: MemberStatus
 
-    init(_ member: MemberStatus) {
+    /// Raft entries behind the leader (null when there is no leader or the member did not answer).
+    var raftLag: UInt64?
+
+    init(_ member: MemberStatus, raftLag: UInt64? = nil) {
         self.member = member
+        self.raftLag = raftLag
     }
 
     /// An endpoint that did not answer: its URL, reachable false, and why.
@@ -113,7 +163,7 @@ struct MemberJSON: Encodable {
     private var unknownID = false
 
     enum CodingKeys: String, CodingKey {
-        case name, id, endpoint, version, isLeader, isLearner, dbSize, dbSizeInUse, raftTerm, raftIndex,
+        case name, id, endpoint, version, isLeader, isLearner, dbSize, dbSizeInUse, raftTerm, raftIndex, raftLag,
              raftAppliedIndex, errors, latencyMs, reachable
     }
 
@@ -129,6 +179,7 @@ struct MemberJSON: Encodable {
         try c.encode(member.dbSizeInUse, forKey: .dbSizeInUse)
         try c.encode(member.raftTerm, forKey: .raftTerm)
         try c.encode(member.raftIndex, forKey: .raftIndex)
+        try c.encode(raftLag, forKey: .raftLag)
         try c.encode(member.raftAppliedIndex, forKey: .raftAppliedIndex)
         try c.encode(member.errors, forKey: .errors)
         try c.encode(member.latency.map { ($0.milliseconds * 1000).rounded() / 1000 }, forKey: .latencyMs)

@@ -39,6 +39,19 @@ enum ConsoleFixtures {
                errors: ["could not reach https://10.0.0.7:2379: connection refused"], reachable: false),
     ]
 
+    /// `etcd-console check` with master3's keys differing from the other two.
+    static let divergedCheck = ConsistencyCheck(
+        revision: 1_204_000,
+        members: [
+            .init(name: "master1", endpoint: "https://10.0.0.5:2379", hash: "5d1c3a09", consistent: true, error: nil),
+            .init(name: "master2", endpoint: "https://10.0.0.6:2379", hash: "5d1c3a09", consistent: true, error: nil),
+            .init(name: "master3", endpoint: "https://10.0.0.7:2379", hash: "0b77e2f4", consistent: false, error: nil),
+        ],
+        verdict: "NOT CONSISTENT: 1 of 3 members differ at revision 1204000",
+        findings: [.init(isError: true, message: "master3's keys differ from master1, master2 at revision 1204000 (hash 0b77e2f4 vs 5d1c3a09)",
+                         action: "Do not restore from a snapshot of master3. Replace it: `etcdctl member remove` it, wipe its data dir (move it aside), `member add` it back with --initial-cluster-state existing.")],
+        healthy: false)
+
     static let doctorReport = DoctorReport(findings: [
         DoctorFinding(.critical, "snap-db-missing",
                       "member/snap/0000000000000007-0000000000123456.snap is at index 1193046 but member/snap/000000000000123456.snap.db is missing and the db's consistent_index is 1180000: etcd will refuse to start with \"failed to find database snapshot file\"",

@@ -20,6 +20,23 @@ struct ConsoleGoldenTests {
             _ = c.apply(.members(F.degradedMembers, at: F.now))
             return c
         }),
+        ("members-lagging-one-down", {
+            // master2 is 4,210 entries behind; master3 answered 2 minutes ago and has not since.
+            var c = F.console()
+            _ = c.apply(.members(F.healthyMembers, at: F.now.addingTimeInterval(-130)))
+            var members = F.degradedMembers
+            members[1].raftIndex = 1_200_122
+            _ = c.apply(.members(members, at: F.now.addingTimeInterval(-120)))
+            _ = c.apply(.members(members, at: F.now))
+            return c
+        }),
+        ("members-check-diverged", {
+            var c = F.console()
+            _ = c.apply(.members(F.healthyMembers, at: F.now))
+            _ = c.handle(.character("c"))
+            _ = c.apply(.checked(F.divergedCheck, at: F.now))
+            return c
+        }),
         ("members-etcd-down", {
             var c = F.console()
             _ = c.apply(.members(F.healthyMembers, at: F.now.addingTimeInterval(-30)))

@@ -81,7 +81,7 @@ struct KeyHandlingTests {
 
     @Test("Command mode: :jobs, a unique prefix, :q and an unknown command", arguments: [
         ("jobs", Console.Tab.jobs, nil as String?), ("mem", .members, nil), ("snap", .snapshots, nil),
-        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :restore, :help, :q)"),
+        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :restore, :check, :help, :q)"),
     ])
     func command(_ text: String, _ tab: Console.Tab, _ error: String?) {
         var c = F.withSnapshots(3)
@@ -118,6 +118,52 @@ struct KeyHandlingTests {
         _ = c.apply(.members(F.healthyMembers, at: F.now.addingTimeInterval(6)))
         #expect(c.members.unreachableSince == nil)
         #expect(c.members.doctor == nil)
+    }
+
+    @Test("Members: c runs the consistency check once at a time; its result marks the differing member")
+    func membersCheck() {
+        var c = F.console()
+        _ = c.apply(.members(F.healthyMembers, at: F.now))
+        #expect(Self.press(&c, .character("c")) == [.checkCluster])
+        #expect(c.members.check == .running(since: F.now))
+        #expect(Self.press(&c, .character("c")) == [], "a second check while one runs is refused")
+        #expect(c.message?.text == "a check is already running")
+        _ = c.apply(.checked(F.divergedCheck, at: F.now.addingTimeInterval(3)))
+        #expect(c.members.check == .done(F.divergedCheck, at: F.now.addingTimeInterval(3)))
+        #expect(c.message?.text == "check: NOT CONSISTENT: 1 of 3 members differ at revision 1204000")
+        #expect(c.message?.isError == true)
+        var grid = TextGrid(width: 120, height: 40)
+        c.render(into: &grid)
+        #expect(grid.text.contains("0b77e2f4 DIFFERS"), "\(grid.text)")
+        #expect(grid.text.contains("5d1c3a09 same"))
+        // :check from another screen goes back to Members and checks again.
+        c.tab = .jobs
+        _ = Self.press(&c, .character(":"))
+        Self.type(&c, "check")
+        #expect(Self.press(&c, .enter) == [.checkCluster])
+        #expect(c.tab == .members)
+        _ = c.apply(.checkFailed("no endpoint answers", at: F.now.addingTimeInterval(9)))
+        #expect(c.members.check == .failed("no endpoint answers", at: F.now.addingTimeInterval(9)))
+        #expect(Self.press(&c, .character("c")) == [.checkCluster], "a finished (failed) check can be run again")
+    }
+
+    @Test("Members: a member that stops answering shows since when; it is forgotten once it answers again")
+    func memberOutageSince() {
+        var c = F.console()
+        _ = c.apply(.members(F.healthyMembers, at: F.now))
+        #expect(c.members.outages.since.isEmpty)
+        _ = c.apply(.members(F.degradedMembers, at: F.now.addingTimeInterval(2)))
+        _ = c.apply(.members(F.degradedMembers, at: F.now.addingTimeInterval(4)))
+        #expect(c.members.outages[F.degradedMembers[2]] == F.now.addingTimeInterval(2), "the first refresh it missed")
+        var grid = TextGrid(width: 120, height: 40)
+        c.render(into: &grid)
+        #expect(grid.text.contains("not answering since 12:03:03"), "\(grid.text)")
+        // Every endpoint down: the known outage keeps its start, the others start now.
+        _ = c.apply(.membersFailed("refused", at: F.now.addingTimeInterval(6)))
+        #expect(c.members.outages[F.degradedMembers[2]] == F.now.addingTimeInterval(2))
+        #expect(c.members.outages[F.healthyMembers[0]] == F.now.addingTimeInterval(6))
+        _ = c.apply(.members(F.healthyMembers, at: F.now.addingTimeInterval(8)))
+        #expect(c.members.outages.since.isEmpty)
     }
 
     // MARK: Snapshots

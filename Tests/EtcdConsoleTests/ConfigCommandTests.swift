@@ -57,7 +57,8 @@ struct ConfigCommandTests {
         #expect(file.values[.every]?.text == "1h")
         #expect(file.values[.dir] == nil)   // a default: listed, commented out
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("# Written by `etcd-console config init` from the static pod manifest /etc/kubernetes/manifests/etcd.yaml."))
+        // Discovery ran under --root: the comment says where the manifest it read really is.
+        #expect(text.contains("# Written by `etcd-console config init` from the static pod manifest /etc/kubernetes/manifests/etcd.yaml (under \(root.path))."), "\(text)")
         #expect(text.contains("#dir: /var/lib/etcd-backup"))
 
         let again = try ConsoleBinary.run(["config", "init", "--root", root.path, "--file", path])

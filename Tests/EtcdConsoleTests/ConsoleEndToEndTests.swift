@@ -75,6 +75,49 @@ struct ConsoleEndToEndTests {
         try await tmux.waitFor("EXITED 0")
     }
 
+    @Test("n into a directory others can list: the save succeeds and its job says so (as snapshot save warns on stderr)")
+    func saveWarnsListableDirectory() async throws {
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-listable"))
+        defer { etcd.stopNow() }
+        let dir = try TestDirectories.make("console-listable").appendingPathComponent("backups")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir.path, "--data-dir", etcd.dataDir.path],
+                                   width: 160, height: 40)
+        try await tmux.waitFor("1/1 members healthy")
+        try tmux.press("2")
+        try await tmux.waitFor("no snapshots in \(dir.path) yet")
+        try tmux.press("n")
+        try tmux.press("3")
+        let done = try await tmux.waitFor("succeeded")
+        #expect(done.contains("warning: others can list"), "\(done)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".db") }.count == 1)
+        try tmux.press("q")
+    }
+
+    @Test("A 3-member cluster: c checks every member's keys (the same hash on all), a stopped member shows since when")
+    func clusterCheckAndOutage() async throws {
+        let cluster = try await EtcdCluster.start(.v3_5, name: "console-ha")
+        defer { cluster.stopNow() }
+        _ = try cluster.members[0].etcdctl(["put", "/registry/configmaps/default/ha", "v"])
+        let dir = try TestDirectories.make("console-ha").appendingPathComponent("backups").path
+        let tmux = try TmuxSession(["--endpoints", cluster.endpoints, "--dir", dir, "--data-dir", "/nonexistent",
+                                    "--dial-timeout", "2s", "--command-timeout", "3s"], width: 120, height: 40)
+        try await tmux.waitFor("3/3 members healthy")
+        try tmux.press("c")
+        let checked = try await tmux.waitFor("consistent: 3/3 members have the same keys at revision")
+        // Table rows: selection mark, leader/learner mark, then the name.
+        let rows = checked.split(separator: "\n").filter { $0.range(of: #"^.[ *~] m[123] "#, options: .regularExpression) != nil }
+        #expect(rows.count == 3, "\(checked)")
+        #expect(rows.allSatisfy { $0.contains(" same") }, "every row carries its hash and 'same': \(checked)")
+        cluster.members[1].stopNow()
+        let down = try await tmux.waitFor("2/3 members healthy")
+        let m2 = down.split(separator: "\n").first { $0.range(of: #"^.[ *~] m2 "#, options: .regularExpression) != nil }.map(String.init) ?? ""
+        #expect(m2.contains("not answering since "), "\(down)")
+        #expect(down.split(separator: "\n").first { $0.range(of: #"^.[ *~] m1 "#, options: .regularExpression) != nil }?.contains("3.5.") == true,
+                "m1 stays live: \(down)")
+        try tmux.press("q")
+    }
+
     @Test("etcd stops: the console says since when it is unreachable and shows the doctor's findings; the rest stays usable")
     func etcdDown() async throws {
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_4, name: "console-down"))

@@ -67,6 +67,25 @@ struct SnapshotSaveCommandTests {
         #expect(result.stderr.contains("use either --dir or --file, not both"))
     }
 
+    @Test("FILE as etcdctl takes it (`snapshot save FILE`) writes that file, relative to the working directory")
+    func positionalFile() async throws {
+        let etcd = try await Self.etcd.get()
+        let dir = try TestDirectories.make("cli-positional")
+        let path = dir.appendingPathComponent("etcdctl-style.db").path
+        let saved = try ConsoleBinary.run(["snapshot", "save", path, "--endpoints", etcd.clientURL])
+        #expect(saved.status == 0, "\(saved.output)")
+        #expect(saved.stdout == path + "\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(FileManager.default.fileExists(atPath: path + ".meta.json"))
+        let both = try ConsoleBinary.run(["snapshot", "save", path + "2", "--file", path + "3"])
+        #expect(both.status == 2)
+        #expect(both.stderr.contains("give the file once: either --file PATH or PATH, not both"), "\(both.output)")
+        let dirToo = try ConsoleBinary.run(["snapshot", "save", path + "4", "--dir", "/tmp"])
+        #expect(dirToo.status == 2)
+        #expect(dirToo.stderr.contains("use either --dir or --file, not both"))
+    }
+
     @Test("etcd unreachable: exit 1, nothing written")
     func unreachable() throws {
         let dir = try TestDirectories.make("cli-unreachable")

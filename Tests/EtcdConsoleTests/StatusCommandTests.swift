@@ -16,12 +16,13 @@ struct StatusCommandTests {
         #expect(members.count == 1)
         let member = try #require(members.first)
         for key in ["name", "id", "endpoint", "version", "isLeader", "dbSize", "dbSizeInUse", "raftTerm", "raftIndex",
-                    "raftAppliedIndex", "errors", "latencyMs"] {
+                    "raftLag", "raftAppliedIndex", "errors", "latencyMs"] {
             #expect(member[key] != nil, "missing key \(key)")
         }
         #expect(member["name"] as? String == "console-status")
         #expect(member["endpoint"] as? String == etcd.clientURL)
         #expect(member["isLeader"] as? Bool == true)
+        #expect(member["raftLag"] as? Int == 0, "the leader is 0 entries behind itself")
         #expect((member["version"] as? String)?.hasPrefix("3.5.") == true)
         let list = try etcd.etcdctl(["member", "list", "-w", "simple"])
         let etcdctlID = list.stdout.split(separator: ",").first.map(String.init)
@@ -92,6 +93,69 @@ struct StatusCommandTests {
         #expect(none.status == 2)
         #expect(none.stderr.contains("no password for user root: set ETCDCTL_PASSWORD"))
     }
+
+    @Test("status --watch on a 3-member cluster: a member that stops shows since when, the other two stay live")
+    func watchShowsOutage() async throws {
+        let cluster = try await EtcdCluster.start(.v3_5, name: "status-watch")
+        defer { cluster.stopNow() }
+        let dir = try TestDirectories.make("status-watch")
+        let log = dir.appendingPathComponent("watch.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: ConsoleBinary.path)
+        watch.arguments = ["status", "--watch", "--interval", "1", "--endpoints", cluster.endpoints,
+                           "--dial-timeout", "2s", "--command-timeout", "3s"]
+        watch.standardOutput = try FileHandle(forWritingTo: log)
+        watch.standardError = watch.standardOutput
+        try watch.run()
+        defer { if watch.isRunning { watch.terminate() } }
+
+        /// The last complete refresh in the log (a time line, then the table), polled until `condition` holds.
+        func refresh(where condition: (String) -> Bool) async throws -> String {
+            let deadline = ContinuousClock.now + .seconds(300)
+            var last = ""
+            while ContinuousClock.now < deadline {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                // Every refresh but the one being written ends with the next one's time line.
+                let blocks = text.components(separatedBy: "etcd-console status · ").dropFirst().dropLast()
+                last = blocks.last ?? ""
+                if condition(last) { return last }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("no refresh matched in 300 s; the last: \(last)")
+            return last
+        }
+        func row(_ block: String, _ name: String) -> String {
+            block.split(separator: "\n").first { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == Substring(name) }
+                .map(String.init) ?? ""
+        }
+        let healthy = try await refresh { block in ["m1", "m2", "m3"].allSatisfy { row(block, $0).contains(" 3.5.") } }
+        #expect(healthy.contains("LAG"), "\(healthy)")
+        let stoppedAt = Date()
+        cluster.members[2].stopNow()
+        let degraded = try await refresh { row($0, "m3").contains("not answering since ") }
+        #expect(row(degraded, "m1").contains(" 3.5."), "m1 stays live: \(degraded)")
+        #expect(row(degraded, "m2").contains(" 3.5."), "m2 stays live: \(degraded)")
+        #expect(!row(degraded, "m1").contains("not answering"))
+        // The outage started at the first refresh after the stop: that time, not a later one, stays on the row.
+        let since = try #require(row(degraded, "m3").range(of: #"not answering since (\S+)"#, options: .regularExpression))
+        let stamp = String(row(degraded, "m3")[since].dropFirst("not answering since ".count))
+        let started = try #require(ISO8601DateFormatter().date(from: stamp), "\(stamp)")
+        #expect(started >= stoppedAt.addingTimeInterval(-1) && started <= Date(), "\(stamp)")
+        let later = try await refresh { $0 != degraded && row($0, "m3").contains("not answering since ") }
+        #expect(row(later, "m3").contains("not answering since \(stamp)"), "the start does not move: \(later)")
+        watch.terminate()
+    }
+
+    @Test("status --watch refuses -o json and an interval under a second (usage errors, exit 2)")
+    func watchUsage() throws {
+        let json = try ConsoleBinary.run(["status", "--watch", "-o", "json", "--endpoints", "http://127.0.0.1:1"])
+        #expect(json.status == 2)
+        #expect(json.stderr.contains("--watch draws a table; for machine output run `status -o json` as often as needed"), "\(json.output)")
+        let fast = try ConsoleBinary.run(["status", "--watch", "--interval", "0", "--endpoints", "http://127.0.0.1:1"])
+        #expect(fast.status == 2)
+        #expect(fast.stderr.contains("--interval must be at least 1 second, not 0"), "\(fast.output)")
+    }
 }
 
 /// One etcd shared by a suite's tests, started on first use.
@@ -108,4 +172,5 @@ actor SharedProcess {
         self.task = task
         return try await task.value
     }
+
 }

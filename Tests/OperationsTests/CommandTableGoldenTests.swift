@@ -23,23 +23,29 @@ enum GoldenText {
 struct CommandTableGoldenTests {
     static let now = Date(timeIntervalSince1970: 1_764_082_800)  // 2025-11-25T15:00:00Z
 
-    @Test("status: a leader, a follower, a learner and a member that did not answer")
+    @Test("status: a leader, a lagging follower, a learner and a member not answering for 2m05s (--watch)")
     func status() throws {
         func member(_ name: String, _ ip: String, id: UInt64, leader: Bool?, learner: Bool = false, up: Bool = true,
-                    errors: [String] = []) -> MemberStatus {
+                    index: UInt64 = 184_467, errors: [String] = []) -> MemberStatus {
             MemberStatus(name: name, id: id, endpoint: "https://\(ip):2379", version: up ? "3.5.17" : nil, isLeader: up ? leader : nil,
                          isLearner: learner, dbSize: up ? 48_234_496 : nil, dbSizeInUse: up ? 31_457_280 : nil,
-                         raftTerm: up ? 7 : nil, raftIndex: up ? 184_467 : nil, raftAppliedIndex: up ? 184_467 : nil,
+                         raftTerm: up ? 7 : nil, raftIndex: up ? index : nil, raftAppliedIndex: up ? index : nil,
                          errors: errors, latency: up ? .microseconds(1_840) : nil)
         }
         let members = [
             member("master-1", "10.0.0.5", id: 0x8e9e05c52164694d, leader: true, errors: ["alarm: NOSPACE"]),
-            member("master-2", "10.0.0.6", id: 0x91bc3c398fb3c146, leader: false),
+            member("master-2", "10.0.0.6", id: 0x91bc3c398fb3c146, leader: false, index: 183_955),
             member("master-3", "10.0.0.7", id: 0xfd422379fda50e48, leader: false, learner: true),
             member("master-4", "10.0.0.8", id: 0x2f0a5b7c9d1e3f46, leader: nil, up: false,
                    errors: ["could not reach https://10.0.0.8:2379: connection refused (is etcd running and listening on port 2379?)"]),
         ]
-        try GoldenText.check(CommandTables.status(members), "status")
+        #expect(members.raftLag(of: members[1]) == 512)
+        #expect(members.raftLag(of: members[0]) == 0)
+        #expect(members.raftLag(of: members[3]) == nil, "no index from a member that did not answer")
+        var outages = MemberOutages()
+        outages.update(members, at: Self.now.addingTimeInterval(-125))
+        outages.update(members, at: Self.now)
+        try GoldenText.check(CommandTables.status(members, downSince: outages.since, now: Self.now), "status")
     }
 
     @Test("snapshot list: ours and foreign, good, corrupt and unverified, with the summary line")

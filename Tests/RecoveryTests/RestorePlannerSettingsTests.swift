@@ -67,6 +67,17 @@ struct RestorePlannerSettingsTests {
         #expect(plan.rendered().contains("\nWARNING: the snapshot was saved from member demo"))
     }
 
+    @Test("The service's source names the discovered unit; under a fake root (the demo, --root) it says which root")
+    func serviceSourceUnderRoot() async throws {
+        let path = try snapshot(member: "demo")
+        var deployment = unit(name: "demo")
+        let host = try await RestorePlanner(runner: etcdutl()).plan(deployment: deployment, options: RestoreOptions(snapshotPath: path))
+        #expect(host.source(.service) == "discovered: /lib/systemd/system/etcd.service")
+        deployment.root = "/tmp/etcd-console-demo.Xc81Qa/root"
+        let sandbox = try await RestorePlanner(runner: etcdutl()).plan(deployment: deployment, options: RestoreOptions(snapshotPath: path))
+        #expect(sandbox.source(.service) == "discovered: /lib/systemd/system/etcd.service (under /tmp/etcd-console-demo.Xc81Qa/root)")
+    }
+
     @Test("A given value wins over the unit and the sidecar and shows the source it was given with")
     func givenWins() async throws {
         let path = try snapshot(member: "demo")

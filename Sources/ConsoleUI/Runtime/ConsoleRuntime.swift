@@ -130,6 +130,16 @@ public final class ConsoleRuntime {
                     events.post(.membersFailed("\(error)", at: now()))
                 }
             }
+        case .checkCluster:
+            guard inFlight.begin("check") else { return }
+            Task.detached {
+                defer { inFlight.end("check") }
+                do {
+                    events.post(.checked(try await services.checkCluster(), at: now()))
+                } catch {
+                    events.post(.checkFailed("\(error)", at: now()))
+                }
+            }
         case .diagnoseDataDir:
             guard inFlight.begin("doctor") else { return }
             Task.detached {

@@ -40,6 +40,8 @@ public protocol ConsoleServices: Sendable {
     /// Continue or undo the unfinished restore; throws when it cannot even start (no journal any more).
     func resumeRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
+    /// `etcd-console check`: hashes every member at one revision; throws only when no member answers.
+    func checkCluster() async throws -> ConsistencyCheck
 }
 
 extension ConsoleServices {

@@ -17,12 +17,17 @@ public struct MembersScreen: Sendable {
     var doctorRequested = false
     /// The last failure was a TLS handshake: etcd runs and answers, the connection settings are wrong.
     public var tlsFailed = false
+    /// Since when each member that does not answer has been silent (the others stay live).
+    public var outages = MemberOutages()
+    /// The last `c` (check): every member's KV hash at one revision.
+    public var check = ConsistencyCheckState.none
 
     public init() {}
 
     static let bindings: [KeyBinding] = [
         KeyBinding([.up, .down], "select a member"),
         KeyBinding([.character("r")], "refresh now (also re-runs the doctor when etcd is down)", footer: "refresh"),
+        KeyBinding([.character("c")], "check: do all members hold the same keys? (hashKV at one revision)", footer: "check"),
     ]
 
     /// One line for the header: health at a glance.
@@ -45,6 +50,7 @@ public struct MembersScreen: Sendable {
 
     mutating func apply(members: [MemberStatus], at date: Date) {
         self.members = members
+        outages.update(members, at: date)
         updatedAt = date
         unreachableSince = nil
         lastError = nil
@@ -57,6 +63,7 @@ public struct MembersScreen: Sendable {
     /// Records a failed refresh; returns true when the doctor should run (the first failure of an outage).
     /// Records a TLS failure: etcd answers, so its data dir is not examined (a doctor report would mislead).
     mutating func apply(tlsFailure: String, at date: Date) {
+        outages.allDown(members, at: date)
         lastError = tlsFailure
         tlsFailed = true
         doctor = nil
@@ -65,6 +72,7 @@ public struct MembersScreen: Sendable {
     }
 
     mutating func apply(failure: String, at date: Date) -> Bool {
+        outages.allDown(members, at: date)
         lastError = failure
         tlsFailed = false
         if unreachableSince == nil { unreachableSince = date }
@@ -82,6 +90,10 @@ public struct MembersScreen: Sendable {
             if unreachableSince != nil { doctorRequested = false }
             return .effect(.refreshMembers)
         }
+        if key == .character("c") {
+            if case .running = check { return .refused("a check is already running") }
+            return .effect(.checkCluster)
+        }
         return .unhandled
     }
 
@@ -90,21 +102,47 @@ public struct MembersScreen: Sendable {
         TableColumn(title: "ENDPOINT", priority: 8, maxWidth: 32), TableColumn(title: "VERSION", priority: 6),
         TableColumn(title: "DB/IN USE", alignRight: true, priority: 7),
         TableColumn(title: "TERM", alignRight: true, priority: 3), TableColumn(title: "INDEX", alignRight: true, priority: 4),
-        TableColumn(title: "APPLIED", alignRight: true, priority: 3), TableColumn(title: "LATENCY", alignRight: true, priority: 5),
-        TableColumn(title: "ALARMS", priority: 8, maxWidth: 36),
+        TableColumn(title: "LAG", alignRight: true, priority: 6), TableColumn(title: "APPLIED", alignRight: true, priority: 3),
+        TableColumn(title: "LATENCY", alignRight: true, priority: 5), TableColumn(title: "ALARMS", priority: 8, maxWidth: 36),
     ]
+    /// After a check: each member's KV hash and whether it matches.
+    static let checkColumn = TableColumn(title: "KV HASH", priority: 7)
+
+    var checkResult: ConsistencyCheck? {
+        if case .done(let result, _) = check { return result }
+        return nil
+    }
+
+    static func hashCell(_ m: ConsistencyCheck.Member?) -> String {
+        guard let m else { return "-" }
+        guard let hash = m.hash else { return "not checked" }
+        return hash + (m.consistent == false ? " DIFFERS" : m.consistent == true ? " same" : "")
+    }
 
     static func latency(_ m: MemberStatus) -> String {
         m.latency.map { String(format: "%.1fms", Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000) } ?? "-"
     }
 
-    static func row(_ m: MemberStatus) -> [String] {
+    /// The member's problems, first since when it has not answered.
+    func problems(_ m: MemberStatus, _ context: RenderContext) -> [String] {
+        guard let since = outages[m] else { return m.errors }
+        return ["not answering since \(context.clock.time(since))"] + m.errors
+    }
+
+    func cells(_ m: MemberStatus, _ context: RenderContext) -> [String] {
         let size = m.dbSize.map { bytes($0) + "/" + (m.dbSizeInUse.map(bytes) ?? "-") } ?? "-"
         let marker = m.isLeader == true ? "* " : m.isLearner ? "~ " : "  "
-        return [marker + (m.name.isEmpty ? "(unnamed)" : m.name), m.idHex, m.endpoint, m.version ?? "-", size,
-                m.raftTerm.map(String.init) ?? "-", m.raftIndex.map(String.init) ?? "-",
-                m.raftAppliedIndex.map(String.init) ?? "-", latency(m),
-                m.errors.isEmpty ? "-" : m.errors.joined(separator: "; ")]
+        let problems = problems(m, context)
+        let name: String = marker + (m.name.isEmpty ? "(unnamed)" : m.name)
+        let term: String = m.raftTerm.map { String($0) } ?? "-"
+        let index: String = m.raftIndex.map { String($0) } ?? "-"
+        let lag: String = members.raftLag(of: m).map { String($0) } ?? "-"
+        let applied: String = m.raftAppliedIndex.map { String($0) } ?? "-"
+        let problemText: String = problems.isEmpty ? "-" : problems.joined(separator: "; ")
+        var cells: [String] = [name, m.idHex, m.endpoint, m.version ?? "-", size, term, index, lag, applied,
+                               Self.latency(m), problemText]
+        if let checkResult { cells.insert(Self.hashCell(checkResult.member(m.name, endpoint: m.endpoint)), at: 5) }
+        return cells
     }
 
     func render(into grid: inout TextGrid, area: Area, context: RenderContext) {
@@ -113,8 +151,10 @@ public struct MembersScreen: Sendable {
             renderDown(into: &grid, area: area, context: context)
             return
         }
-        let rows = members.map(Self.row)
-        let table = TableLayout(Self.columns, rows: rows, width: area.width - 2)
+        let rows = members.map { cells($0, context) }
+        var columns = Self.columns
+        if checkResult != nil { columns.insert(Self.checkColumn, at: 5) }
+        let table = TableLayout(columns, rows: rows, width: area.width - 2)
         grid.put(" " + table.header, row: row, column: 0, style: .header)
         row += 1
         let detailHeight = 6
@@ -126,8 +166,15 @@ public struct MembersScreen: Sendable {
             row += 1
         }
         grid.put(" * leader  ~ learner", row: row, column: 0, style: .dim)
+        row += 1
+        let checkBottom = area.top + area.height - 1 - detailHeight
+        for line in checkLines(width: area.width - 2, context: context) where row < checkBottom {
+            grid.put(" " + line.0, row: row, column: 0, style: line.1)
+            row += 1
+        }
         if members.indices.contains(selected) {
-            renderDetail(members[selected], into: &grid, top: area.top + area.height - 1 - detailHeight, width: area.width)
+            renderDetail(members[selected], into: &grid, top: area.top + area.height - 1 - detailHeight, width: area.width,
+                         context: context)
         }
         if let updatedAt {
             grid.put(" updated \(context.clock.time(updatedAt)) · refreshed every 2s", row: area.top + area.height - 1,
@@ -135,18 +182,42 @@ public struct MembersScreen: Sendable {
         }
     }
 
+    /// The last check's verdict and findings, under the table.
+    func checkLines(width: Int, context: RenderContext) -> [(String, CellStyle)] {
+        switch check {
+        case .none:
+            return []
+        case .running(let since):
+            return [("checking every member's keys (started \(context.clock.time(since)))…", .warning)]
+        case .failed(let error, let at):
+            return wrap("check at \(context.clock.time(at)) failed: \(error)", width: width).map { ($0, CellStyle.bad) }
+        case .done(let result, let at):
+            var lines = wrap("check at \(context.clock.time(at)): \(result.verdict)", width: width)
+                .map { ($0, result.healthy ? CellStyle.good : .bad) }
+            for finding in result.findings {
+                lines += wrap((finding.isError ? "error: " : "warning: ") + finding.message, width: width)
+                    .map { ($0, finding.isError ? CellStyle.bad : .warning) }
+                lines += wrap("→ " + finding.action, width: width - 2).map { ("  " + $0, CellStyle.normal) }
+            }
+            return lines
+        }
+    }
+
     /// Every field of the selected member, so nothing is lost when columns are dropped at 80 columns.
-    private func renderDetail(_ m: MemberStatus, into grid: inout TextGrid, top: Int, width: Int) {
+    private func renderDetail(_ m: MemberStatus, into grid: inout TextGrid, top: Int, width: Int, context: RenderContext) {
         grid.put(String(repeating: "─", count: width), row: top, column: 0, style: .dim)
         grid.put(" \(m.name.isEmpty ? m.idHex : m.name) ", row: top, column: 2, style: .title)
         let role = m.isLeader == true ? "leader" : !m.reachable ? "not answering" : m.isLearner ? "learner" : "follower"
         let facts = ["id \(m.idHex)", role, "etcd \(m.version ?? "?")", m.endpoint, "latency \(Self.latency(m))",
                      "db \(m.dbSize.map(bytes) ?? "?") (in use \(m.dbSizeInUse.map(bytes) ?? "?"))",
                      "raft term \(m.raftTerm.map(String.init) ?? "?")", "index \(m.raftIndex.map(String.init) ?? "?")",
+                     "lag \(members.raftLag(of: m).map { "\($0) behind the leader" } ?? "?")",
                      "applied \(m.raftAppliedIndex.map(String.init) ?? "?")"]
+            + (checkResult.map { ["kv hash \(Self.hashCell($0.member(m.name, endpoint: m.endpoint)))"] } ?? [])
         var lines = wrapItems(facts, width: width - 2).map { ($0, CellStyle.normal) }
-        lines += (m.errors.isEmpty ? ["no alarms, no errors"] : m.errors).flatMap { wrap($0, width: width - 2) }
-            .map { ($0, m.errors.isEmpty ? CellStyle.good : .bad) }
+        let problems = problems(m, context)
+        lines += (problems.isEmpty ? ["no alarms, no errors"] : problems).flatMap { wrap($0, width: width - 2) }
+            .map { ($0, problems.isEmpty ? CellStyle.good : .bad) }
         for (i, line) in lines.prefix(4).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
         }

@@ -139,6 +139,15 @@ public struct ClusterCheck: Sendable {
         self.quotaSource = quotaSource
     }
 
+    /// The quota from `--quota-backend-bytes` when given, else the settings (config file, environment, the
+    /// discovered etcd unit's own flag), else etcd's default.
+    public init(client: EtcdClient, settings: ResolvedConfiguration, quotaFlag: Int64? = nil) {
+        let configured = settings[.quotaBackendBytes].flatMap { Int64($0) }
+        let source = quotaFlag != nil ? "--quota-backend-bytes"
+            : "quota-backend-bytes from \(settings.settings[.quotaBackendBytes].map { "\($0.source)" } ?? "the settings")"
+        self.init(client: client, quotaBytes: quotaFlag ?? configured, quotaSource: source)
+    }
+
     /// Asks every member, then judges. Throws only when no endpoint answers at all.
     public func run() async throws -> Report {
         // By name, so the same cluster always prints in the same order (the member list is ordered by id).
@@ -274,6 +283,20 @@ public struct ClusterCheck: Sendable {
 }
 
 extension CommandTables {
+    /// The check's verdict in one line (the command's table and the console's Members screen).
+    public static func checkVerdict(_ report: ClusterCheck.Report) -> String {
+        let hashed = report.members.filter { $0.hash != nil }.count
+        let same = report.members.filter { $0.consistent == true }.count
+        if report.consistent == nil {
+            return "not comparable: the members were at different compact revisions; run the check again"
+        } else if report.consistent == true && hashed == report.members.count {
+            return "consistent: \(same)/\(report.members.count) members have the same keys at revision \(report.revision)"
+        } else if report.consistent == true {
+            return "consistent so far: the \(hashed) members that answered have the same keys at revision \(report.revision); \(report.members.count - hashed) could not be checked"
+        }
+        return "NOT CONSISTENT: \(report.members.count - same) of \(report.members.count) members differ at revision \(report.revision)"
+    }
+
     /// `etcd-console check`: one row per member, then the verdict and the findings.
     public static func check(_ report: ClusterCheck.Report) -> String {
         let header = ["MEMBER", "ENDPOINT", "HASH", "COMPACTED", "DB SIZE", "IN USE", "LAG", "SAME KEYS"]
@@ -283,18 +306,7 @@ extension CommandTables {
              m.dbSizeInUse.map { formatBytes(Int($0)) } ?? "-", m.raftLag.map(String.init) ?? "-",
              m.consistent.map { $0 ? "yes" : "NO" } ?? (m.error ?? "-")]
         }
-        var text = render(header, rows)
-        let hashed = report.members.filter { $0.hash != nil }.count
-        let same = report.members.filter { $0.consistent == true }.count
-        if report.consistent == nil {
-            text += "not comparable: the members were at different compact revisions; run the check again\n"
-        } else if report.consistent == true && hashed == report.members.count {
-            text += "consistent: \(same)/\(report.members.count) members have the same keys at revision \(report.revision)\n"
-        } else if report.consistent == true {
-            text += "consistent so far: the \(hashed) members that answered have the same keys at revision \(report.revision); \(report.members.count - hashed) could not be checked\n"
-        } else {
-            text += "NOT CONSISTENT: \(report.members.count - same) of \(report.members.count) members differ at revision \(report.revision)\n"
-        }
+        var text = render(header, rows) + checkVerdict(report) + "\n"
         for f in report.findings {
             text += "\(f.severity.rawValue): \(f.message)\n  → \(f.action)\n"
         }

@@ -23,17 +23,23 @@ public enum CommandTables {
         return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
     }
 
-    /// `etcd-console status`: one row per member.
-    public static func status(_ members: [MemberStatus]) -> String {
+    /// `etcd-console status`: one row per member. LAG is how many raft entries a member is behind the leader.
+    /// `downSince` (from `status --watch`, keyed by `MemberStatus.watchKey`) adds when a member stopped answering.
+    public static func status(_ members: [MemberStatus], downSince: [String: Date] = [:], now: Date = Date()) -> String {
         let header = ["ENDPOINT", "NAME", "ID", "VERSION", "LEADER", "DB SIZE", "IN USE", "TERM", "INDEX",
-                      "APPLIED", "LEARNER", "LATENCY", "ERRORS"]
+                      "LAG", "APPLIED", "LEARNER", "LATENCY", "ERRORS"]
         let rows = members.map { m -> [String] in
-            [m.endpoint, m.name.isEmpty ? "-" : m.name, m.idHex, m.version ?? "-",
-             m.isLeader.map { $0 ? "yes" : "no" } ?? "-", m.dbSize.map { formatBytes(Int($0)) } ?? "-",
-             m.dbSizeInUse.map { formatBytes(Int($0)) } ?? "-", m.raftTerm.map(String.init) ?? "-",
-             m.raftIndex.map(String.init) ?? "-", m.raftAppliedIndex.map(String.init) ?? "-",
-             m.isLearner ? "yes" : "no", m.latency.map { String(format: "%.1fms", milliseconds($0)) } ?? "-",
-             m.errors.isEmpty ? "-" : m.errors.joined(separator: "; ")]
+            var errors = m.errors
+            if let since = downSince[m.watchKey] {
+                errors.insert("not answering since \(rfc3339(since)) (\(age(now.timeIntervalSince(since))))", at: 0)
+            }
+            return [m.endpoint, m.name.isEmpty ? "-" : m.name, m.idHex, m.version ?? "-",
+                    m.isLeader.map { $0 ? "yes" : "no" } ?? "-", m.dbSize.map { formatBytes(Int($0)) } ?? "-",
+                    m.dbSizeInUse.map { formatBytes(Int($0)) } ?? "-", m.raftTerm.map(String.init) ?? "-",
+                    m.raftIndex.map(String.init) ?? "-", members.raftLag(of: m).map(String.init) ?? "-",
+                    m.raftAppliedIndex.map(String.init) ?? "-",
+                    m.isLearner ? "yes" : "no", m.latency.map { String(format: "%.1fms", milliseconds($0)) } ?? "-",
+                    errors.isEmpty ? "-" : errors.joined(separator: "; ")]
         }
         return render(header, rows)
     }

@@ -91,6 +91,14 @@ public struct EtcdDeployment: Sendable, Equatable {
     /// The etcd program the unit or manifest runs (`/usr/bin/etcd`), when known: its directory is where the
     /// matching etcdutl/etcdctl are looked for first.
     public var etcdProgram: String?
+    /// The directory discovery read the host under ("/" on a real host; a fake root in tests, the demo and
+    /// `--root`). The paths above are host paths; `described(_:)` says where such a file really is.
+    public var root = "/"
+
+    /// A host path as an operator looks for it: itself, or "PATH (under ROOT)" when discovery ran under a fake root.
+    public func described(_ path: String) -> String {
+        root == "/" || root.isEmpty ? path : "\(path) (under \(root))"
+    }
 
     public init(kind: Kind, unitName: String? = nil, unitFile: String? = nil, manifestPath: String? = nil,
                 configFile: String? = nil, settings: [EtcdSetting.Name: EtcdSetting] = [:],

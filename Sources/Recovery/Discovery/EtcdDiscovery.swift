@@ -32,6 +32,12 @@ public struct EtcdDiscovery: Sendable {
     /// The deployment found on this host. Throws `DiscoveryError` when a file that decides the answer
     /// cannot be read or parsed (the error names the file, and the line for YAML).
     public func discover(overrides: [EtcdSetting.Name: String] = [:]) throws -> EtcdDeployment {
+        var deployment = try discoverDeployment(overrides: overrides)
+        deployment.root = root
+        return deployment
+    }
+
+    private func discoverDeployment(overrides: [EtcdSetting.Name: String]) throws -> EtcdDeployment {
         if let deployment = try discoverSystemd(overrides: overrides) { return deployment }
         if let deployment = try discoverStaticPod(overrides: overrides) { return deployment }
         if let deployment = try discoverConfigFile(overrides: overrides) { return deployment }

@@ -158,13 +158,13 @@ public struct RestorePlanner: Sendable {
         let service: ServiceTarget
         if let manifest = options.staticPodManifest ?? (options.unit == nil && deployment.kind == .staticPod ? deployment.manifestPath : nil) {
             service = .staticPod(manifest: manifest, parkedAt: Self.parkedPath(forManifest: manifest))
-            sources[.service] = options.staticPodManifest != nil ? (options.sources[.service] ?? "command line") : "discovered: \(manifest)"
+            sources[.service] = options.staticPodManifest != nil ? (options.sources[.service] ?? "command line") : "discovered: \(deployment.described(manifest))"
         } else if let unit = options.unit {
             service = .systemd(unit: unit)
             sources[.service] = options.sources[.service] ?? "command line"
         } else {
             service = .systemd(unit: deployment.unitName ?? "etcd")
-            sources[.service] = deployment.unitFile.map { "discovered: \($0)" } ?? "default"
+            sources[.service] = deployment.unitFile.map { "discovered: \(deployment.described($0))" } ?? "default"
         }
 
         let endpoints = options.endpoints ?? Self.healthEndpoints(deployment)
