@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "ObjectStore", dependencies: ["SnapshotStore", "CCurl",
                                                     .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Recovery", dependencies: ["SystemSupport", "SnapshotStore", "EtcdClient", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Operations", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient", "ObjectStore", "COpenSSL", .product(name: "Yams", package: "Yams")]),
         // What demos and tests share, out of the product modules: the demo sandbox, the practice systemctl, the
         // scripted process runner and the restore executor's fakes, the founding-failure breaker.
         .target(name: "Practice", dependencies: ["SystemSupport", "Recovery", "SnapshotStore", "EtcdClient"]),

@@ -100,6 +100,14 @@ struct CertificateMaker {
         subjectKeyIdentifier = hash
         authorityKeyIdentifier = keyid
 
+        [ apiserver_ext ]
+        basicConstraints = critical, CA:FALSE
+        keyUsage = critical, digitalSignature, keyEncipherment
+        extendedKeyUsage = serverAuth
+        subjectAltName = DNS:kubernetes, DNS:kubernetes.default, DNS:master-1, IP:10.96.0.1, IP:10.0.0.5
+        subjectKeyIdentifier = hash
+        authorityKeyIdentifier = keyid
+
         [ wrong_host_ext ]
         basicConstraints = critical, CA:FALSE
         keyUsage = critical, digitalSignature
@@ -149,11 +157,11 @@ struct CertificateMaker {
         return pair
     }
 
-    /// A certificate signed by `issuer`, valid from now for ten years.
-    func leaf(_ name: String, commonName: String, extensions: String, signedBy issuer: Pair) throws -> Pair {
+    /// A certificate signed by `issuer`, valid from now for ten years (or `days`).
+    func leaf(_ name: String, commonName: String, extensions: String, signedBy issuer: Pair, days: Int = 3650) throws -> Pair {
         let (pair, request) = try keyAndRequest(name, commonName: commonName)
         try openssl(["x509", "-req", "-in", request, "-CA", issuer.cert, "-CAkey", issuer.key,
-                     "-set_serial", "0x" + Self.randomSerial(), "-days", "3650", "-sha256",
+                     "-set_serial", "0x" + Self.randomSerial(), "-days", String(days), "-sha256",
                      "-extfile", config, "-extensions", extensions, "-out", pair.cert])
         return pair
     }

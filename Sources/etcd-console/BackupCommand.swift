@@ -16,6 +16,12 @@ struct BackupCommand: AsyncParsableCommand {
         a snapshot atomically, verifies it, writes its sidecar, then applies retention (only after a good save, \
         never to the newest good snapshot) and writes the Prometheus textfile (--metrics-file).
 
+        Beside the snapshot it keeps the control-plane bundle (`etcd-console bundle --help`): Kubernetes pki, \
+        kubeconfigs, static pod manifests, the API server's encryption config, etcd's unit, drop-ins, config and \
+        certificates, kubeadm's and etcd-console's config, in bundle-<UTC time>.tar (mode 0600), stored again only \
+        when a file changed. A file it cannot read is a warning, never a failed backup. Certificates expiring \
+        within 30 days are warned about on stderr. --no-bundle (or bundle.enabled: false) keeps only the snapshot.
+
         Logs one line per step on stdout (no progress bar unless stderr is a terminal; no timestamps under \
         journald). Records its progress in <dir>/.etcd-console-backup.json for the console's Jobs screen and the \
         outcome in <dir>/.etcd-console-backup-history.json.
@@ -28,6 +34,7 @@ struct BackupCommand: AsyncParsableCommand {
           etcd-console backup          # settings from /etc/etcd-console/config.yaml
           etcd-console backup --dir /backup/etcd --keep-last 12 --daily 7
           etcd-console backup --metrics-file /var/lib/node_exporter/etcd-console.prom
+          etcd-console backup --no-bundle  # only the snapshot
         """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -43,6 +50,12 @@ struct BackupCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("End the save when etcd sends nothing for this long, e.g. 30s (env ETCD_CONSOLE_STALL_TIMEOUT; default 30s; not a total limit).", valueName: "duration"))
     var stallTimeout: String?
+
+    @Flag(help: "Do not keep the control-plane bundle beside the snapshot (env ETCD_CONSOLE_BUNDLE_ENABLED=false).")
+    var noBundle = false
+
+    @Option(help: ArgumentHelp("Read the host's files (discovery and the bundle) under this directory instead of / (a rescue system's mount).", valueName: "dir"))
+    var root: String = "/"
 
     @OptionGroup var retention: RetentionOptions
 
@@ -62,7 +75,9 @@ struct BackupCommand: AsyncParsableCommand {
         flags[.dir] = dir.map(absolutePath)
         flags[.metricsFile] = metricsFile.map(absolutePath)
         flags[.dataDir] = dataDir.map(absolutePath)
-        let resolved = try connection.resolve(extra: flags)
+        if noBundle { flags[.bundleEnabled] = "false" }
+        let root = absolutePath(self.root)
+        let resolved = try connection.resolve(extra: flags, discoveryRoot: root)
         let log = BackupLog()
         // Credentials first: without a terminal and without a password source the run fails at once, before
         // it takes the lock or records anything.
@@ -72,6 +87,10 @@ struct BackupCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         var run = BackupRun(resolved: resolved, configuration: configuration, log: log)
+        if resolved[.bundleEnabled] != "false" {
+            run.bundle = BundleSources(resolved: resolved, root: root,
+                                       configFile: connection.config.path(environment: ProcessInfo.processInfo.environment))
+        }
         do { run.offsite = try offsiteStore(resolved) } catch {
             log.error("\(error)")
             throw ExitCode(2)

@@ -24,6 +24,14 @@ struct ConfigOption: ParsableArguments {
         return try ConfigFile.load(path: standard)
     }
 
+    /// The path of the config file `load` reads, or nil when there is none (for the bundle, which keeps it).
+    func path(environment env: [String: String]) -> String? {
+        if let named = config ?? env[ConfigFile.environmentVariable].flatMap({ $0.isEmpty ? nil : $0 }) {
+            return absolutePath(named)
+        }
+        return FileManager.default.isReadableFile(atPath: ConfigFile.standardPath) ? ConfigFile.standardPath : nil
+    }
+
     /// Flags over environment over the config file over discovery over defaults.
     func resolve(flags: [ConfigurationKey: String],
                  environment env: [String: String] = ProcessInfo.processInfo.environment,

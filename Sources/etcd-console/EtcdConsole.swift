@@ -22,7 +22,7 @@ struct EtcdConsole: AsyncParsableCommand {
               > /etc/bash_completion.d/etcd-console
         """,
         version: "0.1.0",
-        subcommands: [ConsoleCommand.self, StatusCommand.self, CheckCommand.self, SnapshotCommand.self, BackupCommand.self, ScheduleCommand.self,
+        subcommands: [ConsoleCommand.self, StatusCommand.self, CheckCommand.self, SnapshotCommand.self, BackupCommand.self, BundleCommand.self, ScheduleCommand.self,
                       ConfigCommand.self, DoctorCommand.self, RestoreCommand.self, DemoCommand.self,
                       FillCommand.self, PracticeServiceCommand.self],
         defaultSubcommand: ConsoleCommand.self)

@@ -13,7 +13,8 @@ struct StatusCommand: AsyncParsableCommand {
         Asks the member list from the first endpoint that answers, then each member's status. \
         Warns on stderr (even when etcd is down) when the newest good snapshot in the snapshot directory is \
         older than twice the schedule interval (schedule.every in the config file, default 30min), or when a \
-        configured schedule has no good snapshot at all. Exits 1 when no endpoint answers; with -o json \
+        configured schedule has no good snapshot at all, and when a control-plane or etcd certificate expires \
+        within 30 days (the files on disk, else the newest bundle in the snapshot directory). Exits 1 when no endpoint answers; with -o json \
         it then still prints every endpoint with reachable false and the error. LAG is how many raft entries \
         a member is behind the leader.
 
@@ -48,6 +49,7 @@ struct StatusCommand: AsyncParsableCommand {
         let backups = Self.backupFreshness(resolved)
         if let warning = backups?.warning { printError("warning: \(warning)") }
         if let warning = OffsiteFreshnessWarning.check(resolved) { printError("warning: \(warning)") }
+        for warning in CertificateExpiryCheck.warnings(resolved: resolved) { printError("warning: \(warning)") }
         let client = EtcdClient(try clientConfiguration(resolved))
         defer { Task { await client.close() } }
         let members: [MemberStatus]

@@ -125,6 +125,8 @@ public struct BackupRun: Sendable {
     /// Where offsite copies go (issue 14); nil when `remote:` is not configured. After a good save, every good
     /// local snapshot not yet offsite is uploaded (oldest first) before local retention runs.
     public var offsite: OffsiteStore?
+    /// The control-plane files kept beside the snapshot (issue 15); nil with `--no-bundle` or `bundle.enabled: false`.
+    public var bundle: BundleSources?
     /// Set by SIGINT/SIGTERM: the error that follows is reported as an interruption, whatever the call says.
     let interrupted = SignalFlag()
     /// The running save, for the signal handler to cancel.
@@ -184,6 +186,8 @@ public struct BackupRun: Sendable {
             log.warning(warning.replacingOccurrences(of: "warning: ", with: ""))
         }
 
+        if let bundle { storeBundle(bundle, snapshotPath: saved.save.path, directory: directory) }
+
         var offsiteFailure: String?
         if let offsite {
             recorder.update { $0.phase = .uploading }
@@ -192,6 +196,10 @@ public struct BackupRun: Sendable {
 
         recorder.update { $0.phase = .retention }
         applyRetention(catalog)
+        if bundle != nil {
+            let removed = BundleStore(directory: directory).removeUnreferenced()
+            if !removed.isEmpty { log.step("bundle retention: deleted \(removed.joined(separator: ", ")) (no snapshot left points at them)") }
+        }
 
         var message = "saved \(file) (\(formatBytes(saved.save.size)), revision \(saved.save.revision))"
         if let offsiteFailure { message += "; not offsite: \(offsiteFailure)" }
@@ -204,6 +212,36 @@ public struct BackupRun: Sendable {
         }
         log.step("done: \(message)")
         return true
+    }
+
+    /// Reads the control-plane files and stores them as a bundle beside the snapshot (or points the snapshot at
+    /// the unchanged bundle already there). Nothing here fails the backup: the snapshot is good and saved; a file
+    /// that cannot be read, or a bundle that cannot be written, is a warning naming it.
+    private func storeBundle(_ sources: BundleSources, snapshotPath: String, directory: String) {
+        let collection = sources.collect()
+        for warning in collection.warnings { log.warning("bundle: \(warning)") }
+        let now = Date()
+        for expiring in CertificateExpiry.soon(in: collection.files.map(\.file), now: now) {
+            log.warning(expiring.warning(now: now))
+        }
+        guard !collection.files.isEmpty else {
+            log.step("bundle: no control-plane files found under \(sources.root); none stored")
+            return
+        }
+        let store = BundleStore(directory: directory)
+        do {
+            let stored = try store.store(collection, root: sources.root, now: now)
+            if let damaged = stored.replacedDamaged { log.warning("bundle: \(damaged); stored a new one") }
+            try store.link(snapshot: snapshotPath, to: stored)
+            let size = collection.files.reduce(0) { $0 + $1.file.size }
+            if stored.reused {
+                log.step("bundle: unchanged since \(stored.name) (\(collection.files.count) files); not stored again")
+            } else {
+                log.step("bundle: stored \(stored.name) (\(collection.files.count) files, \(formatBytes(size)))")
+            }
+        } catch {
+            log.warning("bundle: \(error.message); the snapshot is saved without one")
+        }
     }
 
     /// Uploads the good local snapshots that are not offsite yet; returns why it stopped, or nil when all are.

@@ -65,7 +65,7 @@ public struct ConfigFile: Sendable, Equatable {
     }
 
     /// Sections of the file, by their dotted path (`remote.retention` sits under `remote:`).
-    private static let sections = ["retention", "schedule", "remote", "remote.retention"]
+    private static let sections = ["retention", "schedule", "remote", "remote.retention", "bundle"]
 
     private static func read(_ mapping: Node.Mapping, section: String?, path: String,
                              into values: inout [ConfigurationKey: Value]) throws(ConfigurationError) {
@@ -91,11 +91,11 @@ public struct ConfigFile: Sendable, Equatable {
             switch valueNode {
             case .scalar(let scalar):
                 text = scalar.string
-            case .sequence(let sequence) where key.kind == .list || key.kind == .ageRecipients:
+            case .sequence(let sequence) where key.kind == .list || key.kind == .ageRecipients || key.kind == .pathList:
                 var items: [String] = []
                 for item in sequence {
                     guard let value = item.scalar?.string else {
-                        throw fail("\(dotted) must be a list of \(key.kind == .list ? "URLs" : "age recipients")")
+                        throw fail("\(dotted) must be a list of \(key.kind == .list ? "URLs" : key.kind == .pathList ? "paths" : "age recipients")")
                     }
                     items.append(value)
                 }

@@ -47,7 +47,7 @@ public enum ConfigTemplate {
             "",
         ]
         var currentSection: String?
-        for key in ConfigurationKey.allCases where !(key.section ?? "").hasPrefix("remote") {
+        for key in ConfigurationKey.allCases where !(key.section ?? "").hasPrefix("remote") && key.section != "bundle" {
             if key.section != currentSection {
                 currentSection = key.section
                 if let section = key.section {
@@ -69,6 +69,7 @@ public enum ConfigTemplate {
             }
         }
         lines += remoteSection
+        lines += bundleSection
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -93,6 +94,19 @@ public enum ConfigTemplate {
         "#  retention:                                # remote copies' own policy; the newest good one is always kept",
         "#    daily: 30",
         "#    weekly: 12",
+    ]
+
+    /// The `bundle:` section, commented out: the bundle is on by default with discovered paths (issue 15).
+    static let bundleSection = [
+        "",
+        "# The control-plane bundle written beside every backup: /etc/kubernetes/pki/**, *.conf, manifests/*, the",
+        "# API server's encryption config, etcd's unit, drop-ins, config and certificates, kubeadm's config, this file.",
+        "#bundle:",
+        "#  enabled: true                             # false (or backup --no-bundle) keeps only the snapshot",
+        "#  kubernetes-dir: /etc/kubernetes",
+        "#  encryption-config: /etc/kubernetes/enc/encryption-config.yaml   # default: kube-apiserver's flag",
+        "#  kubeadm-config: /etc/kubernetes/kubeadm-config.yaml",
+        "#  extra: [/etc/etcd/ssl]                    # more files or directories to keep",
     ]
 
     private static func isSet(_ key: ConfigurationKey, _ resolved: ResolvedConfiguration) -> Bool {

@@ -46,6 +46,12 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case remoteDaily = "remote-daily"
     case remoteWeekly = "remote-weekly"
     case remoteMonthly = "remote-monthly"
+    /// The `bundle:` section (issue 15): the control-plane files kept with every backup.
+    case bundleEnabled = "bundle-enabled"
+    case bundleKubernetesDir = "bundle-kubernetes-dir"
+    case bundleEncryptionConfig = "bundle-encryption-config"
+    case bundleKubeadmConfig = "bundle-kubeadm-config"
+    case bundleExtra = "bundle-extra"
 
     /// What kind of value a key holds; every layer's text is checked and normalised by its kind.
     public enum Kind: Sendable {
@@ -73,6 +79,8 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case ageRecipients
         /// A zstd compression level, 1-19.
         case compressionLevel
+        /// Absolute paths, a YAML list or comma-separated.
+        case pathList
     }
 
     public var kind: Kind {
@@ -94,6 +102,9 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .remoteAgeRecipients: return .ageRecipients
         case .remoteCompressionLevel: return .compressionLevel
         case .remoteKeepLast, .remoteHourly, .remoteDaily, .remoteWeekly, .remoteMonthly: return .count
+        case .bundleEnabled: return .flag
+        case .bundleKubernetesDir, .bundleEncryptionConfig, .bundleKubeadmConfig: return .path
+        case .bundleExtra: return .pathList
         }
     }
 
@@ -106,13 +117,16 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .keepLast, .hourly, .daily, .weekly, .monthly: return "retention"
         case .every: return "schedule"
         case .remoteKeepLast, .remoteHourly, .remoteDaily, .remoteWeekly, .remoteMonthly: return "remote.retention"
-        default: return rawValue.hasPrefix("remote-") ? "remote" : nil
+        default:
+            if rawValue.hasPrefix("bundle-") { return "bundle" }
+            return rawValue.hasPrefix("remote-") ? "remote" : nil
         }
     }
 
     /// The key's name inside its section: `endpoint` for `remote.endpoint` (whose flag is `--remote-endpoint`).
     public var nameInSection: String {
-        rawValue.hasPrefix("remote-") ? String(rawValue.dropFirst("remote-".count)) : rawValue
+        if rawValue.hasPrefix("bundle-") { return String(rawValue.dropFirst("bundle-".count)) }
+        return rawValue.hasPrefix("remote-") ? String(rawValue.dropFirst("remote-".count)) : rawValue
     }
 
     /// The dotted name in the config file, e.g. `retention.keep-last`, used in messages.
@@ -227,6 +241,12 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
                 do { _ = try AgeRecipient(item) } catch {
                     return .failure(.init("must list age X25519 recipients (age1..., as age-keygen prints them); \"\(item)\" is not one: \(error)"))
                 }
+            }
+            return .success(items.joined(separator: ","))
+        case .pathList:
+            let items = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let relative = items.first(where: { !$0.hasPrefix("/") }) {
+                return .failure(.init("must list absolute paths (starting with /), not \"\(relative)\""))
             }
             return .success(items.joined(separator: ","))
         case .compressionLevel:

@@ -94,6 +94,10 @@ public struct EtcdDeployment: Sendable, Equatable {
     /// The directory discovery read the host under ("/" on a real host; a fake root in tests, the demo and
     /// `--root`). The paths above are host paths; `described(_:)` says where such a file really is.
     public var root = "/"
+    /// The unit's drop-ins (`etcd.service.d/*.conf`) that were read, in the order systemd applies them (host paths).
+    public var unitDropIns: [String] = []
+    /// The unit's `EnvironmentFile=` files that exist (host paths), in order.
+    public var environmentFiles: [String] = []
 
     /// A host path as an operator looks for it: itself, or "PATH (under ROOT)" when discovery ran under a fake root.
     public func described(_ path: String) -> String {

@@ -56,7 +56,9 @@ public struct EtcdDiscovery: Sendable {
         let specifiers: [Character: String] = ["p": unitName, "N": unitName, "n": service,
                                                "i": "", "H": hostname()]
         unit.apply(try read(unitFile), file: unitFile, specifiers: specifiers)
-        for dropIn in dropIns(for: service) {
+        let dropInFiles = dropIns(for: service)
+        var readEnvironmentFiles: [String] = []
+        for dropIn in dropInFiles {
             unit.apply(try read(dropIn), file: dropIn, specifiers: specifiers)
         }
 
@@ -73,6 +75,7 @@ public struct EtcdDiscovery: Sendable {
                 }
                 continue
             }
+            readEnvironmentFiles.append(entry.path)
             for (key, value) in EnvironmentFileParser.parse(try read(entry.path)) {
                 environment[key] = (value, "EnvironmentFile \(entry.path)")
             }
@@ -93,9 +96,12 @@ public struct EtcdDiscovery: Sendable {
         }
         let resolved = try resolve(flags: flags, environment: etcdEnvironment, overrides: overrides,
                                    workingDirectory: unit.workingDirectory)
-        return EtcdDeployment(kind: .systemd, unitName: unitName, unitFile: unitFile,
-                              configFile: resolved.configFile, settings: resolved.settings,
-                              runAsUser: unit.user ?? "root", notes: notes, etcdProgram: program.text)
+        var deployment = EtcdDeployment(kind: .systemd, unitName: unitName, unitFile: unitFile,
+                                        configFile: resolved.configFile, settings: resolved.settings,
+                                        runAsUser: unit.user ?? "root", notes: notes, etcdProgram: program.text)
+        deployment.unitDropIns = dropInFiles
+        deployment.environmentFiles = readEnvironmentFiles
+        return deployment
     }
 
     /// Drop-ins `<service>.d/*.conf` from every unit directory, sorted by file name; a file in a

@@ -1,0 +1,303 @@
+import EtcdTestSupport
+import Foundation
+import Operations
+import Recovery
+import SnapshotStore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The control-plane bundle on real files under fake roots: what is collected, the tar round trip, dedup,
+/// tampering, unreadable files, planted links, certificates read by OpenSSL and their expiry.
+@Suite("Control-plane bundle")
+struct BundleTests {
+    static func sources(_ fixture: ControlPlaneRoot) throws -> BundleSources {
+        let deployment = try EtcdDiscovery(root: fixture.root.path).discover()
+        return BundleSources(root: fixture.root.path, deployment: deployment,
+                             ownFiles: [(fixture.path(fixture.configFile), "etcd-console config")])
+    }
+
+    static func snapshotDir(_ name: String) throws -> String {
+        let dir = try TestDirectories.make(name).appendingPathComponent("backups").path
+        try SafeFile.createDirectory(dir)
+        return dir
+    }
+
+    @Test("A kubeadm master's bundle holds pki (etcd/ included), kubeconfigs, manifests, the encryption config, kubeadm's and etcd-console's config")
+    func kubeadmSources() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        let collection = try Self.sources(fixture).collect()
+        #expect(collection.warnings.isEmpty, "\(collection.warnings)")
+        #expect(Set(collection.files.map(\.file.path)) == Set(fixture.files.keys))
+        let reasons = Dictionary(uniqueKeysWithValues: collection.files.map { ($0.file.path, $0.file.reason) })
+        #expect(reasons["/etc/kubernetes/pki/etcd/server.key"] == "kubernetes pki")
+        #expect(reasons["/etc/kubernetes/enc/encryption-config.yaml"] == "API server encryption config (--encryption-provider-config)")
+        #expect(reasons["/etc/kubernetes/kubeadm-config.yaml"] == "kubeadm config")
+        #expect(reasons["/etc/kubernetes/manifests/etcd.yaml"] == "static pod manifest")
+        #expect(reasons["/etc/etcd-console/config.yaml"] == "etcd-console config")
+        let secrets = Set(collection.files.filter(\.file.secret).map(\.file.path))
+        #expect(Set(fixture.secretFiles).isSubset(of: secrets), "\(secrets)")
+    }
+
+    @Test("A binary install's bundle holds the etcd unit, its drop-in and environment file, and the certificates the unit names under /etc/etcd/ssl")
+    func binaryInstallSources() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let collection = try Self.sources(fixture).collect()
+        #expect(collection.warnings.isEmpty, "\(collection.warnings)")
+        #expect(Set(collection.files.map(\.file.path)) == Set(fixture.files.keys))
+        let key = try #require(collection.files.first { $0.file.path == "/etc/etcd/ssl/etcd-key.pem" }?.file)
+        #expect(key.reason == "etcd --key-file")
+        #expect(key.mode == "0600" && key.uid == 998 && key.gid == 998 && key.secret)
+        let unit = try #require(collection.files.first { $0.file.path == "/etc/systemd/system/etcd.service" }?.file)
+        #expect(unit.reason == "etcd unit")
+        #expect(collection.files.first { $0.file.path == "/etc/systemd/system/etcd.service.d/10-limits.conf" }?.file.reason == "etcd unit drop-in")
+        #expect(collection.files.first { $0.file.path == "/etc/etcd/etcd.env" }?.file.reason == "etcd environment file")
+    }
+
+    @Test("Round trip: every file comes back from the tar with its content, mode and owner, and GNU tar reads the same")
+    func roundTrip() throws {
+        for fixture in [try ControlPlaneRoot.kubeadm(), try ControlPlaneRoot.binaryInstall()] {
+            let dir = try Self.snapshotDir("bundle-round-trip")
+            let store = BundleStore(directory: dir)
+            let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date())
+            #expect(!stored.reused)
+            var info = stat()
+            #expect(lstat(dir + "/" + stored.name, &info) == 0 && info.st_mode & 0o777 == 0o600)
+            let opened = try store.open(stored.name)
+            #expect(Set(opened.contents.keys) == Set(fixture.files.keys))
+            for (path, expected) in fixture.files {
+                let original = try Data(contentsOf: URL(fileURLWithPath: fixture.path(path)))
+                #expect(opened.contents[path] == original, "\(path)")
+                let entry = try #require(opened.manifest.file(path))
+                #expect(entry.permissions == expected.mode && entry.uid == expected.uid && entry.gid == expected.gid, "\(path): \(entry)")
+                #expect(entry.size == original.count)
+            }
+            // The same bytes, modes and owners through GNU tar.
+            let out = try TestDirectories.make("bundle-untar")
+            let untar = try runCommand("/usr/bin/tar", ["-xpf", dir + "/" + stored.name, "--numeric-owner", "-C", out.path])
+            #expect(untar.succeeded, "\(untar.output)")
+            for (path, expected) in fixture.files {
+                let extracted = out.path + path
+                #expect(FileManager.default.contents(atPath: extracted) == FileManager.default.contents(atPath: fixture.path(path)), "\(path)")
+                #expect(lstat(extracted, &info) == 0)
+                #expect(UInt32(info.st_mode & 0o7777) == expected.mode && info.st_uid == expected.uid && info.st_gid == expected.gid, "\(path)")
+            }
+        }
+    }
+
+    @Test("An unchanged host stores no new bundle; a changed file, mode or owner stores one, and the diff names each change")
+    func unchangedAndChanged() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        let dir = try Self.snapshotDir("bundle-dedup")
+        let store = BundleStore(directory: dir)
+        let first = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_000))
+        let again = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_600))
+        #expect(again.reused && again.name == first.name)
+        #expect(store.names() == [first.name])
+
+        try "kubernetesVersion: v1.31.0\n".write(toFile: fixture.path("/etc/kubernetes/kubeadm-config.yaml"), atomically: false, encoding: .utf8)
+        #expect(chmod(fixture.path("/etc/kubernetes/pki/ca.crt"), 0o600) == 0)
+        #expect(chown(fixture.path("/etc/kubernetes/pki/sa.pub"), 998, 998) == 0)
+        #expect(unlink(fixture.path("/etc/kubernetes/manifests/kube-scheduler.yaml")) == 0)
+        try "x: 1\n".write(toFile: fixture.path("/etc/kubernetes/pki/new.txt"), atomically: false, encoding: .utf8)
+        let changed = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_001_200))
+        #expect(!changed.reused && changed.name != first.name)
+        #expect(store.names() == [first.name, changed.name])
+
+        let diff = BundleDiff(from: try store.open(first.name).manifest, to: try store.open(changed.name).manifest)
+        #expect(diff.added.map(\.path) == ["/etc/kubernetes/pki/new.txt"])
+        #expect(diff.removed.map(\.path) == ["/etc/kubernetes/manifests/kube-scheduler.yaml"])
+        #expect(diff.changed == [
+            .init(path: "/etc/kubernetes/kubeadm-config.yaml", what: ["content"]),
+            .init(path: "/etc/kubernetes/pki/ca.crt", what: ["mode 0644 -> 0600"]),
+            .init(path: "/etc/kubernetes/pki/sa.pub", what: ["owner root:root -> \(BundleTests.owner(998, 998))"]),
+        ])
+    }
+
+    static func owner(_ uid: uid_t, _ gid: gid_t) -> String {
+        let user = getpwuid(uid).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? String(uid)
+        let group = getgrgid(gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? String(gid)
+        return "\(user):\(group)"
+    }
+
+    @Test("A tampered bundle is refused, naming the file whose bytes do not match the manifest's SHA-256")
+    func tampered() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        let dir = try Self.snapshotDir("bundle-tampered")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date())
+        let path = dir + "/" + stored.name
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let content = try Data(contentsOf: URL(fileURLWithPath: fixture.path("/etc/kubernetes/pki/apiserver.crt")))
+        let range = try #require(bytes.range(of: content))
+        let index = range.lowerBound + content.count / 2
+        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let expected = stored.manifest.file("/etc/kubernetes/pki/apiserver.crt")!.sha256
+        #expect { _ = try store.open(stored.name) } throws: { error in
+            guard let error = error as? BundleError, error.kind == .damaged else { return false }
+            return error.message.hasPrefix("the bundle \(path) is damaged: /etc/kubernetes/pki/apiserver.crt does not match its manifest (SHA-256 ")
+                && error.message.hasSuffix("; the manifest records \(expected), \(content.count) bytes)")
+        }
+        // A damaged bundle is not reused by the next backup: a new one is written.
+        let next = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date().addingTimeInterval(5))
+        #expect(!next.reused && next.replacedDamaged?.contains("apiserver.crt does not match") == true)
+
+        // Truncated: the archive ends inside a member.
+        try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: path))
+        #expect { _ = try store.open(stored.name) } throws: { error in
+            (error as? BundleError)?.message.hasPrefix("the bundle \(path) is damaged: it ends inside ") == true
+        }
+        // A header's checksum.
+        var header = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + next.name))
+        header[10] ^= 0x20
+        try header.write(to: URL(fileURLWithPath: path))
+        #expect { _ = try store.open(stored.name) } throws: { error in
+            (error as? BundleError)?.message.contains("has a wrong checksum (damaged)") == true
+        }
+    }
+
+    @Test("A file that cannot be read is a warning naming it; every other file is still kept")
+    func unreadable() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        #expect(mkfifo(fixture.path("/etc/kubernetes/pki/stuck.fifo"), 0o600) == 0)
+        let denied = fixture.path("/etc/kubernetes/pki/front-proxy-ca.key")
+        try "secret".write(toFile: denied, atomically: false, encoding: .utf8)
+        // As root every file is readable: the reader fakes EACCES for one file, as a non-root run would see it.
+        let collection = try Self.sources(fixture).collect { path in
+            path == denied ? .unreadable("permission denied") : BundleSources.readFile(path)
+        }
+        #expect(collection.warnings == [
+            "could not read /etc/kubernetes/pki/front-proxy-ca.key (under \(fixture.root.path)) (kubernetes pki): permission denied; the bundle goes without it",
+            "could not read /etc/kubernetes/pki/stuck.fifo (under \(fixture.root.path)) (kubernetes pki): it is not a regular file (a FIFO, socket or device); the bundle goes without it",
+        ])
+        #expect(Set(collection.files.map(\.file.path)) == Set(fixture.files.keys))
+    }
+
+    @Test("A link planted in the snapshot directory is never followed: not under the bundle's name, not as a snapshot's pointer")
+    func plantedLinks() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try Self.snapshotDir("bundle-links")
+        let victim = try SymlinkVictim(in: URL(fileURLWithPath: dir).deletingLastPathComponent())
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try victim.plant(at: dir + "/bundle-20270115T080000Z.tar")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: now)
+        #expect(stored.name == "bundle-20270115T080000Z-2.tar")
+        #expect(victim.isUnchanged)
+        #expect { _ = try store.open("bundle-20270115T080000Z.tar") } throws: { error in
+            (error as? BundleError)?.message == "refusing to read the bundle \(dir)/bundle-20270115T080000Z.tar: it is a symbolic link (remove it, and find out who planted it)"
+        }
+        let snapshot = dir + "/snapshot-20270115T080000Z-m1.db"
+        try victim.plant(at: BundleStore.pointerPath(forSnapshot: snapshot))
+        #expect { try store.link(snapshot: snapshot, to: stored) } throws: { error in
+            (error as? BundleError)?.message.hasPrefix("could not write \(snapshot).bundle.json: refusing to open \(snapshot).bundle.json: it is a symbolic link") == true
+        }
+        #expect(victim.isUnchanged)
+    }
+
+    @Test("Pointers name each snapshot's bundle; a bundle no snapshot points at is deleted, the newest never")
+    func pointersAndRetention() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try Self.snapshotDir("bundle-pointers")
+        let store = BundleStore(directory: dir)
+        let old = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_000))
+        let snapshot = dir + "/snapshot-20270115T080000Z-m1.db"
+        FileManager.default.createFile(atPath: snapshot, contents: Data("db".utf8))
+        try store.link(snapshot: snapshot, to: old)
+        #expect(store.pointer(forSnapshot: snapshot) == .init(bundle: old.name, contentDigest: old.manifest.contentDigest))
+        #expect(try store.resolve("snapshot-20270115T080000Z-m1.db") == dir + "/" + old.name)
+        #expect(store.list().bundles.map(\.snapshots) == [["snapshot-20270115T080000Z-m1.db"]])
+
+        try "changed\n".write(toFile: fixture.path("/etc/etcd/etcd.env"), atomically: false, encoding: .utf8)
+        let new = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_600))
+        #expect(store.removeUnreferenced().isEmpty)  // the old one is still named by the snapshot; the new one is the newest
+        #expect(unlink(snapshot) == 0)
+        #expect(store.removeUnreferenced() == [old.name])
+        #expect(store.names() == [new.name])
+        #expect(!FileManager.default.fileExists(atPath: BundleStore.pointerPath(forSnapshot: snapshot)))
+        #expect { _ = try store.resolve("snapshot-20270115T080000Z-m1.db") } throws: { error in
+            (error as? BundleError)?.message == "no bundle named snapshot-20270115T080000Z-m1.db in \(dir), and no snapshot there points at one (etcd-console bundle list shows them)"
+        }
+    }
+
+    @Test("Certificates are read with OpenSSL: subject, SANs, not-after (as openssl prints it), CA or not; a kubeconfig's embedded one too")
+    func certificates() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        let files = try Self.sources(fixture).collect().files.map(\.file)
+        let apiserver = try #require(files.first { $0.path == "/etc/kubernetes/pki/apiserver.crt" }?.certificates.first)
+        #expect(apiserver.subject == "CN=kube-apiserver")
+        #expect(apiserver.issuer == "CN=kubernetes")
+        #expect(apiserver.sans == ["DNS:kubernetes", "DNS:kubernetes.default", "DNS:master-1", "IP:10.96.0.1", "IP:10.0.0.5"])
+        #expect(!apiserver.isCA)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "MMM d HH:mm:ss yyyy 'GMT'"
+        let opensslNotAfter = try #require(formatter.date(from: fixture.expiringNotAfter.replacingOccurrences(of: "  ", with: " ")),
+                                           "\(fixture.expiringNotAfter)")
+        #expect(apiserver.notAfter == opensslNotAfter)
+        #expect(files.first { $0.path == "/etc/kubernetes/pki/ca.crt" }?.certificates.first?.isCA == true)
+        #expect(files.first { $0.path == "/etc/kubernetes/pki/ca.key" }?.certificates == [])
+        let admin = try #require(files.first { $0.path == "/etc/kubernetes/admin.conf" })
+        #expect(admin.certificates.map(\.subject) == ["CN=kubernetes", "CN=kubernetes-admin"])
+        #expect(admin.secret)
+    }
+
+    @Test("A certificate expiring in 10 days is warned about, naming the file and the date; those years away are not")
+    func expiry() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        let files = try Self.sources(fixture).collect().files.map(\.file)
+        let now = Date()
+        let soon = CertificateExpiry.soon(in: files, now: now)
+        #expect(soon.map(\.path) == ["/etc/kubernetes/pki/apiserver.crt"])
+        let notAfter = try #require(soon.first?.notAfter)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        let days = Int(notAfter.timeIntervalSince(now) / 86_400)
+        #expect(days == 9 || days == 10)
+        #expect(soon.first?.warning(now: now) == "the certificate /etc/kubernetes/pki/apiserver.crt (CN=kube-apiserver) expires on \(formatter.string(from: notAfter)) UTC (in \(days) days): renew it before then (kubeadm: kubeadm certs check-expiration, kubeadm certs renew)")
+        // 40 days later it has expired; 30 days before the 10-year ones nothing else is due.
+        let later = now.addingTimeInterval(40 * 86_400)
+        #expect(CertificateExpiry.soon(in: files, now: later).map(\.path) == ["/etc/kubernetes/pki/apiserver.crt"])
+        #expect(CertificateExpiry.soon(in: files, now: later).first?.warning(now: later).contains("expired on") == true)
+        #expect(CertificateExpiry.soon(in: files, now: now.addingTimeInterval(-30 * 86_400)).isEmpty)
+    }
+
+    @Test("The bundle: section of the config file: its keys, and each bad value's specific error")
+    func configSection() throws {
+        let file = try ConfigFile.parse("bundle:\n  enabled: false\n  kubernetes-dir: /srv/kubernetes\n  extra: [/etc/etcd/ssl, /etc/default/etcd]\n", path: "/c.yaml")
+        #expect(file.values[.bundleEnabled]?.text == "false")
+        #expect(file.values[.bundleKubernetesDir]?.text == "/srv/kubernetes")
+        #expect(file.values[.bundleExtra]?.text == "/etc/etcd/ssl,/etc/default/etcd")
+        #expect(throws: ConfigurationError(file: "/c.yaml", line: 2, "/c.yaml:2: bundle.extra must list absolute paths (starting with /), not \"etc/ssl\"")) {
+            try ConfigFile.parse("bundle:\n  extra: [etc/ssl]\n", path: "/c.yaml")
+        }
+        #expect(throws: ConfigurationError(file: "/c.yaml", line: 2, "/c.yaml:2: unknown key \"bundle.enable\"; did you mean \"bundle.enabled\"?")) {
+            try ConfigFile.parse("bundle:\n  enable: false\n", path: "/c.yaml")
+        }
+        let resolved = try ConfigurationResolver.resolve(flags: [:], environment: ["ETCD_CONSOLE_BUNDLE_KUBEADM_CONFIG": "/root/kubeadm.yaml"],
+                                                         file: file, deployment: nil)
+        let sources = BundleSources(resolved: resolved, root: "/", configFile: nil)
+        #expect(sources.kubernetesDir == "/srv/kubernetes" && sources.kubeadmConfig == "/root/kubeadm.yaml")
+        #expect(sources.extra == ["/etc/etcd/ssl", "/etc/default/etcd"])
+    }
+
+    @Test("Paths overridden in the config are used, and a named file that is missing is a warning naming it")
+    func overrides() throws {
+        let fixture = try ControlPlaneRoot.kubeadm()
+        var sources = try Self.sources(fixture)
+        sources.encryptionConfig = "/etc/kubernetes/enc/other.yaml"
+        sources.kubeadmConfig = "/root/kubeadm.yaml"
+        try FileManager.default.createDirectory(atPath: fixture.path("/root"), withIntermediateDirectories: true)
+        try "kind: ClusterConfiguration\n".write(toFile: fixture.path("/root/kubeadm.yaml"), atomically: false, encoding: .utf8)
+        let collection = sources.collect()
+        #expect(collection.warnings == ["/etc/kubernetes/enc/other.yaml (under \(fixture.root.path)) (API server encryption config (bundle.encryption-config)) does not exist; the bundle goes without it"])
+        let paths = Set(collection.files.map(\.file.path))
+        #expect(paths.contains("/root/kubeadm.yaml") && !paths.contains("/etc/kubernetes/kubeadm-config.yaml"))
+        #expect(!paths.contains("/etc/kubernetes/enc/encryption-config.yaml"))
+    }
+}
