@@ -20,7 +20,7 @@ struct BundleCommand: ParsableCommand {
           etcd-console bundle list
           etcd-console bundle show bundle-20261202T183000Z.tar
           etcd-console bundle show snapshot-20261202T183000Z-m1.db -o json
-          etcd-console bundle diff bundle-20261201T000000Z.tar bundle-20261202T183000Z.tar
+          etcd-console bundle diff OLD.tar NEW.tar
         """,
         subcommands: [BundleListCommand.self, BundleShowCommand.self, BundleDiffCommand.self])
 }
@@ -134,7 +134,7 @@ struct BundleDiffCommand: ParsableCommand {
         A and B are bundle names or paths, or snapshots (their bundles). Both are verified first.
 
         Examples:
-          etcd-console bundle diff bundle-20261201T000000Z.tar bundle-20261202T183000Z.tar
+          etcd-console bundle diff OLD.tar NEW.tar
           etcd-console bundle diff OLD.db NEW.db -o json
         """)
 

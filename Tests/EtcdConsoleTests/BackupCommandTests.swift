@@ -36,7 +36,7 @@ struct BackupCommandTests {
         let dir = try TestDirectories.make("backup-good")
         let metrics = dir.appendingPathComponent("etcd-console.prom").path
         let backups = dir.appendingPathComponent("backups")
-        let result = try ConsoleBinary.run(["backup", "--endpoints", etcd.clientURL, "--dir", backups.path,
+        let result = try ConsoleBinary.run(["backup", "--no-bundle", "--endpoints", etcd.clientURL, "--dir", backups.path,
                                             "--metrics-file", metrics, "--data-dir", "/nonexistent"],
                                            environment: ["JOURNAL_STREAM": "8:1234"])
         #expect(result.status == 0, "\(result.output)")
@@ -124,7 +124,7 @@ struct BackupCommandTests {
         // Long timeouts: in a full parallel run the test process's two cooperative threads can be held by other
         // tests' blocking calls for minutes, and a backup that gave up on the frozen etcd meanwhile would have
         // released its lock before this test looked (seen: 60 s ran out unobserved under load 20).
-        run.arguments = ["backup", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "900s",
+        run.arguments = ["backup", "--no-bundle", "--endpoints", etcd.clientURL, "--dir", backups.path, "--dial-timeout", "900s",
                          "--command-timeout", "900s", "--data-dir", "/nonexistent"]
         let log = backups.deletingLastPathComponent().appendingPathComponent("hanging-backup.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -252,7 +252,7 @@ struct BackupCommandTests {
     func retentionAfterGoodSave() async throws {
         let etcd = try await Self.etcd.get()
         let dir = try TestDirectories.make("backup-retention")
-        let first = try ConsoleBinary.run(["backup", "--endpoints", etcd.clientURL, "--dir", dir.path, "--data-dir", "/nonexistent"])
+        let first = try ConsoleBinary.run(["backup", "--no-bundle", "--endpoints", etcd.clientURL, "--dir", dir.path, "--data-dir", "/nonexistent"])
         try #require(first.status == 0, "\(first.output)")
         let firstSnapshot = try #require(try Self.snapshotFiles(dir).first { $0.hasSuffix(".db") })
         let old = try Self.oldCopies(of: dir.appendingPathComponent(firstSnapshot).path, into: dir, days: [1, 2, 3])
@@ -260,7 +260,7 @@ struct BackupCommandTests {
         let firstSecond = Date().timeIntervalSince1970.rounded(.down)
         while Date().timeIntervalSince1970.rounded(.down) <= firstSecond { try await Task.sleep(for: .milliseconds(20)) }
 
-        let result = try ConsoleBinary.run(["backup", "--endpoints", etcd.clientURL, "--dir", dir.path, "--keep-last", "1",
+        let result = try ConsoleBinary.run(["backup", "--no-bundle", "--endpoints", etcd.clientURL, "--dir", dir.path, "--keep-last", "1",
                                             "--data-dir", "/nonexistent"])
         #expect(result.status == 0, "\(result.output)")
         let remaining = try Self.snapshotFiles(dir)
@@ -300,7 +300,7 @@ struct BackupCommandTests {
         retention:
           keep-last: 1
         """.write(to: config, atomically: true, encoding: .utf8)
-        let result = try ConsoleBinary.run(["backup"], environment: ["ETCD_CONSOLE_CONFIG": config.path])
+        let result = try ConsoleBinary.run(["backup", "--no-bundle"], environment: ["ETCD_CONSOLE_CONFIG": config.path])
         #expect(result.status == 0, "\(result.output)")
         #expect(try Self.snapshotFiles(dir.appendingPathComponent("backups")).count == 2)
     }

@@ -5,11 +5,11 @@ import Testing
 @Suite("Help, examples, JSON output and shell completions")
 struct HelpAndCompletionTests {
     static let commands = ["", "status", "check", "snapshot", "snapshot save", "snapshot list", "snapshot verify", "snapshot inspect",
-                           "snapshot browse", "snapshot diff", "snapshot prune", "snapshot push", "snapshot pull", "backup", "schedule", "schedule systemd",
+                           "snapshot browse", "snapshot diff", "snapshot prune", "snapshot push", "snapshot pull", "backup", "bundle", "bundle list", "bundle show", "bundle diff", "schedule", "schedule systemd",
                            "schedule cronjob", "schedule status", "config", "config init", "config show", "doctor",
                            "restore", "console"]
     static let readCommands = ["status", "check", "snapshot list", "snapshot verify", "snapshot inspect", "snapshot browse", "snapshot diff",
-                               "snapshot prune", "schedule status", "config show", "doctor"]
+                               "snapshot prune", "schedule status", "config show", "doctor", "bundle list", "bundle show", "bundle diff"]
 
     @Test("Every command's --help has examples that fit 80 columns", arguments: commands)
     func examples(command: String) throws {
