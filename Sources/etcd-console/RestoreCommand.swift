@@ -25,6 +25,10 @@ struct RestoreCommand: AsyncParsableCommand {
         (the member it was saved from), defaults; the plan shows each value's source and warns when the snapshot's \
         member differs from the one restored. The restore tool is etcdutl, else etcdctl, looked for next to the \
         etcd the unit runs, then on PATH, each checked with `version` (--restore-tool names one). \
+        With --rebuild it puts the snapshot's bundle back instead (`etcd-console bundle --help`): every file \
+        with its mode and owner, under --root when given; an existing file that differs is renamed to \
+        <path>.before-rebuild-<UTC time>, never overwritten; one already identical is left alone. The plan lists \
+        every file first. Then restore the snapshot itself. \
         Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
 
         Examples:
@@ -33,10 +37,20 @@ struct RestoreCommand: AsyncParsableCommand {
           etcd-console restore --yes \\
               /var/lib/etcd-backup/snapshot-20261125T170000.000Z-master.db
           etcd-console restore --resume --yes
+          etcd-console restore --rebuild --dry-run SNAPSHOT.db
         """)
 
-    @Argument(help: ArgumentHelp("The snapshot file to restore.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("The snapshot file to restore (with --rebuild: a snapshot or bundle name).", valueName: "snapshot"))
     var snapshot: String?
+
+    @Flag(help: "Put the snapshot's control-plane bundle back (certificates, manifests, units, kubeconfigs) with modes and owners; an existing different file is moved aside.")
+    var rebuild = false
+
+    @Option(help: ArgumentHelp("With --rebuild: write the files under this directory instead of /.", valueName: "dir"))
+    var root: String?
+
+    @Option(help: ArgumentHelp("With --rebuild: the snapshot directory holding the bundles (default: ETCD_CONSOLE_DIR, config file, else /var/lib/etcd-backup).", valueName: "dir"))
+    var dir: String?
 
     @Flag(help: "Do not ask for confirmation (for scripts).")
     var yes = false
@@ -81,6 +95,8 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        if rebuild && (resume || rollback) { throw ValidationError("--rebuild puts a bundle's files back; it does not take --resume or --rollback") }
+        if !rebuild && (root != nil || dir != nil) { throw ValidationError("--root and --dir are for --rebuild") }
         if resume && rollback { throw ValidationError("--resume and --rollback exclude each other") }
         if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
         if !(resume || rollback) && snapshot == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
@@ -90,6 +106,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if rebuild { return try runRebuild() }
         // One settings value: flags > environment > config file > discovery (run once) > defaults; one restore
         // session (settings -> plan -> executor), the same the console's wizard uses.
         let resolved = try connection.resolve(extra: restoreFlags, discoveryRoot: discoveryRoot)

@@ -300,4 +300,59 @@ struct BundleTests {
         #expect(paths.contains("/root/kubeadm.yaml") && !paths.contains("/etc/kubernetes/kubeadm-config.yaml"))
         #expect(!paths.contains("/etc/kubernetes/enc/encryption-config.yaml"))
     }
+
+    @Test("Rebuild onto an empty root: every file back, file by file, with content, mode and owner; a second run finds all in place")
+    func rebuildOntoEmptyRoot() throws {
+        for fixture in [try ControlPlaneRoot.kubeadm(), try ControlPlaneRoot.binaryInstall()] {
+            let dir = try Self.snapshotDir("rebuild-empty")
+            let store = BundleStore(directory: dir)
+            let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date())
+            let target = try TestDirectories.make("rebuild-target").path
+            let opened = try store.open(stored.name)
+            let plan = BundleRebuildPlan.make(opened, root: target, now: Date())
+            #expect(plan.steps.map(\.path).sorted() == fixture.files.keys.sorted())
+            #expect(plan.steps.allSatisfy { $0.action == .write })
+            let written = try plan.apply(opened)
+            #expect(written.count == fixture.files.count)
+            for (path, expected) in fixture.files {
+                var info = stat()
+                #expect(lstat(target + path, &info) == 0, "\(path)")
+                #expect(UInt32(info.st_mode & 0o7777) == expected.mode && info.st_uid == expected.uid && info.st_gid == expected.gid, "\(path)")
+                #expect(FileManager.default.contents(atPath: target + path) == FileManager.default.contents(atPath: fixture.path(path)), "\(path)")
+                #expect(!FileManager.default.fileExists(atPath: target + path + ".part"))
+            }
+            let again = BundleRebuildPlan.make(opened, root: target, now: Date())
+            #expect(again.steps.allSatisfy { $0.action == .unchanged })
+            #expect(try again.apply(opened).isEmpty)
+        }
+    }
+
+    @Test("Rebuild never overwrites: an existing different file (or a planted link) is moved aside first, named in the plan; the link's target is untouched")
+    func rebuildMovesAside() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try Self.snapshotDir("rebuild-aside")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date())
+        let target = try TestDirectories.make("rebuild-aside-target").path
+        try FileManager.default.createDirectory(atPath: target + "/etc/etcd/ssl", withIntermediateDirectories: true)
+        try "an older unit\n".write(toFile: target + "/etc/etcd/etcd.env", atomically: false, encoding: .utf8)
+        let victim = try SymlinkVictim(in: URL(fileURLWithPath: target).deletingLastPathComponent())
+        try victim.plant(at: target + "/etc/etcd/ssl/etcd-key.pem")
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let opened = try store.open(stored.name)
+        let plan = BundleRebuildPlan.make(opened, root: target, now: now)
+        let aside = Dictionary(uniqueKeysWithValues: plan.movesAside.map { ($0.path, $0) })
+        #expect(Set(aside.keys) == ["/etc/etcd/etcd.env", "/etc/etcd/ssl/etcd-key.pem"])
+        #expect(aside["/etc/etcd/etcd.env"]?.difference == "content, mode 0644 instead of 0640, owner 0:0 instead of 0:998")
+        #expect(aside["/etc/etcd/ssl/etcd-key.pem"]?.difference == "it is a symbolic link")
+        #expect(aside["/etc/etcd/etcd.env"]?.movedAsideTo == target + "/etc/etcd/etcd.env.before-rebuild-20270115T080000Z")
+        #expect(plan.rendered().contains("  move aside  /etc/etcd/etcd.env (content, mode 0644 instead of 0640, owner 0:0 instead of 0:998) -> \(target)/etc/etcd/etcd.env.before-rebuild-20270115T080000Z, then write 0640 0:998"))
+        _ = try plan.apply(opened)
+        #expect(victim.isUnchanged)
+        #expect(try String(contentsOfFile: target + "/etc/etcd/etcd.env.before-rebuild-20270115T080000Z", encoding: .utf8) == "an older unit\n")
+        #expect(FileManager.default.contents(atPath: target + "/etc/etcd/etcd.env") == FileManager.default.contents(atPath: fixture.path("/etc/etcd/etcd.env")))
+        var info = stat()
+        #expect(lstat(target + "/etc/etcd/ssl/etcd-key.pem.before-rebuild-20270115T080000Z", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+        #expect(lstat(target + "/etc/etcd/ssl/etcd-key.pem", &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_mode & 0o777 == 0o600 && info.st_uid == 998)
+    }
 }

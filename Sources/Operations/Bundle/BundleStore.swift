@@ -271,7 +271,7 @@ public struct BundleStore: Sendable {
     }
 
     /// "20261202T183000Z"
-    static func stamp(_ date: Date) -> String {
+    public static func stamp(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
