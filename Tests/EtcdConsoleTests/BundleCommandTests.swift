@@ -217,4 +217,51 @@ struct BundleCommandTests {
         let json = try ConsoleBinary.json(result)
         #expect(Set(json.keys).isSubset(of: ["members", "backups"]))
     }
+
+    @Test("restore --rebuild: --dry-run lists every file it would write; the run puts each back with content, mode and owner; an existing different file is moved aside; without --yes and no terminal it refuses")
+    func rebuild() async throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try TestDirectories.make("rebuild-e2e").appendingPathComponent("backups").path
+        let backup = try await Self.backup(fixture, dir: dir)
+        #expect(backup.status == 0, "\(backup.output)")
+        let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".db") })
+        let target = try TestDirectories.make("rebuild-e2e-target").path
+        try FileManager.default.createDirectory(atPath: target + "/etc/systemd/system", withIntermediateDirectories: true)
+        try "[Service]\nExecStart=/usr/bin/etcd\n".write(toFile: target + "/etc/systemd/system/etcd.service", atomically: false, encoding: .utf8)
+
+        let dryRun = try ConsoleBinary.run(["restore", "--rebuild", "--dry-run", snapshot, "--dir", dir, "--root", target])
+        #expect(dryRun.status == 0, "\(dryRun.output)")
+        for path in fixture.files.keys where path != "/etc/systemd/system/etcd.service" {
+            #expect(dryRun.stdout.contains("  write       \(path)  "), "\(path) not in the plan: \(dryRun.stdout)")
+        }
+        #expect(dryRun.stdout.contains("  move aside  /etc/systemd/system/etcd.service (content) -> \(target)/etc/systemd/system/etcd.service.before-rebuild-"), "\(dryRun.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: target + "/etc/etcd/ssl/etcd.pem"))
+
+        let refused = try ConsoleBinary.run(["restore", "--rebuild", snapshot, "--dir", dir, "--root", target])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("error: refusing to rebuild without confirmation: there is no terminal to ask on; pass --yes to go ahead"))
+        #expect(!FileManager.default.fileExists(atPath: target + "/etc/etcd/ssl/etcd.pem"))
+
+        let run = try ConsoleBinary.run(["restore", "--rebuild", "--yes", snapshot, "--dir", dir, "--root", target, "-o", "json"])
+        #expect(run.status == 0, "\(run.output)")
+        let json = try ConsoleBinary.json(run)
+        #expect(json["applied"] as? Bool == true)
+        #expect(Set(json["written"] as? [String] ?? []) == Set(fixture.files.keys))
+        for (path, expected) in fixture.files {
+            var info = stat()
+            #expect(lstat(target + path, &info) == 0, "\(path)")
+            #expect(UInt32(info.st_mode & 0o7777) == expected.mode && info.st_uid == expected.uid && info.st_gid == expected.gid, "\(path)")
+            #expect(FileManager.default.contents(atPath: target + path) == FileManager.default.contents(atPath: fixture.path(path)), "\(path)")
+        }
+        let aside = try FileManager.default.contentsOfDirectory(atPath: target + "/etc/systemd/system").filter { $0.hasPrefix("etcd.service.before-rebuild-") }
+        #expect(aside.count == 1)
+        #expect(try String(contentsOfFile: target + "/etc/systemd/system/" + (aside.first ?? ""), encoding: .utf8) == "[Service]\nExecStart=/usr/bin/etcd\n")
+        #expect(Self.leaked(fixture, in: dryRun.output + run.output).isEmpty)
+
+        let bad = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "snapshot-19990101T000000Z-x.db", "--dir", dir, "--root", target])
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "error: no bundle named snapshot-19990101T000000Z-x.db in \(dir), and no snapshot there points at one (etcd-console bundle list shows them)\n", "\(bad.stderr)")
+        let usage = try ConsoleBinary.run(["restore", "--root", target, snapshot])
+        #expect(usage.status == 2 && usage.stderr.contains("--root and --dir are for --rebuild"), "\(usage.output)")
+    }
 }
