@@ -173,7 +173,7 @@ struct BundleDiffCommand: ParsableCommand {
 
 /// Opens and verifies a bundle; a missing or damaged one is an error naming it (exit 1).
 private func openBundle(_ store: BundleStore, _ name: String) throws -> BundleStore.Opened {
-    do { return try store.open(name) } catch {
+    do { return try store.open(name.contains("/") ? absolutePath(name) : name) } catch {
         printError("error: \(error.message)")
         throw ExitCode(1)
     }

@@ -38,6 +38,14 @@ struct BundleTests {
         #expect(reasons["/etc/etcd-console/config.yaml"] == "etcd-console config")
         let secrets = Set(collection.files.filter(\.file.secret).map(\.file.path))
         #expect(Set(fixture.secretFiles).isSubset(of: secrets), "\(secrets)")
+        // The host's own config is kept also when this run read none (a rescue system reading the disk).
+        var withoutConfig = try Self.sources(fixture)
+        withoutConfig.ownFiles = []
+        #expect(withoutConfig.collect().files.map(\.file.path).contains("/etc/etcd-console/config.yaml"))
+        // etcd-console's files outside a --root belong to the system doing the reading: left out.
+        var outside = try Self.sources(fixture)
+        outside.ownFiles = [("/etc/hostname", "etcd-console --cacert")]
+        #expect(!outside.collect().files.map(\.file.path).contains("/etc/hostname"))
     }
 
     @Test("A binary install's bundle holds the etcd unit, its drop-in and environment file, and the certificates the unit names under /etc/etcd/ssl")

@@ -144,6 +144,8 @@ public struct BundleSources: Sendable {
             }
         }
         for path in extra { host(path, "bundle.extra", recurse: true, named: true) }
+        // The host's own etcd-console config, also when this run read another one (or none: a rescue system).
+        host("/etc/etcd-console/config.yaml", "etcd-console config")
         for own in ownFiles {
             // etcd-console's own files are real paths; one under the root is stored as its host path. With a
             // root other than /, a file outside it belongs to the system doing the reading, not to the host.
