@@ -363,4 +363,43 @@ struct BundleTests {
         #expect(lstat(target + "/etc/etcd/ssl/etcd-key.pem.before-rebuild-20270115T080000Z", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
         #expect(lstat(target + "/etc/etcd/ssl/etcd-key.pem", &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_mode & 0o777 == 0o600 && info.st_uid == 998)
     }
+
+    @Test("A bundle larger than any one file may be (two 9 MiB extras) is written, listed and verified; a file over 16 MiB is a warning")
+    func largeBundle() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        try FileManager.default.createDirectory(atPath: fixture.path("/srv/big"), withIntermediateDirectories: true)
+        for name in ["a", "b"] {
+            try Data(repeating: UInt8(ascii: name == "a" ? "A" : "B"), count: 9 << 20).write(to: URL(fileURLWithPath: fixture.path("/srv/big/\(name).bin")))
+        }
+        try Data(count: (16 << 20) + 1).write(to: URL(fileURLWithPath: fixture.path("/srv/huge.bin")))
+        var sources = try Self.sources(fixture)
+        sources.extra = ["/srv/big", "/srv/huge.bin"]
+        let collection = sources.collect()
+        #expect(collection.warnings == ["could not read /srv/huge.bin (under \(fixture.root.path)) (bundle.extra): it is 16777217 bytes, more than the 16 MiB a control-plane file may have; the bundle goes without it"])
+        let dir = try Self.snapshotDir("bundle-large")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(collection, root: fixture.root.path, now: Date())
+        #expect(try store.open(stored.name).contents["/srv/big/b.bin"]?.count == 9 << 20)
+        #expect(store.list().bundles.first?.manifest.files.count == fixture.files.count + 2)
+    }
+
+    @Test("bundle list reads only the manifest: a bundle cut after it is still listed, but opening it is refused as truncated")
+    func listReadsManifestOnly() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try Self.snapshotDir("bundle-cut")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date())
+        let path = dir + "/" + stored.name
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let sizeField = String(decoding: bytes[124..<135], as: UTF8.self)
+        let manifestSize = try #require(Int(sizeField, radix: 8), "\(sizeField)")
+        let manifestEnd = 512 + ((manifestSize + 511) / 512) * 512
+        try bytes.prefix(manifestEnd + 100).write(to: URL(fileURLWithPath: path))
+        #expect(store.list().bundles.map(\.name) == [stored.name])
+        #expect { _ = try store.open(stored.name) } throws: { error in
+            (error as? BundleError)?.message.hasPrefix("the bundle \(path) is damaged: it ends inside a tar header") == true
+        }
+        try bytes.prefix(612).write(to: URL(fileURLWithPath: path))
+        #expect(store.list().problems == ["the bundle \(path) is damaged: it ends inside its manifest (truncated)"])
+    }
 }

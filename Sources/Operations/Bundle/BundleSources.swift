@@ -229,6 +229,11 @@ public struct BundleSources: Sendable {
     /// The real reader: lstat, then a link's target or a regular file opened with O_NOFOLLOW (a link swapped in
     /// between is refused by open, not followed). FIFOs, devices and sockets are reported, never opened.
     @Sendable public static func readFile(_ real: String) -> ReadOutcome {
+        readFile(real, limit: maximumFileSize)
+    }
+
+    /// `readFile` with another size limit (a bundle itself may be larger than any one file in it).
+    public static func readFile(_ real: String, limit: Int) -> ReadOutcome {
         var info = stat()
         if lstat(real, &info) != 0 {
             return errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable(errnoText(errno))
@@ -243,8 +248,8 @@ public struct BundleSources: Sendable {
         case S_IFREG: break
         default: return .unreadable("it is not a regular file (a FIFO, socket or device)")
         }
-        guard Int(info.st_size) <= maximumFileSize else {
-            return .unreadable("it is \(formatBytes(Int(info.st_size))), more than the \(formatBytes(maximumFileSize)) a control-plane file may have")
+        guard Int(info.st_size) <= limit else {
+            return .unreadable("it is \(info.st_size) bytes, more than the \(limit >> 20) MiB a control-plane file may have")
         }
         let fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { return .unreadable(errnoText(errno)) }
@@ -263,7 +268,7 @@ public struct BundleSources: Sendable {
             }
             if n == 0 { break }
             data.append(contentsOf: chunk[0..<n])
-            if data.count > maximumFileSize { return .unreadable("it grew past \(formatBytes(maximumFileSize)) while being read") }
+            if data.count > limit { return .unreadable("it grew past \(limit >> 20) MiB while being read") }
         }
         return .regular(data, opened)
     }

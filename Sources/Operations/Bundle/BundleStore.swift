@@ -208,12 +208,41 @@ public struct BundleStore: Sendable {
         return Opened(name: name, path: path, manifest: manifest, contents: contents)
     }
 
-    /// The manifest only (the tar's first member), for listing; not a verification.
+    /// The manifest only (the tar's first member, read without the rest of the file), for listing and for
+    /// finding an unchanged bundle; not a verification.
     public func readManifest(named name: String) throws(BundleError) -> BundleManifest {
         let path = name.hasPrefix("/") ? name : directory + "/" + name
-        let data = try readTar(path)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw BundleError(.notFound, bundle: path, "no bundle \(path) (etcd-console bundle list shows them)") }
+        guard info.st_mode & S_IFMT == S_IFREG else { _ = try readTar(path); throw BundleError(.refused, bundle: path, "refusing to read \(path)") }
+        let fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 { throw BundleError(.io, bundle: path, "could not read the bundle \(path): \(BundleSources.errnoText(errno))") }
+        defer { close(fd) }
+        func read(_ count: Int) -> Data {
+            var data = Data()
+            var chunk = [UInt8](repeating: 0, count: min(count, 1 << 16))
+            while data.count < count {
+                let n = Glibc.read(fd, &chunk, min(chunk.count, count - data.count))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                data.append(contentsOf: chunk[0..<n])
+            }
+            return data
+        }
+        let header = read(BundleTar.block)
+        // The manifest member's size, from its header (octal at 124, 12 bytes); the rest of the header is checked
+        // by BundleTar.read on the first member plus the end-of-archive blocks appended here.
+        let sizeText = String(decoding: header.dropFirst(124).prefix(12).prefix { $0 != 0 }, as: UTF8.self)
+            .trimmingCharacters(in: CharacterSet(charactersIn: " "))
+        guard header.count == BundleTar.block, let size = Int(sizeText, radix: 8), size >= 0, size <= 64 << 20 else {
+            throw BundleError(.damaged, bundle: path, "the bundle \(path) is damaged: its first tar header is unreadable")
+        }
+        let content = read(size)
+        guard content.count == size else {
+            throw BundleError(.damaged, bundle: path, "the bundle \(path) is damaged: it ends inside its manifest (truncated)")
+        }
         let members: [BundleTar.Member]
-        do { members = try BundleTar.read(data) } catch {
+        do { members = try BundleTar.read(header + content + BundleTar.padding(size) + BundleTar.end) } catch {
             throw BundleError(.damaged, bundle: path, "the bundle \(path) is damaged: \(error.message)")
         }
         return try decodeManifest(members, path: path)
@@ -237,7 +266,7 @@ public struct BundleStore: Sendable {
     }
 
     private func readTar(_ path: String) throws(BundleError) -> Data {
-        switch BundleSources.readFile(path) {
+        switch BundleSources.readFile(path, limit: 1 << 30) {
         case .regular(let data, _): return data
         case .missing: throw BundleError(.notFound, bundle: path, "no bundle \(path) (etcd-console bundle list shows them)")
         case .symlink: throw BundleError(.refused, bundle: path, "refusing to read the bundle \(path): it is a symbolic link (remove it, and find out who planted it)")
