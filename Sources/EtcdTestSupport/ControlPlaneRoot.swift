@@ -11,6 +11,8 @@ public struct ControlPlaneRoot: Sendable {
     public let root: URL
     /// Every file written, by host path (without the root), with the mode and owner it was given.
     public let files: [String: (mode: UInt32, uid: UInt32, gid: UInt32)]
+    /// Directories given a mode or owner other than 0755 root, by host path.
+    public let directories: [String: (mode: UInt32, uid: UInt32, gid: UInt32)]
     /// Host paths of files that hold key material (private keys, kubeconfigs with embedded keys, the encryption config).
     public let secretFiles: [String]
     /// Lines of key material that must never appear in any output: each private key's PEM body lines, the
@@ -156,6 +158,7 @@ public struct ControlPlaneRoot: Sendable {
         let maker = builder.maker
         let ca = try maker.selfSignedCA("etcd-ca", commonName: "etcd-ca")
         let server = try maker.leaf("etcd", commonName: "etcd-1", extensions: "server_ext", signedBy: ca, days: 10)
+        try builder.directory("/etc/etcd/ssl", mode: 0o700, uid: 998, gid: 998)
         try builder.copy(ca.cert, to: "/etc/etcd/ssl/ca.pem", mode: 0o644, uid: 998, gid: 998)
         try builder.copy(server.cert, to: "/etc/etcd/ssl/etcd.pem", mode: 0o644, uid: 998, gid: 998)
         try builder.copy(server.key, to: "/etc/etcd/ssl/etcd-key.pem", mode: 0o600, uid: 998, gid: 998, secret: true)
@@ -196,6 +199,7 @@ public struct ControlPlaneRoot: Sendable {
         let root: URL
         let maker: CertificateMaker
         var files: [String: (mode: UInt32, uid: UInt32, gid: UInt32)] = [:]
+        var directories: [String: (mode: UInt32, uid: UInt32, gid: UInt32)] = [:]
         var secretFiles: [String] = []
         var secretLines: [String] = []
 
@@ -203,6 +207,17 @@ public struct ControlPlaneRoot: Sendable {
             root = try TestDirectories.make(prefix)
             maker = CertificateMaker(directory: try TestDirectories.make(prefix + "-openssl"))
             try maker.prepare()
+        }
+
+        mutating func directory(_ hostPath: String, mode: UInt32, uid: UInt32, gid: UInt32) throws {
+            let path = root.path + hostPath
+            do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+                throw EtcdTestSupportError("could not create \(path): \(error)")
+            }
+            guard chmod(path, mode_t(mode)) == 0, chown(path, uid, gid) == 0 else {
+                throw EtcdTestSupportError("could not set mode/owner of \(path): \(String(cString: strerror(errno)))")
+            }
+            directories[hostPath] = (mode, uid, gid)
         }
 
         mutating func write(_ text: String, to hostPath: String, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0,
@@ -244,7 +259,7 @@ public struct ControlPlaneRoot: Sendable {
             let result = try runCommand(try CertificateMaker.opensslPath(), ["x509", "-noout", "-enddate", "-in", certificate],
                                         timeout: .seconds(30))
             let notAfter = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "notAfter=", with: "")
-            return ControlPlaneRoot(root: root, files: files, secretFiles: secretFiles.sorted(), secretLines: secretLines,
+            return ControlPlaneRoot(root: root, files: files, directories: directories, secretFiles: secretFiles.sorted(), secretLines: secretLines,
                                     expiringCertificate: expiring, expiringNotAfter: notAfter)
         }
     }

@@ -229,6 +229,7 @@ struct BundleShowJSON: Encodable {
     var contentDigest: String
     var verified = true
     var files: [BundleFile]
+    var directories: [BundleDirectory]
     var expiringCertificates: [ExpiringJSON]
 
     init(name: String, path: String, manifest: BundleManifest, now: Date) {
@@ -239,6 +240,7 @@ struct BundleShowJSON: Encodable {
         root = manifest.root
         contentDigest = manifest.contentDigest
         files = manifest.files
+        directories = manifest.directories
         expiringCertificates = CertificateExpiry.soon(in: manifest.files, now: now).map(ExpiringJSON.init)
     }
 }

@@ -61,6 +61,17 @@ struct BundleTests {
         #expect(unit.reason == "etcd unit")
         #expect(collection.files.first { $0.file.path == "/etc/systemd/system/etcd.service.d/10-limits.conf" }?.file.reason == "etcd unit drop-in")
         #expect(collection.files.first { $0.file.path == "/etc/etcd/etcd.env" }?.file.reason == "etcd environment file")
+        let ssl = try #require(collection.directories.first { $0.path == "/etc/etcd/ssl" })
+        #expect(ssl.mode == "0700" && ssl.uid == 998 && ssl.gid == 998)
+        #expect(collection.directories.map(\.path) == ["/etc", "/etc/etcd", "/etc/etcd-console", "/etc/etcd/ssl", "/etc/systemd",
+                                                        "/etc/systemd/system", "/etc/systemd/system/etcd.service.d"])
+        // A directory's mode is part of the contents: changing it stores a new bundle.
+        let store = BundleStore(directory: try Self.snapshotDir("bundle-dir-mode"))
+        let first = try store.store(collection, root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(chmod(fixture.path("/etc/etcd/ssl"), 0o750) == 0)
+        let second = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_060))
+        #expect(!second.reused && second.name != first.name)
+        #expect(try store.open(second.name).manifest.directories.first { $0.path == "/etc/etcd/ssl" }?.mode == "0750")
     }
 
     @Test("Round trip: every file comes back from the tar with its content, mode and owner, and GNU tar reads the same")
@@ -329,7 +340,14 @@ struct BundleTests {
                 #expect(FileManager.default.contents(atPath: target + path) == FileManager.default.contents(atPath: fixture.path(path)), "\(path)")
                 #expect(!FileManager.default.fileExists(atPath: target + path + ".part"))
             }
+            for (path, expected) in fixture.directories {
+                var info = stat()
+                #expect(lstat(target + path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR, "\(path)")
+                #expect(UInt32(info.st_mode & 0o7777) == expected.mode && info.st_uid == expected.uid && info.st_gid == expected.gid, "\(path)")
+                #expect(plan.rendered().contains("  mkdir       \(path)/  \(BundleFile.octal(expected.mode)) \(expected.uid):\(expected.gid)\n"))
+            }
             let again = BundleRebuildPlan.make(opened, root: target, now: Date())
+            #expect(again.directories.allSatisfy { $0.action == .exists && $0.note == nil })
             #expect(again.steps.allSatisfy { $0.action == .unchanged })
             #expect(try again.apply(opened).isEmpty)
         }

@@ -18,19 +18,28 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     /// SHA-256 over every entry's path, kind, mode, owner and content digest (`BundleManifest.digest`).
     public var contentDigest: String
     public var files: [BundleFile]
+    /// The directories that hold the files (up to, not including, /), with their modes and owners, so a rebuild
+    /// creates /etc/etcd/ssl as it was (0700 etcd:etcd), not 0755 root. Not tar members: only the manifest has them.
+    public var directories: [BundleDirectory]
 
-    public init(createdAt: Date, hostname: String, root: String, files: [BundleFile]) {
+    public init(createdAt: Date, hostname: String, root: String, files: [BundleFile], directories: [BundleDirectory] = []) {
         self.format = Self.currentFormat
         self.createdAt = createdAt
         self.hostname = hostname
         self.root = root
         self.files = files.sorted { $0.path < $1.path }
-        self.contentDigest = Self.digest(of: self.files)
+        self.directories = directories.sorted { $0.path < $1.path }
+        self.contentDigest = Self.digest(of: self.files, directories: self.directories)
     }
 
-    /// The digest of a set of entries: equal digests mean the same files with the same bytes, modes and owners.
-    public static func digest(of files: [BundleFile]) -> String {
+    /// The digest of a set of entries: equal digests mean the same files with the same bytes, modes and owners,
+    /// in directories with the same modes and owners.
+    public static func digest(of files: [BundleFile], directories: [BundleDirectory] = []) -> String {
         let hasher = SHA256Hasher()
+        for directory in directories.sorted(by: { $0.path < $1.path }) {
+            let line = ["directory", directory.path, directory.mode, String(directory.uid), String(directory.gid)].joined(separator: "\t") + "\n"
+            hasher.update(Data(line.utf8))
+        }
         for file in files.sorted(by: { $0.path < $1.path }) {
             let line = [file.path, file.kind.rawValue, file.mode, String(file.uid), String(file.gid), file.sha256,
                         file.linkTarget ?? ""].joined(separator: "\t") + "\n"
@@ -58,6 +67,27 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }
+}
+
+/// A directory that holds files of a bundle: its mode and owner.
+public struct BundleDirectory: Codable, Sendable, Equatable {
+    public var path: String
+    public var mode: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var user: String?
+    public var group: String?
+
+    public init(path: String, mode: String, uid: UInt32, gid: UInt32, user: String?, group: String?) {
+        self.path = path
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.user = user
+        self.group = group
+    }
+
+    public var permissions: UInt32 { UInt32(mode, radix: 8) ?? 0o755 }
 }
 
 /// One file of a bundle. Its content is never in the manifest: only its digest and, for certificates, what
@@ -114,7 +144,7 @@ public struct BundleFile: Codable, Sendable, Equatable {
     /// "root:root" or "999:999" when the names are not known.
     public var owner: String { "\(user ?? String(uid)):\(group ?? String(gid))" }
 
-    static func octal(_ mode: UInt32) -> String {
+    public static func octal(_ mode: UInt32) -> String {
         let text = String(mode & 0o7777, radix: 8)
         return String(repeating: "0", count: max(0, 4 - text.count)) + text
     }

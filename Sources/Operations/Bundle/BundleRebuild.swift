@@ -32,8 +32,23 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
         public var difference: String?
     }
 
+    /// A directory of the bundle: created with its mode and owner when missing; one already there is left as it is
+    /// (`note` says when its mode or owner differ); anything else there is moved aside first.
+    public struct DirectoryStep: Codable, Sendable, Equatable {
+        public enum Action: String, Codable, Sendable { case create, exists, moveAside = "move-aside" }
+        public var path: String
+        public var target: String
+        public var action: Action
+        public var mode: String
+        public var uid: UInt32
+        public var gid: UInt32
+        public var movedAsideTo: String?
+        public var note: String?
+    }
+
     public var bundle: String
     public var root: String
+    public var directories: [DirectoryStep]
     public var steps: [Step]
 
     public var writes: [Step] { steps.filter { $0.action != .unchanged } }
@@ -43,6 +58,27 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
     public static func make(_ opened: BundleStore.Opened, root: String, now: Date) -> BundleRebuildPlan {
         let stamp = BundleStore.stamp(now)
         let trimmed = root.hasSuffix("/") ? String(root.dropLast()) : root
+        var directories: [DirectoryStep] = []
+        for directory in opened.manifest.directories.sorted(by: { $0.path < $1.path }) {
+            let target = trimmed + directory.path
+            var step = DirectoryStep(path: directory.path, target: target, action: .create, mode: directory.mode,
+                                     uid: directory.uid, gid: directory.gid)
+            var info = stat()
+            if lstat(target, &info) == 0 {
+                if info.st_mode & S_IFMT == S_IFDIR {
+                    step.action = .exists
+                    let mode = BundleFile.octal(UInt32(info.st_mode))
+                    if mode != directory.mode || info.st_uid != directory.uid || info.st_gid != directory.gid {
+                        step.note = "here \(mode) \(info.st_uid):\(info.st_gid), in the bundle \(directory.mode) \(directory.uid):\(directory.gid); left as it is"
+                    }
+                } else {
+                    step.action = .moveAside
+                    step.movedAsideTo = target + ".before-rebuild-" + stamp
+                    step.note = "it is not a directory"
+                }
+            }
+            directories.append(step)
+        }
         var steps: [Step] = []
         for file in opened.manifest.files {
             let target = trimmed + file.path
@@ -59,7 +95,7 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
             }
             steps.append(step)
         }
-        return BundleRebuildPlan(bundle: opened.name, root: root, steps: steps)
+        return BundleRebuildPlan(bundle: opened.name, root: root, directories: directories, steps: steps)
     }
 
     /// nil when `target` already holds exactly this file; "missing" when nothing is there; else what differs.
@@ -93,6 +129,17 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
     /// the directory. Stops at the first failure with an error naming the file; what was done stays done (every
     /// moved-aside file is still there under its new name).
     public func apply(_ opened: BundleStore.Opened) throws(BundleError) -> [Step] {
+        for directory in directories where directory.action != .exists {
+            if let aside = directory.movedAsideTo, rename(directory.target, aside) != 0 {
+                throw BundleError(.io, bundle: opened.path, "could not move \(directory.target) aside to \(aside): \(BundleSources.errnoText(errno)); nothing more was written")
+            }
+            try Self.makeParents(of: directory.target, bundle: opened.path)
+            let mode = mode_t(UInt32(directory.mode, radix: 8) ?? 0o755)
+            if mkdir(directory.target, 0o700) != 0 || lchown(directory.target, directory.uid, directory.gid) != 0 || chmod(directory.target, mode) != 0 {
+                throw BundleError(.io, bundle: opened.path, "could not create the directory \(directory.target): \(BundleSources.errnoText(errno))")
+            }
+            try Self.syncDirectory(of: directory.target, bundle: opened.path)
+        }
         var done: [Step] = []
         for step in steps where step.action != .unchanged {
             if let aside = step.movedAsideTo {
@@ -173,6 +220,13 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
     /// The plan as an operator reads it: one line per file.
     public func rendered() -> String {
         var lines = ["Rebuild from \(bundle) onto \(root): \(writes.count) to write (\(movesAside.count) existing moved aside first), \(steps.count - writes.count) already in place", ""]
+        for directory in directories {
+            switch directory.action {
+            case .create: lines.append("  mkdir       \(directory.path)/  \(directory.mode) \(directory.uid):\(directory.gid)")
+            case .exists: if let note = directory.note { lines.append("  directory   \(directory.path)/  \(note)") }
+            case .moveAside: lines.append("  move aside  \(directory.path) (\(directory.note ?? "")) -> \(directory.movedAsideTo ?? ""), then mkdir \(directory.mode) \(directory.uid):\(directory.gid)")
+            }
+        }
         for step in steps {
             let owner = "\(step.uid):\(step.gid)"
             switch step.action {

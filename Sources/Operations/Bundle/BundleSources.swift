@@ -62,6 +62,8 @@ public struct BundleSources: Sendable {
     public struct Collection: Sendable {
         public var files: [Collected]
         public var warnings: [String]
+        /// Every directory above a collected file (not /), as it is on the host.
+        public var directories: [BundleDirectory] = []
     }
 
     /// How a single path looks on disk; `read` is injected so tests can make a file unreadable as root.
@@ -153,7 +155,20 @@ public struct BundleSources: Sendable {
             guard let hostPath = hostPath(ofReal: real) else { continue }
             add(hostPath, real: real, reason: own.reason, recurse: false, named: true)
         }
-        return Collection(files: files.sorted { $0.file.path < $1.file.path }, warnings: warnings)
+        var directories: [String: BundleDirectory] = [:]
+        for collected in files {
+            var parent = (collected.file.path as NSString).deletingLastPathComponent
+            while parent != "/" && !parent.isEmpty && directories[parent] == nil {
+                var info = stat()
+                if lstat(underRoot(parent), &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+                    directories[parent] = BundleDirectory(path: parent, mode: BundleFile.octal(UInt32(info.st_mode)), uid: info.st_uid,
+                                                          gid: info.st_gid, user: Self.userName(info.st_uid), group: Self.groupName(info.st_gid))
+                }
+                parent = (parent as NSString).deletingLastPathComponent
+            }
+        }
+        return Collection(files: files.sorted { $0.file.path < $1.file.path }, warnings: warnings,
+                          directories: directories.values.sorted { $0.path < $1.path })
     }
 
     /// The file kube-apiserver's static pod manifest names with --encryption-provider-config, if any.

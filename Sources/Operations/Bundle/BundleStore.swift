@@ -43,7 +43,8 @@ public struct BundleStore: Sendable {
     /// Writes a bundle for `collection` unless one with the same content digest is already here and verifies.
     public func store(_ collection: BundleSources.Collection, root: String, now: Date,
                       hostname: String = ProcessInfo.processInfo.hostName) throws(BundleError) -> Stored {
-        let manifest = BundleManifest(createdAt: now, hostname: hostname, root: root, files: collection.files.map(\.file))
+        let manifest = BundleManifest(createdAt: now, hostname: hostname, root: root, files: collection.files.map(\.file),
+                                      directories: collection.directories)
         var damaged: String?
         for name in names().reversed() {
             guard let existing = try? readManifest(named: name), existing.contentDigest == manifest.contentDigest else { continue }
@@ -254,7 +255,7 @@ public struct BundleStore: Sendable {
         }
         do {
             let manifest = try BundleManifest.decoder().decode(BundleManifest.self, from: first.content)
-            guard BundleManifest.digest(of: manifest.files) == manifest.contentDigest else {
+            guard BundleManifest.digest(of: manifest.files, directories: manifest.directories) == manifest.contentDigest else {
                 throw BundleError(.damaged, bundle: path, "the bundle \(path) is damaged: its manifest's content digest does not match its entries")
             }
             return manifest
