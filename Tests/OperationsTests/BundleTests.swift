@@ -72,6 +72,7 @@ struct BundleTests {
         let second = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: Date(timeIntervalSince1970: 1_800_000_060))
         #expect(!second.reused && second.name != first.name)
         #expect(try store.open(second.name).manifest.directories.first { $0.path == "/etc/etcd/ssl" }?.mode == "0750")
+        #expect(BundleDiff(from: first.manifest, to: second.manifest).changed == [.init(path: "/etc/etcd/ssl/", what: ["mode 0700 -> 0750"])])
     }
 
     @Test("Round trip: every file comes back from the tar with its content, mode and owner, and GNU tar reads the same")

@@ -340,6 +340,19 @@ public struct BundleDiff: Sendable, Equatable {
             if before.uid != file.uid || before.gid != file.gid { what.append("owner \(before.owner) -> \(file.owner)") }
             return what.isEmpty ? nil : Change(path: file.path, what: what)
         }
+        // Directories (named with a trailing /): only their mode and owner can change; one added or removed
+        // follows its files and is not listed.
+        let oldDirectories = Dictionary(a.directories.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
+        for directory in b.directories {
+            guard let before = oldDirectories[directory.path] else { continue }
+            var what: [String] = []
+            if before.mode != directory.mode { what.append("mode \(before.mode) -> \(directory.mode)") }
+            if before.uid != directory.uid || before.gid != directory.gid {
+                what.append("owner \(before.user ?? String(before.uid)):\(before.group ?? String(before.gid)) -> \(directory.user ?? String(directory.uid)):\(directory.group ?? String(directory.gid))")
+            }
+            if !what.isEmpty { changed.append(Change(path: directory.path + "/", what: what)) }
+        }
+        changed.sort { $0.path < $1.path }
     }
 
     public var isEmpty: Bool { added.isEmpty && removed.isEmpty && changed.isEmpty }
