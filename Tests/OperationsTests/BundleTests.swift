@@ -205,6 +205,11 @@ struct BundleTests {
         let store = BundleStore(directory: dir)
         let stored = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: now)
         #expect(stored.name == "bundle-20270115T080000Z-2.tar")
+        // Another in the same second is -3, and the newest (last) is the -3 one, not the plain name.
+        try "changed\n".write(toFile: fixture.path("/etc/etcd/etcd.env"), atomically: false, encoding: .utf8)
+        let third = try store.store(try Self.sources(fixture).collect(), root: fixture.root.path, now: now)
+        #expect(third.name == "bundle-20270115T080000Z-3.tar")
+        #expect(store.names() == ["bundle-20270115T080000Z.tar", "bundle-20270115T080000Z-2.tar", "bundle-20270115T080000Z-3.tar"])
         #expect(victim.isUnchanged)
         #expect { _ = try store.open("bundle-20270115T080000Z.tar") } throws: { error in
             (error as? BundleError)?.message == "refusing to read the bundle \(dir)/bundle-20270115T080000Z.tar: it is a symbolic link (remove it, and find out who planted it)"

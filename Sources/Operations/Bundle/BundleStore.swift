@@ -107,10 +107,19 @@ public struct BundleStore: Sendable {
         return try? JSONDecoder().decode(Pointer.self, from: data)
     }
 
-    /// Bundle file names in the directory, oldest first (the names sort by time).
+    /// Bundle file names in the directory, oldest first: by the time in the name, then its `-2`, `-3` counter
+    /// (plain string order would put `bundle-T-2.tar` before `bundle-T.tar`).
     public func names() -> [String] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return all.filter { $0.hasPrefix(Self.prefix) && $0.hasSuffix(Self.suffix) }.sorted()
+        return all.filter { $0.hasPrefix(Self.prefix) && $0.hasSuffix(Self.suffix) }.sorted { Self.order($0) < Self.order($1) }
+    }
+
+    /// ("20261202T183000Z", 1) for bundle-20261202T183000Z.tar, ( ..., 2) for bundle-20261202T183000Z-2.tar.
+    static func order(_ name: String) -> (String, Int, String) {
+        let core = name.dropFirst(prefix.count).dropLast(suffix.count)
+        let parts = core.split(separator: "-", maxSplits: 1)
+        let counter = parts.count == 2 ? Int(parts[1]) ?? 0 : 1
+        return (String(parts.first ?? ""), counter, name)
     }
 
     /// One row of `bundle list`.
