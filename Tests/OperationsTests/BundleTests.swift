@@ -434,4 +434,40 @@ struct BundleTests {
         try bytes.prefix(612).write(to: URL(fileURLWithPath: path))
         #expect(store.list().problems == ["the bundle \(path) is damaged: it ends inside its manifest (truncated)"])
     }
+
+    @Test("Long paths: past ustar's 100 bytes (prefix split) and past 255 (pax header) come back through our reader and GNU tar")
+    func longPaths() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let medium = "/srv/" + String(repeating: "m", count: 60) + "/" + String(repeating: "n", count: 60) + ".conf"
+        let long = "/srv/" + (0..<6).map { _ in String(repeating: "d", count: 50) }.joined(separator: "/") + "/file-with-a-long-name.conf"
+        for path in [medium, long] {
+            try FileManager.default.createDirectory(atPath: fixture.path((path as NSString).deletingLastPathComponent), withIntermediateDirectories: true)
+            try "x=\(path.count)\n".write(toFile: fixture.path(path), atomically: false, encoding: .utf8)
+        }
+        #expect(medium.utf8.count > 100 && long.utf8.count > 255)
+        var sources = try Self.sources(fixture)
+        sources.extra = ["/srv"]
+        let dir = try Self.snapshotDir("bundle-long")
+        let store = BundleStore(directory: dir)
+        let stored = try store.store(sources.collect(), root: fixture.root.path, now: Date())
+        let opened = try store.open(stored.name)
+        #expect(opened.contents[medium] == Data("x=\(medium.count)\n".utf8))
+        #expect(opened.contents[long] == Data("x=\(long.count)\n".utf8))
+        let listing = try runCommand("/usr/bin/tar", ["-tf", dir + "/" + stored.name])
+        #expect(listing.succeeded, "\(listing.output)")
+        let names = Set(listing.stdout.split(separator: "\n").map(String.init))
+        #expect(names.contains(String(medium.dropFirst())) && names.contains(String(long.dropFirst())), "\(listing.stdout)")
+    }
+
+    @Test("A bundle that cannot be written (a directory planted at its .part) is refused, naming it (the backup turns it into a warning)")
+    func unwritable() throws {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try Self.snapshotDir("bundle-unwritable")
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try FileManager.default.createDirectory(atPath: dir + "/bundle-20270115T080000Z.tar.part", withIntermediateDirectories: false)
+        #expect { _ = try BundleStore(directory: dir).store(try Self.sources(fixture).collect(), root: fixture.root.path, now: now) } throws: { error in
+            guard let error = error as? BundleError else { return false }
+            return error.kind == .refused && error.message == "could not write the bundle \(dir)/bundle-20270115T080000Z.tar: refusing to open \(dir)/bundle-20270115T080000Z.tar.part: it is not a regular file (remove it or choose another path)"
+        }
+    }
 }
