@@ -214,6 +214,9 @@ struct BundleTests {
         #expect { _ = try store.open("bundle-20270115T080000Z.tar") } throws: { error in
             (error as? BundleError)?.message == "refusing to read the bundle \(dir)/bundle-20270115T080000Z.tar: it is a symbolic link (remove it, and find out who planted it)"
         }
+        #expect(store.list().problems == ["refusing to read the bundle \(dir)/bundle-20270115T080000Z.tar: it is a symbolic link (remove it, and find out who planted it)"])
+        #expect(store.removeUnreferenced() == ["bundle-20270115T080000Z-2.tar"])  // the link itself is never unlinked or followed
+        #expect(SafeFile.exists(dir + "/bundle-20270115T080000Z.tar") && victim.isUnchanged)
         let snapshot = dir + "/snapshot-20270115T080000Z-m1.db"
         try victim.plant(at: BundleStore.pointerPath(forSnapshot: snapshot))
         #expect { try store.link(snapshot: snapshot, to: stored) } throws: { error in
