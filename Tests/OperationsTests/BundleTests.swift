@@ -438,7 +438,7 @@ struct BundleTests {
         #expect(store.list().problems == ["the bundle \(path) is damaged: it ends inside its manifest (truncated)"])
     }
 
-    @Test("Long paths: past ustar's 100 bytes (prefix split) and past 255 (pax header) come back through our reader and GNU tar")
+    @Test("Long paths (past ustar's 100 bytes: prefix split; past 255: pax) and large uids (pax) come back through our reader and GNU tar")
     func longPaths() throws {
         let fixture = try ControlPlaneRoot.binaryInstall()
         let medium = "/srv/" + String(repeating: "m", count: 60) + "/" + String(repeating: "n", count: 60) + ".conf"
@@ -448,6 +448,8 @@ struct BundleTests {
             try "x=\(path.count)\n".write(toFile: fixture.path(path), atomically: false, encoding: .utf8)
         }
         #expect(medium.utf8.count > 100 && long.utf8.count > 255)
+        // An owner past ustar's 7 octal digits (a user-namespace range) goes in the pax header too.
+        #expect(chown(fixture.path(medium), 3_000_000, 3_000_001) == 0)
         var sources = try Self.sources(fixture)
         sources.extra = ["/srv"]
         let dir = try Self.snapshotDir("bundle-long")
@@ -456,6 +458,13 @@ struct BundleTests {
         let opened = try store.open(stored.name)
         #expect(opened.contents[medium] == Data("x=\(medium.count)\n".utf8))
         #expect(opened.contents[long] == Data("x=\(long.count)\n".utf8))
+        #expect(opened.manifest.file(medium)?.uid == 3_000_000 && opened.manifest.file(medium)?.gid == 3_000_001)
+        let out = try TestDirectories.make("bundle-long-untar")
+        let untar = try runCommand("/usr/bin/tar", ["-xpf", dir + "/" + stored.name, "--numeric-owner", "-C", out.path])
+        #expect(untar.succeeded, "\(untar.output)")
+        var info = stat()
+        #expect(lstat(out.path + medium, &info) == 0 && info.st_uid == 3_000_000 && info.st_gid == 3_000_001)
+        #expect(FileManager.default.contents(atPath: out.path + long) == Data("x=\(long.count)\n".utf8))
         let listing = try runCommand("/usr/bin/tar", ["-tf", dir + "/" + stored.name])
         #expect(listing.succeeded, "\(listing.output)")
         let names = Set(listing.stdout.split(separator: "\n").map(String.init))

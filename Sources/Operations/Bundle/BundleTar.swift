@@ -25,10 +25,13 @@ enum BundleTar {
                        group: String?, mtime: Date, content: Data, linkTarget: String = "") -> Data {
         var out = Data()
         let split = splitName(name)
-        if split == nil || linkTarget.utf8.count > 100 {
+        let maxID: UInt32 = 0o7777777  // what ustar's 8-byte field holds
+        if split == nil || linkTarget.utf8.count > 100 || uid > maxID || gid > maxID {
             var records = ""
             if split == nil { records += paxRecord("path", name) }
             if linkTarget.utf8.count > 100 { records += paxRecord("linkpath", linkTarget) }
+            if uid > maxID { records += paxRecord("uid", String(uid)) }
+            if gid > maxID { records += paxRecord("gid", String(gid)) }
             let body = Data(records.utf8)
             out += header(name: "PaxHeaders/" + String(name.suffix(80)), prefix: "", type: UInt8(ascii: "x"), mode: 0o644,
                           uid: 0, gid: 0, user: nil, group: nil, size: body.count, mtime: mtime, linkTarget: "")
@@ -36,7 +39,7 @@ enum BundleTar {
         }
         let (prefix, short) = split ?? ("", String(decoding: name.utf8.suffix(99), as: UTF8.self))
         let type: UInt8 = kind == .symlink ? UInt8(ascii: "2") : UInt8(ascii: "0")
-        out += header(name: short, prefix: prefix, type: type, mode: mode, uid: uid, gid: gid, user: user, group: group,
+        out += header(name: short, prefix: prefix, type: type, mode: mode, uid: min(uid, maxID), gid: min(gid, maxID), user: user, group: group,
                       size: kind == .symlink ? 0 : content.count, mtime: mtime,
                       linkTarget: String(decoding: linkTarget.utf8.prefix(100), as: UTF8.self))
         if kind != .symlink { out += content + padding(content.count) }
@@ -111,6 +114,8 @@ enum BundleTar {
         var offset = 0
         var paxPath: String?
         var paxLink: String?
+        var paxUID: UInt32?
+        var paxGID: UInt32?
         while true {
             guard offset + block <= bytes.count else {
                 throw TarProblem(offset == bytes.count ? "it ends without tar's end-of-archive blocks (truncated?)"
@@ -147,17 +152,21 @@ enum BundleTar {
                 for (key, value) in parsePax(content) {
                     if key == "path" { paxPath = value }
                     if key == "linkpath" { paxLink = value }
+                    if key == "uid" { paxUID = UInt32(value) }
+                    if key == "gid" { paxGID = UInt32(value) }
                 }
                 continue
             }
             let prefix = text(345, 155)
             let name = paxPath ?? (prefix.isEmpty ? shortName : prefix + "/" + shortName)
             let kind: Member.Kind = type == UInt8(ascii: "0") || type == 0 ? .file : type == UInt8(ascii: "2") ? .symlink : .other(type)
-            members.append(Member(name: name, kind: kind, mode: UInt32(number(100, 8) ?? 0), uid: UInt32(number(108, 8) ?? 0),
-                                  gid: UInt32(number(116, 8) ?? 0), user: text(265, 32), group: text(297, 32),
+            members.append(Member(name: name, kind: kind, mode: UInt32(number(100, 8) ?? 0), uid: paxUID ?? UInt32(number(108, 8) ?? 0),
+                                  gid: paxGID ?? UInt32(number(116, 8) ?? 0), user: text(265, 32), group: text(297, 32),
                                   linkTarget: paxLink ?? text(157, 100), content: content))
             paxPath = nil
             paxLink = nil
+            paxUID = nil
+            paxGID = nil
         }
     }
 
