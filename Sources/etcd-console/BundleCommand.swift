@@ -205,7 +205,7 @@ struct BundleSummaryJSON: Encodable {
         files = summary.manifest.files.count
         contentDigest = summary.manifest.contentDigest
         snapshots = summary.snapshots
-        expiringCertificates = CertificateExpiry.soon(in: summary.manifest.files, now: now).map(ExpiringJSON.init)
+        expiringCertificates = CertificateExpiry.soon(in: summary.manifest.files, now: now).map { ExpiringJSON($0) }
     }
 }
 
@@ -213,10 +213,13 @@ struct ExpiringJSON: Encodable {
     var path: String
     var subject: String
     var notAfter: Date
-    init(_ expiry: CertificateExpiry) {
+    /// `status`: the bundle it was read from, when not from the files on disk.
+    var bundle: String?
+    init(_ expiry: CertificateExpiry, bundle: String? = nil) {
         path = expiry.path
         subject = expiry.subject
         notAfter = expiry.notAfter
+        self.bundle = bundle
     }
 }
 
@@ -241,7 +244,7 @@ struct BundleShowJSON: Encodable {
         contentDigest = manifest.contentDigest
         files = manifest.files
         directories = manifest.directories
-        expiringCertificates = CertificateExpiry.soon(in: manifest.files, now: now).map(ExpiringJSON.init)
+        expiringCertificates = CertificateExpiry.soon(in: manifest.files, now: now).map { ExpiringJSON($0) }
     }
 }
 

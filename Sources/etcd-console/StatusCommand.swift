@@ -49,7 +49,12 @@ struct StatusCommand: AsyncParsableCommand {
         let backups = Self.backupFreshness(resolved)
         if let warning = backups?.warning { printError("warning: \(warning)") }
         if let warning = OffsiteFreshnessWarning.check(resolved) { printError("warning: \(warning)") }
-        for warning in CertificateExpiryCheck.warnings(resolved: resolved) { printError("warning: \(warning)") }
+        let now = Date()
+        let (expiring, fromBundle) = CertificateExpiryCheck.check(resolved: resolved, now: now)
+        for certificate in expiring {
+            printError("warning: \(certificate.warning(now: now))" + (fromBundle.map { " (from \($0))" } ?? ""))
+        }
+        let certificates = expiring.isEmpty ? nil : expiring.map { ExpiringJSON($0, bundle: fromBundle) }
         let client = EtcdClient(try clientConfiguration(resolved))
         defer { Task { await client.close() } }
         let members: [MemberStatus]
@@ -58,12 +63,14 @@ struct StatusCommand: AsyncParsableCommand {
         } catch let error as EtcdClientError where output.output == .json {
             await client.close()
             let failures = error.kind == .noEndpointAvailable && !error.underlying.isEmpty ? error.underlying : [error]
-            try printJSON(StatusReport(members: failures.map { MemberJSON(unreachable: $0) }, backups: backups))
+            try printJSON(StatusReport(members: failures.map { MemberJSON(unreachable: $0) }, backups: backups,
+                                       expiringCertificates: certificates))
             throw error
         }
         switch output.output {
         case .json:
-            try printJSON(StatusReport(members: members.map { MemberJSON($0, raftLag: members.raftLag(of: $0)) }, backups: backups))
+            try printJSON(StatusReport(members: members.map { MemberJSON($0, raftLag: members.raftLag(of: $0)) }, backups: backups,
+                                       expiringCertificates: certificates))
         case .table:
             print(Self.table(members), terminator: "")
         }
@@ -107,6 +114,8 @@ struct StatusCommand: AsyncParsableCommand {
 struct StatusReport: Encodable {
     var members: [MemberJSON]
     var backups: BackupFreshnessJSON?
+    /// Only present when a certificate expires within 30 days (or has expired).
+    var expiringCertificates: [ExpiringJSON]?
 }
 
 /// The snapshot directory's freshness as `status` reports it; `warning` is null when all is well.

@@ -201,7 +201,7 @@ struct BundleCommandTests {
         #expect(listed.status == 0 && listed.stdout == "no bundles in \(dir)\n", "\(listed.output)")
     }
 
-    @Test("status warns on stderr about a certificate of the newest bundle that expires within 30 days, even with etcd down; the JSON shape is unchanged")
+    @Test("status warns on stderr about a certificate of the newest bundle that expires within 30 days, even with etcd down; JSON gains only the optional expiringCertificates")
     func statusWarning() throws {
         let fixture = try ControlPlaneRoot.kubeadm()
         let dir = try TestDirectories.make("bundle-status").appendingPathComponent("backups").path
@@ -215,7 +215,18 @@ struct BundleCommandTests {
         #expect(result.stderr.contains("warning: the certificate /etc/kubernetes/pki/apiserver.crt (CN=kube-apiserver) expires on "), "\(result.stderr)")
         #expect(result.stderr.contains("(from \(stored.name))"), "\(result.stderr)")
         let json = try ConsoleBinary.json(result)
-        #expect(Set(json.keys).isSubset(of: ["members", "backups"]))
+        #expect(Set(json.keys) == ["members", "backups", "expiringCertificates"], "\(json.keys)")
+        let expiring = try #require(json["expiringCertificates"] as? [[String: Any]])
+        #expect(expiring.count == 1)
+        #expect(expiring.first?["path"] as? String == "/etc/kubernetes/pki/apiserver.crt")
+        #expect(expiring.first?["bundle"] as? String == stored.name)
+        #expect((expiring.first?["notAfter"] as? String)?.hasSuffix("Z") == true)
+        // No bundle, no certificate on disk: the optional key is absent, the shape as before.
+        let empty = try TestDirectories.make("bundle-status-none").path
+        let plain = try ConsoleBinary.run(["status", "--endpoints", "http://127.0.0.1:1", "--dial-timeout", "1s", "-o", "json"],
+                                          environment: ["ETCD_CONSOLE_DIR": empty])
+        #expect(!plain.stderr.contains("certificate"), "\(plain.stderr)")
+        #expect(try ConsoleBinary.json(plain)["expiringCertificates"] == nil)
     }
 
     @Test("restore --rebuild: --dry-run lists every file it would write; the run puts each back with content, mode and owner; an existing different file is moved aside; without --yes and no terminal it refuses")
