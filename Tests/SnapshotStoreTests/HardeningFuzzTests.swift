@@ -33,7 +33,7 @@ struct HardeningFuzzTests {
             let sidecar = SnapshotCatalog.sidecarPath(for: foreign)
             return (target == .sidecar ? sidecar : sidecar + ".part", run { try catalog.writeSidecar(metadata, for: foreign) })
         case .cache:
-            let cache = dir.appendingPathComponent(".etcd-console-cache.json").path
+            let cache = dir.appendingPathComponent(".etcd-console-cache").path
             FileManager.default.createFile(atPath: dir.appendingPathComponent("foreign.db").path, contents: Data("x".utf8))
             return (cache, run {
                 let listing = try catalog.list()
