@@ -104,7 +104,7 @@ struct HardeningFuzzTests {
             let stopped = StopOnce()
             var message = "saved"
             do {
-                _ = try await SnapshotSaver.save(from: client, to: path) { progress in
+                _ = try await SnapshotSaver.save(from: client, to: path, progressInterval: .zero) { progress in
                     if progress.bytesReceived >= stopAfter, stopped.first() { kill(etcd.pid, SIGSTOP) }
                 }
             } catch {
