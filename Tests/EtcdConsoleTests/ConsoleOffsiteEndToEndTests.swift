@@ -1,0 +1,62 @@
+import EtcdTestSupport
+import Foundation
+import ObjectStore
+import SnapshotStore
+import Testing
+
+/// The console with a remote configured, against a real etcd and a real SeaweedFS, in tmux at 80x24.
+@Suite("Console offsite copies end to end in tmux", .serialized)
+struct ConsoleOffsiteEndToEndTests {
+    @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both")
+    func saveUploads() async throws {
+        let server = try await SeaweedFS.start()
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-offsite"))
+        defer { etcd.stopNow() }
+        let work = try TestDirectories.make("console-offsite")
+        let dir = work.appendingPathComponent("backups").path
+        let client = try S3Client(endpoint: server.endpoint, credentials: S3Credentials(
+            accessKeyId: server.accessKey, secretAccessKey: server.secretKey, source: "test"))
+        let bucket = "console-\(getpid())"
+        try await retrying { try client.createBucket(bucket) }
+        let config = work.appendingPathComponent("config.yaml").path
+        try Data("""
+            remote:
+              endpoint: \(server.endpoint)
+              bucket: \(bucket)
+              prefix: ui
+            """.utf8).write(to: URL(fileURLWithPath: config))
+        let env = ["AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "HOME": work.path]
+        let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir, "--data-dir", etcd.dataDir.path, "--config", config],
+                                   environment: env)
+
+        try await tmux.waitFor("1/1 members healthy")
+        try tmux.press("2")
+        try await tmux.waitFor("no snapshots in \(dir) yet")
+        try tmux.press("n")
+        try tmux.press("3")
+        let jobs = try await tmux.waitUntil("the upload job done") { screen in
+            screen.split(separator: "\n").contains { $0.dropFirst().hasPrefix("upload ") && $0.contains("succeeded") }
+        }
+        #expect(jobs.contains("uploaded snapshot-"), "\(jobs)")
+        #expect(jobs.split(separator: "\n").contains { $0.dropFirst().hasPrefix("save ") && $0.contains("succeeded") }, "\(jobs)")
+
+        let name = try #require(try SnapshotCatalog.standard(directory: dir).list().entries.first?.name)
+        let keys = try await retrying(for: .seconds(30)) { () throws -> [String] in
+            let keys = try client.listAllObjects(bucket: bucket, prefix: "ui/").map(\.key)
+            guard keys.contains(where: { $0.hasSuffix(".db.zst.manifest.json") }) else { throw EtcdTestSupportError("no manifest yet: \(keys)") }
+            return keys
+        }
+        #expect(keys.count == 2 && keys.contains { $0.hasSuffix(".db.zst") }, "\(keys)")
+
+        try tmux.press("2")
+        let list = try await tmux.waitUntil("the row in both places") { screen in
+            screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("both") }
+        }
+        #expect(list.contains("WHERE"), "\(list)")
+        #expect(list.contains("offsite: ui/"), "detail names the object: \(list)")
+        try tmux.press("q")
+        try await tmux.waitFor("EXITED 0")
+        await etcd.stop()
+        await server.stop()
+    }
+}
