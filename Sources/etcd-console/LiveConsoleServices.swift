@@ -139,7 +139,7 @@ struct LiveConsoleServices: ConsoleServices {
         guard let store = offsiteStore else { throw NoRemoteConfigured() }
         let throttle = TransferThrottle(progress)
         let result = try await OffThread.run { try store.verify(name, progress: { throttle.send($0, $1) }) }
-        return "\(result.name): good (s3://\(store.settings.bucket)/\(result.objectKey); object and snapshot SHA-256 match the manifest; \(result.hasTrailer ? "etcd trailer matches" : "no etcd trailer"); \(formatBytes(Int(result.dbSize))))"
+        return "\(result.name): good: object and snapshot SHA-256 match the manifest, \(result.hasTrailer ? "etcd trailer matches" : "no etcd trailer") (\(formatBytes(Int(result.dbSize))), s3://\(store.settings.bucket)/\(result.objectKey))"
     }
 
     func pull(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> SnapshotRef {

@@ -191,6 +191,20 @@ struct OffsiteConsoleTests {
         #expect(c.handle(.character("P")) == [.pull(job: 1, name: name, thenRestore: false)])
     }
 
+    @Test("An empty directory with copies in the bucket lists them as remote rows, not as no snapshots")
+    func emptyDirectoryRemoteRows() {
+        var c = F.console()
+        c.snapshots.remoteLocation = O.location
+        _ = c.apply(.snapshots(F.listing(0), freeBytes: nil, at: F.now))
+        _ = c.apply(.offsite(O.view))
+        c.tab = .snapshots
+        var grid = TextGrid(width: 80, height: 24)
+        c.render(into: &grid)
+        #expect(!grid.text.contains("no snapshots in"), "\(grid.text)")
+        #expect(grid.lines.contains { $0.contains(F.entry(14).name) && $0.contains("remote") && $0.contains("✓ good") }, "\(grid.text)")
+        #expect(c.snapshots.visible.count == 3)
+    }
+
     @Test("r reloads the directory and lists the bucket again; the start reads the cache, then lists")
     func reload() {
         var c = O.console()

@@ -7,7 +7,7 @@ import Testing
 /// The console with a remote configured, against a real etcd and a real SeaweedFS, in tmux at 80x24.
 @Suite("Console offsite copies end to end in tmux", .serialized)
 struct ConsoleOffsiteEndToEndTests {
-    @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both")
+    @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both; lost locally it is remote only, v verifies it, P pulls it back")
     func saveUploads() async throws {
         let server = try await SeaweedFS.start()
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-offsite"))
@@ -54,6 +54,28 @@ struct ConsoleOffsiteEndToEndTests {
         }
         #expect(list.contains("WHERE"), "\(list)")
         #expect(list.contains("offsite (zstd, ") && list.contains("): ui/"), "detail names the object: \(list)")
+
+        // The local copy is lost: after r the row is remote only; v verifies it streamed, P pulls it back.
+        try FileManager.default.removeItem(atPath: dir + "/" + name)
+        try FileManager.default.removeItem(atPath: dir + "/" + name + ".meta.json")
+        try tmux.press("r")
+        try await tmux.waitUntil("the row remote only") { screen in
+            screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("remote") }
+        }
+        try tmux.press("Enter")
+        try await tmux.waitFor("is only in the bucket: browse")
+        try tmux.press("v")
+        try tmux.press("3")
+        let verified = try await tmux.waitUntil("the remote verify done") { screen in
+            screen.split(separator: "\n").contains { $0.dropFirst().hasPrefix("verify (remote) ") && $0.contains("succeeded") }
+        }
+        #expect(verified.contains("SHA-256 match the manifest"), "\(verified)")
+        try tmux.press("2")
+        try tmux.press("P")
+        try await tmux.waitUntil("the row in both places again") { screen in
+            screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("both") }
+        }
+        #expect(SnapshotVerifier.verify(path: dir + "/" + name).health == .good)
         try tmux.press("q")
         try await tmux.waitFor("EXITED 0")
         await etcd.stop()

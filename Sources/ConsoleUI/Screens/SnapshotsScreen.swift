@@ -312,7 +312,7 @@ public struct SnapshotsScreen: Sendable {
             }
             return
         }
-        if entries.isEmpty {
+        if entries.isEmpty && remoteOnly.isEmpty {
             grid.put(" no snapshots in \(directory) yet", row: row, column: 0, style: .warning)
             grid.put(" press n to take one now", row: row + 1, column: 0)
             return
