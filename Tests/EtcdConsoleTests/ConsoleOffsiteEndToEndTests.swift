@@ -4,7 +4,7 @@ import ObjectStore
 import SnapshotStore
 import Testing
 
-/// The console with a remote configured, against a real etcd and a real SeaweedFS, in tmux at 80x24.
+/// The console with a remote configured, against a real etcd and a real SeaweedFS, in tmux (80x24; 120x40 to read a whole S3 error).
 @Suite("Console offsite copies end to end in tmux", .serialized)
 struct ConsoleOffsiteEndToEndTests {
     @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both; lost locally it is remote only, v verifies it, P pulls it back")
@@ -76,6 +76,45 @@ struct ConsoleOffsiteEndToEndTests {
             screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("both") }
         }
         #expect(SnapshotVerifier.verify(path: dir + "/" + name).health == .good)
+        try tmux.press("q")
+        try await tmux.waitFor("EXITED 0")
+        await etcd.stop()
+        await server.stop()
+    }
+
+    @Test("n with a missing bucket: the save succeeds, its upload job fails naming NoSuchBucket, the snapshot stays and is not offsite")
+    func uploadFails() async throws {
+        let server = try await SeaweedFS.start()
+        let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-nobucket"))
+        defer { etcd.stopNow() }
+        let work = try TestDirectories.make("console-nobucket")
+        let dir = work.appendingPathComponent("backups").path
+        let bucket = "missing-\(getpid())"
+        let config = work.appendingPathComponent("config.yaml").path
+        try Data("""
+            remote:
+              endpoint: \(server.endpoint)
+              bucket: \(bucket)
+            """.utf8).write(to: URL(fileURLWithPath: config))
+        let env = ["AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "HOME": work.path]
+        let tmux = try TmuxSession(["--endpoints", etcd.clientURL, "--dir", dir, "--data-dir", etcd.dataDir.path, "--config", config],
+                                   width: 120, height: 40, environment: env)
+        try await tmux.waitFor("1/1 members healthy")
+        try tmux.press("2")
+        try await tmux.waitFor("press n to take one now")
+        try tmux.press("n")
+        try tmux.press("3")
+        let jobs = try await tmux.waitUntil("the upload job failed") { screen in
+            screen.split(separator: "\n").contains { $0.dropFirst().hasPrefix("upload ") && $0.contains("failed") }
+        }
+        #expect(jobs.contains("NoSuchBucket"), "\(jobs)")
+        let name = try #require(try SnapshotCatalog.standard(directory: dir).list().entries.first?.name)
+        try tmux.press("2")
+        let list = try await tmux.waitUntil("the row not offsite") { screen in
+            screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("not offsite") }
+        }
+        #expect(list.contains("not offsite: upload failed (the local copy is kept)") && list.contains("NoSuchBucket"), "\(list)")
+        #expect(list.contains("! no offsite copy yet"), "the header warns: \(list)")
         try tmux.press("q")
         try await tmux.waitFor("EXITED 0")
         await etcd.stop()
