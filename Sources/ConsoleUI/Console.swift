@@ -435,6 +435,8 @@ public struct Console: Sendable {
                 $0.phase = $0.kind == .upload ? "uploading" : "downloading"
             }
         case .offsite(let view):
+            // A listing that fails is said once (the cached rows stay); a later good one says nothing.
+            if let error = view.listError, error != snapshots.offsite?.listError { message = (error, true) }
             snapshots.apply(offsite: view)
         case .pulled(let id, let ref, let text, let thenRestore, let date):
             var effects = apply(.jobFinished(job: id, succeeded: true, message: text, at: date))

@@ -205,6 +205,19 @@ struct OffsiteConsoleTests {
         #expect(c.snapshots.visible.count == 3)
     }
 
+    @Test("A listing of the bucket that fails is said once; the cached rows stay")
+    func listFails() {
+        var c = O.console()
+        var view = O.view
+        view.listError = "could not list s3://etcd-backups/prod/: could not reach http://10.0.0.9:9000: connection refused"
+        _ = c.apply(.offsite(view))
+        #expect(c.message?.text == view.listError && c.message?.isError == true)
+        #expect(c.snapshots.visible.count == 14)
+        c.message = nil
+        _ = c.apply(.offsite(view))
+        #expect(c.message == nil)
+    }
+
     @Test("r reloads the directory and lists the bucket again; the start reads the cache, then lists")
     func reload() {
         var c = O.console()
