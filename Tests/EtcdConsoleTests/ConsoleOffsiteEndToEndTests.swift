@@ -7,7 +7,7 @@ import Testing
 /// The console with a remote configured, against a real etcd and a real SeaweedFS, in tmux (80x24; 120x40 to read a whole S3 error).
 @Suite("Console offsite copies end to end in tmux", .serialized)
 struct ConsoleOffsiteEndToEndTests {
-    @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both; lost locally it is remote only, v verifies it, P pulls it back")
+    @Test("n with a remote: the save, then its upload job on Jobs until done; the object and manifest are in the bucket; the row says both; lost locally it is remote only, v verifies it, P pulls it back, R pulls and opens the wizard")
     func saveUploads() async throws {
         let server = try await SeaweedFS.start()
         let etcd = try await EtcdProcess.start(EtcdOptions(version: .v3_5, name: "console-offsite"))
@@ -76,6 +76,19 @@ struct ConsoleOffsiteEndToEndTests {
             screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("both") }
         }
         #expect(SnapshotVerifier.verify(path: dir + "/" + name).health == .good)
+
+        // Lost again: R on the remote row pulls it, then the restore wizard opens on the pulled file.
+        try FileManager.default.removeItem(atPath: dir + "/" + name)
+        try FileManager.default.removeItem(atPath: dir + "/" + name + ".meta.json")
+        try tmux.press("r")
+        try await tmux.waitUntil("the row remote only again") { screen in
+            screen.split(separator: "\n").contains { $0.contains(String(name.prefix(30))) && $0.contains("remote") }
+        }
+        try tmux.press("R")
+        try await tmux.waitFor("Restore \(name)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/" + name), "pulled before the wizard opened")
+        try tmux.press("Escape")
+        try await tmux.waitFor("WHERE")
         try tmux.press("q")
         try await tmux.waitFor("EXITED 0")
         await etcd.stop()
