@@ -174,7 +174,10 @@ public struct Console: Sendable {
             lines: running.map { "\($0.kind.rawValue) \($0.target) is still running" }
                 + (running.contains { $0.kind == .restore }
                     ? ["Quitting stops the restore mid-step; its journal offers resume or rollback at the next start."]
-                    : ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."]),
+                    : ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."])
+                + (running.contains { $0.kind == .upload }
+                    ? ["An upload stopped midway leaves no object or manifest; the snapshot stays not offsite and the next backup uploads it."]
+                    : []),
             action: .quit))
         return []
     }
@@ -409,7 +412,10 @@ public struct Console: Sendable {
         case .backupRecord(let record, let interrupted):
             let wasRunning = jobs.backup?.state == .running
             jobs.apply(backup: record, interrupted: interrupted)
-            if wasRunning && jobs.backup?.state != .running { return [.loadSnapshots] }
+            if wasRunning && jobs.backup?.state != .running {
+                // The headless backup may have uploaded: its record and the cache are read again too.
+                return [.loadSnapshots] + (snapshots.remoteLocation == nil ? [] : [.loadRemote(refresh: false)])
+            }
         case .schedule(let next):
             jobs.nextScheduledRun = next
         case .jobProgress(let id, let progress):

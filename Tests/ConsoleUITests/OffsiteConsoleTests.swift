@@ -218,6 +218,17 @@ struct OffsiteConsoleTests {
         #expect(c.message == nil)
     }
 
+    @Test("q while an upload runs asks, and says what an upload stopped midway leaves")
+    func quitWhileUploading() {
+        var c = O.console()
+        O.select(&c, F.entry(1).name)
+        _ = c.handle(.character("u"))
+        #expect(c.handle(.character("q")) == [])
+        guard case .confirm(let confirmation) = c.overlay else { Issue.record("no confirmation"); return }
+        #expect(confirmation.lines.first == "upload \(F.entry(1).name) is still running")
+        #expect(confirmation.lines.last?.hasPrefix("An upload stopped midway leaves no object or manifest") == true)
+    }
+
     @Test("r reloads the directory and lists the bucket again; the start reads the cache, then lists")
     func reload() {
         var c = O.console()
