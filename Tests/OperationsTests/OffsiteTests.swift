@@ -255,13 +255,17 @@ struct OffsiteStoreTests {
         let entrySHA = try OffsiteFixture.sha256(entry.path)
         #expect(try OffsiteFixture.sha256(work + "/decoded.db") == entrySHA)
 
-        let verified = try store.verify(entry.name)
+        let seen = TransferLog()
+        let verified = try store.verify(entry.name, progress: { seen.add($0, $1) })
+        #expect(seen.last.map { [$0.0, $0.1] } == [pushed.manifest.objectSize, pushed.manifest.objectSize], "verify reports the object's bytes")
         #expect(verified.hasTrailer && verified.dbSHA256 == pushed.manifest.dbSHA256 && verified.dbSize == Int64(entry.size))
         #expect(!FileManager.default.fileExists(atPath: work + "/pulled"), "verify wrote nothing")
 
         let pulledDir = work + "/pulled"
         try FileManager.default.createDirectory(atPath: pulledDir, withIntermediateDirectories: true)
-        let path = try store.pull(entry.name, into: pulledDir)
+        let pulledBytes = TransferLog()
+        let path = try store.pull(entry.name, into: pulledDir, progress: { pulledBytes.add($0, $1) })
+        #expect(pulledBytes.last.map { [$0.0, $0.1] } == [pushed.manifest.objectSize, pushed.manifest.objectSize], "pull reports the object's bytes")
         #expect(path == pulledDir + "/" + entry.name)
         #expect(try OffsiteFixture.sha256(path) == entrySHA)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
@@ -523,4 +527,12 @@ struct OffsiteStatusTests {
         #expect(text.contains("etcd_console_offsite_lag_seconds{dir=\"/b\"} 16200\n"))
         #expect(text.contains("etcd_console_offsite_missing_snapshots{dir=\"/b\"} 1\n"))
     }
+}
+
+/// Progress callbacks seen (bytes done, total), for the transfer progress tests.
+final class TransferLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls: [(Int64, Int64)] = []
+    func add(_ done: Int64, _ total: Int64) { lock.withLock { calls.append((done, total)) } }
+    var last: (Int64, Int64)? { lock.withLock { calls.last } }
 }
