@@ -452,6 +452,41 @@ struct OffsiteStoreTests {
         #expect(keys.count == 2, "\(keys)")
     }
 
+    @Test("A delete the bucket refuses (a Deny policy on s3:DeleteObject, as object lock / WORM answers) is reported by name, the others go on, nothing is lost")
+    func retentionDeleteRefused() async throws {
+        let server = try await OffsiteFixture.server.value
+        let bucket = try await OffsiteFixture.bucket(server, "worm")
+        let dir = try await OffsiteFixture.snapshotDirectory("offsite-worm")
+        var store = try OffsiteFixture.store(server, bucket: bucket)
+        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let now = Date()
+        for (index, hours) in [3.0, 2.0, 1.0].enumerated() {
+            var copy = entry
+            copy.name = "snapshot-\(index).db"
+            copy.takenAt = now.addingTimeInterval(-hours * 3600)
+            _ = try store.push(copy, sidecar: nil)
+        }
+        // snapshot-0's objects are locked; the rest of the bucket is not.
+        let locked = try #require(try store.list().find("snapshot-0.db"))
+        let resources = [locked.objectKey, locked.manifestKey].map { "\"arn:aws:s3:::\(bucket)/\($0)\"" }.joined(separator: ",")
+        try server.aws(["s3api", "put-bucket-policy", "--bucket", bucket, "--policy", """
+            {"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":[\(resources)]}]}
+            """])
+        var settings = store.settings
+        settings.retention = RetentionPolicy(keepLast: 1, hourly: nil, daily: nil, weekly: nil, monthly: nil)
+        store = try OffsiteStore(settings: settings, version: "test")
+        let outcome = try #require(try store.applyRetention(now: now))
+        #expect(outcome.deleted == ["snapshot-1.db"], "\(outcome)")
+        #expect(outcome.refused.count == 1 && outcome.refused[0].hasPrefix("snapshot-0.db: ")
+                && outcome.refused[0].contains("AccessDenied"), "\(outcome.refused)")
+        // The refused copy is whole (its manifest was the first delete asked for, and refused) and still listed.
+        #expect(try store.list().snapshots.map(\.name).sorted() == ["snapshot-0.db", "snapshot-2.db"])
+        #expect(try store.client.headObject(bucket: bucket, key: locked.objectKey) != nil)
+        // The next run reports it again and deletes nothing else.
+        let again = try #require(try store.applyRetention(now: now))
+        #expect(again.deleted.isEmpty && again.refused.count == 1, "\(again)")
+    }
+
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
         let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
