@@ -44,7 +44,7 @@ extension Console {
         grid.put(right, row: 0, column: grid.width - right.count - 1, style: readonly ? .warning : .title)
         let (summary, style) = members.summary(context)
         let line = grid.put(" " + summary, row: 1, column: 0, style: style)
-        let warning = backupWarning
+        let warning = backupWarning ?? offsiteWarning
         let room = grid.width - (warning.map { $0.count + 2 } ?? 0)
         let list = endpoints.split(separator: ",")
         let shown = line + 2 + endpoints.count <= room || list.count < 2 ? endpoints : "\(list[0]) +\(list.count - 1) more"
@@ -64,6 +64,15 @@ extension Console {
         case .none: return "! no good backup"
         case .stale: return "! newest good backup \(age(freshness.ageSeconds ?? 0)) old (limit \(age(freshness.limitSeconds)))"
         }
+    }
+
+    /// "! no offsite copy yet" or "! offsite copy 5h00m old (limit 2h00m)" when the newest good offsite copy is
+    /// behind twice the schedule (Operations' `OffsiteStatus` decides, as for `etcd-console status`); nil otherwise.
+    var offsiteWarning: String? {
+        guard let interval = backupIntervalSeconds, let view = snapshots.offsite, view.behindSchedule, snapshots.loaded,
+              snapshots.entries.contains(where: { $0.health == .good }) else { return nil }
+        guard let newest = view.newestOffsiteAt else { return "! no offsite copy yet" }
+        return "! offsite copy \(age(now.timeIntervalSince(newest))) old (limit \(age(2 * interval)))"
     }
 
     private func renderBottomLine(into grid: inout TextGrid) {

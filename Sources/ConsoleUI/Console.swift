@@ -67,11 +67,14 @@ public struct Console: Sendable {
     }
 
     /// The effects to run at start.
-    public func start() -> [Effect] { [.loadSnapshots, .refreshMembers, .pollBackupRecord, .checkUnfinishedRestore, .checkSchedule] }
+    public func start() -> [Effect] {
+        [.loadSnapshots, .refreshMembers, .pollBackupRecord, .checkUnfinishedRestore, .checkSchedule]
+            + (snapshots.remoteLocation == nil ? [] : [.loadRemote(refresh: false), .loadRemote(refresh: true)])
+    }
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),
-        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :check :help :q", footer: "command"),
+        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :check :upload :pull :help :q", footer: "command"),
         KeyBinding([.tab, .backTab], "next / previous screen"),
         KeyBinding([.character("1"), .character("2"), .character("3")], "Members / Snapshots / Jobs"),
         KeyBinding([.escape], "back: close a dialog, browse or diff, clear a filter"),
@@ -88,7 +91,7 @@ public struct Console: Sendable {
         case nil:
             switch tab {
             case .members: screen = MembersScreen.bindings
-            case .snapshots: screen = SnapshotsScreen.bindings
+            case .snapshots: screen = snapshots.bindings
             case .jobs: screen = JobsScreen.bindings
             }
         }
@@ -171,7 +174,10 @@ public struct Console: Sendable {
             lines: running.map { "\($0.kind.rawValue) \($0.target) is still running" }
                 + (running.contains { $0.kind == .restore }
                     ? ["Quitting stops the restore mid-step; its journal offers resume or rollback at the next start."]
-                    : ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."]),
+                    : ["Quitting stops it; a save in progress leaves nothing behind (its .part is removed)."])
+                + (running.contains { $0.kind == .upload }
+                    ? ["An upload stopped midway leaves no object or manifest; the snapshot stays not offsite and the next backup uploads it."]
+                    : []),
             action: .quit))
         return []
     }
@@ -210,6 +216,22 @@ public struct Console: Sendable {
             let id = startJob(.verify, target: ref.name)
             message = ("verifying \(ref.name)…", false)
             return [.verify(job: id, ref)]
+        case .upload(let ref):
+            return startUpload(ref)
+        case .verifyRemote(let name):
+            let id = startJob(.verifyRemote, target: name)
+            message = ("verifying the remote copy of \(name) (streamed, nothing written): see Jobs (3)", false)
+            return [.verifyRemote(job: id, name: name)]
+        case .pull(let name, let thenRestore):
+            if jobs.running.contains(where: { $0.kind == .download && $0.target == name }) {
+                message = ("\(name) is already being pulled: see Jobs (3)", true)
+                return []
+            }
+            let id = startJob(.download, target: name)
+            message = ("pulling \(name) into \(snapshots.directory)\(thenRestore ? ", then the restore wizard" : ""): see Jobs (3)", false)
+            return [.pull(job: id, name: name, thenRestore: thenRestore)]
+        case .reload:
+            return [.loadSnapshots] + (snapshots.remoteLocation == nil ? [] : [.loadRemote(refresh: true)])
         case .confirm(let confirmation):
             overlay = .confirm(confirmation)
             return []
@@ -223,6 +245,18 @@ public struct Console: Sendable {
             pushed = nil
             return []
         }
+    }
+
+    /// An upload job of its own (after `n`, or `u`), unless that snapshot is already being uploaded.
+    private mutating func startUpload(_ ref: SnapshotRef) -> [Effect] {
+        if jobs.running.contains(where: { $0.kind == .upload && $0.target == ref.name }) {
+            message = ("\(ref.name) is already being uploaded: see Jobs (3)", true)
+            return []
+        }
+        let id = startJob(.upload, target: ref.name)
+        snapshots.uploadErrors[ref.name] = nil
+        message = ("uploading \(ref.name) to \(snapshots.remoteLocation ?? "the remote"): see Jobs (3)", false)
+        return [.upload(job: id, ref)]
     }
 
     private mutating func startJob(_ kind: Job.Kind, target: String) -> Int {
@@ -311,19 +345,28 @@ public struct Console: Sendable {
     /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:check`, `:help`, `:q` (and unique prefixes).
     mutating func runCommand(_ text: String) -> [Effect] {
         let commands: [(String, Tab?)] = [("members", .members), ("snapshots", .snapshots), ("jobs", .jobs),
-                                          ("restore", nil), ("check", .members), ("help", nil), ("quit", nil), ("q", nil)]
+                                          ("restore", nil), ("check", .members), ("upload", nil), ("pull", nil),
+                                          ("help", nil), ("quit", nil), ("q", nil)]
         let word = text.lowercased()
         if word == "q" || word == "q!" || word == "quit" { return word == "q!" ? [.quit] : requestQuit() }
         let matches = commands.filter { $0.0.hasPrefix(word) && !word.isEmpty }
         guard matches.count == 1 || matches.contains(where: { $0.0 == word }) else {
-            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :check, :help, :q)", true)
+            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :check, :upload, :pull, :help, :q)", true)
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
         if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help(offset: 0) }
         if match.0 == "restore" { return openRestore() }
         if match.0 == "check" { return perform(.effect(.checkCluster)) }
+        if match.0 == "upload" || match.0 == "pull" { return offsiteCommand(match.0) }
         return []
+    }
+
+    /// `:upload` and `:pull`: `u` and `P` on the selected snapshot (Snapshots opens when it is not shown).
+    private mutating func offsiteCommand(_ word: String) -> [Effect] {
+        switchTo(.snapshots)
+        let key: Key = word == "upload" ? .character("u") : .character("P")
+        return perform(snapshots.handle(key, readonly: readonly))
     }
 
     /// `:restore`: back to the wizard when one is open, else a plan for the selected (or newest good) snapshot.
@@ -369,7 +412,10 @@ public struct Console: Sendable {
         case .backupRecord(let record, let interrupted):
             let wasRunning = jobs.backup?.state == .running
             jobs.apply(backup: record, interrupted: interrupted)
-            if wasRunning && jobs.backup?.state != .running { return [.loadSnapshots] }
+            if wasRunning && jobs.backup?.state != .running {
+                // The headless backup may have uploaded: its record and the cache are read again too.
+                return [.loadSnapshots] + (snapshots.remoteLocation == nil ? [] : [.loadRemote(refresh: false)])
+            }
         case .schedule(let next):
             jobs.nextScheduledRun = next
         case .jobProgress(let id, let progress):
@@ -379,7 +425,37 @@ public struct Console: Sendable {
                 $0.rate = progress.rate
                 $0.phase = "streaming"
             }
+        case .saved(let id, let saved, let date):
+            var effects = apply(.jobFinished(job: id, succeeded: true, message: saved.message, at: date))
+            if snapshots.remoteLocation != nil, let ref = saved.snapshot {
+                effects += startUpload(ref)
+                message = (saved.message + "; uploading it: see Jobs (3)", false)
+            }
+            return effects
+        case .transferProgress(let id, let progress, let date):
+            jobs.update(id) {
+                $0.bytesDone = progress.done
+                $0.bytesTotal = progress.total
+                let elapsed = date.timeIntervalSince($0.startedAt)
+                $0.rate = elapsed > 0 ? Double(progress.done) / elapsed : 0
+                $0.phase = $0.kind == .upload ? "uploading" : "downloading"
+            }
+        case .offsite(let view):
+            // A listing that fails is said once (the cached rows stay); a later good one says nothing.
+            if let error = view.listError, error != snapshots.offsite?.listError { message = (error, true) }
+            snapshots.apply(offsite: view)
+        case .pulled(let id, let ref, let text, let thenRestore, let date):
+            var effects = apply(.jobFinished(job: id, succeeded: true, message: text, at: date))
+            if thenRestore {
+                tab = .snapshots
+                effects += perform(.effect(.planRestore(ref)))
+            }
+            return effects
         case .jobFinished(let id, let succeeded, let text, let date):
+            if let job = jobs.jobs.first(where: { $0.id == id }), job.kind == .upload {
+                snapshots.uploadErrors[job.target] = succeeded ? nil : text
+            }
+            let transfer = jobs.jobs.first { $0.id == id }.map { [.upload, .download].contains($0.kind) } ?? false
             jobs.update(id) {
                 $0.state = succeeded ? .succeeded : .failed
                 $0.finishedAt = date
@@ -388,7 +464,7 @@ public struct Console: Sendable {
                 if succeeded, let total = $0.bytesTotal { $0.bytesDone = total }
             }
             message = (text, !succeeded)
-            return [.loadSnapshots]
+            return [.loadSnapshots] + (transfer && snapshots.remoteLocation != nil ? [.loadRemote(refresh: true)] : [])
         case .prunePlan(let plan):
             if plan.delete.isEmpty {
                 message = ("prune: nothing to delete" + (plan.deletesNothingReason.map { " (\($0))" } ?? "; every snapshot is kept by the policy"), false)

@@ -47,6 +47,15 @@ public enum Effect: Sendable, Equatable {
     case rollbackRestore(job: Int)
     /// `etcd-console check`: every member's KV hash at one revision, alarms, quota (Members `c`, `:check`).
     case checkCluster
+    /// The offsite copies: the cached catalog and the record (`refresh: false`, no request to the bucket), or a
+    /// fresh listing of the bucket that also rewrites the cache (`refresh: true`).
+    case loadRemote(refresh: Bool)
+    /// Copy a good local snapshot to the remote (after `n`, or `u`).
+    case upload(job: Int, SnapshotRef)
+    /// `snapshot verify --remote`: the remote copy streamed through the checks, nothing written.
+    case verifyRemote(job: Int, name: String)
+    /// `snapshot pull`: the remote copy into the directory; `thenRestore` opens the wizard on it once pulled.
+    case pull(job: Int, name: String, thenRestore: Bool)
 }
 
 /// What the runtime feeds back: results of effects, and the passing of time.
@@ -63,6 +72,13 @@ public enum ConsoleEvent: Sendable {
     /// The next scheduled backup as text ("Wed 2026-11-25 18:30:00 UTC (etcd-console-backup.timer)"), nil when none is known.
     case schedule(String?)
     case jobProgress(job: Int, SnapshotProgress)
+    /// `n`'s save finished well; the console uploads it when a remote is configured.
+    case saved(job: Int, SavedSnapshot, at: Date)
+    /// Bytes of an upload, download or remote verify so far.
+    case transferProgress(job: Int, TransferProgress, at: Date)
+    case offsite(OffsiteView)
+    /// A remote snapshot is now in the directory (`pull`); `thenRestore`: open the wizard on it.
+    case pulled(job: Int, SnapshotRef, message: String, thenRestore: Bool, at: Date)
     case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)
     case prunePlan(RetentionPlan)
     case prunePlanFailed(String)

@@ -5,6 +5,12 @@ import SnapshotStore
 public struct Job: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case save, verify, delete, prune, restore
+        /// A copy to the remote (after `n`, or `u`).
+        case upload
+        /// A remote copy pulled into the directory.
+        case download
+        /// A remote copy streamed through the checks, nothing written.
+        case verifyRemote = "verify (remote)"
         /// `etcd-console backup` run by a timer in another process.
         case backup = "backup (scheduled)"
     }
@@ -40,6 +46,14 @@ public struct Job: Sendable, Equatable {
     }
 
     /// Seconds left at the current rate.
+    /// Kinds whose progress is bytes moved (a progress bar while running).
+    public var showsBytes: Bool {
+        switch kind {
+        case .save, .backup, .upload, .download, .verifyRemote: return true
+        default: return false
+        }
+    }
+
     public var etaSeconds: Double? {
         guard let bytesTotal, rate > 0 else { return nil }
         return Double(max(0, bytesTotal - bytesDone)) / rate

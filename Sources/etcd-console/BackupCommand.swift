@@ -98,6 +98,9 @@ struct BackupCommand: AsyncParsableCommand {
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY)
         run.progress = { bar.update($0) }
         run.streamed = { bar.finish() }
+        let upload = TransferLine(enabled: Terminal.stderrIsTTY, verb: "offsite upload")
+        run.uploadProgress = { _, done, total in upload.update(done, total) }
+        run.uploaded = { upload.finish() }
         return run
     }
 }

@@ -65,14 +65,26 @@ struct ConsoleCommand: AsyncParsableCommand {
         let configuration = try clientConfiguration(resolved)
         let client = EtcdClient(configuration)
         let directory = resolved.snapshotDirectory
-        let services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
+        // A remote that is configured but cannot be used (no credentials, a bad key) leaves the console usable:
+        // offsite is off for the session and the first line says why.
+        var offsiteProblem: String?
+        let store: OffsiteStore?
+        do { store = try offsiteStore(resolved) } catch {
+            store = nil
+            offsiteProblem = "\(error)"
+        }
+        var services = LiveConsoleServices(client: client, catalog: SnapshotCatalog.standard(directory: directory),
                                            resolved: resolved,
                                            etcdPrefix: kubernetes.etcdPrefix)
+        services.offsiteStore = store
         var starting = Console(directory: directory,
                               endpoints: configuration.endpoints.map(\.description).joined(separator: ","),
                               readonly: readonly, now: Date(), clock: ConsoleClock())
         starting.backupIntervalSeconds = resolved.interval.seconds
+        starting.snapshots.remoteLocation = store?.settings.location
+        if let offsiteProblem { starting.message = ("offsite copies are off: \(offsiteProblem)", true) }
         let console = starting
+        let liveServices = services
         // Any way the console ends (q, SIGTERM, SIGHUP, its terminal gone) a save in progress leaves no .part:
         // the signal removes it at once and asks the UI loop to end (it restores the terminal); should the loop
         // not end within 2 s, the process ends by the signal anyway.
@@ -90,7 +102,7 @@ struct ConsoleCommand: AsyncParsableCommand {
             let thread = Thread {
                 let terminal = CursesTerminal()
                 terminal.hangUpCleanup = { PartFiles.removeAll() }
-                let runtime = ConsoleRuntime(console: console, terminal: terminal, services: services)
+                let runtime = ConsoleRuntime(console: console, terminal: terminal, services: liveServices)
                 runtime.shouldStop = { stop.isRequested }
                 // Timings for scripts/bench: ETCD_CONSOLE_TRACE=<file> appends a line per key and per frame.
                 if let path = ProcessInfo.processInfo.environment["ETCD_CONSOLE_TRACE"],

@@ -23,6 +23,8 @@ struct LiveConsoleServices: ConsoleServices {
     var etcdPrefix = KubernetesKey.defaultPrefix
     /// The snapshot being browsed, open while the console reads its pages.
     let browsers = SnapshotBrowserCache()
+    /// The remote `remote:` configures, or nil (no offsite copies).
+    var offsiteStore: OffsiteStore?
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -70,12 +72,83 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func saveSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> String {
+        try await takeSnapshot(progress: progress).message
+    }
+
+    func takeSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> SavedSnapshot {
         let throttle = ProgressThrottle(progress)
         let saved = try await catalog.saveVerified(from: client, progress: { throttle.send($0) })
         let name = (saved.save.path as NSString).lastPathComponent
         // The directory warnings `snapshot save` prints on stderr (others can list it) go with the result.
         let warnings = saved.warnings.map { "; warning: " + $0 }.joined()
-        return "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)" + warnings
+        let message = "saved \(name) (\(formatBytes(saved.save.size)), revision \(saved.save.revision), \(saved.verification.liveKeys.map(String.init) ?? "?") keys, verified good)" + warnings
+        return SavedSnapshot(message: message, snapshot: SnapshotRef(name: name, path: saved.save.path))
+    }
+
+    // MARK: - Offsite
+
+    /// The cached remote catalog (or a fresh listing, which rewrites the cache), the record, and whether the
+    /// newest good offsite copy is behind twice the schedule (`OffsiteStatus`, the rule `status` warns with).
+    func offsite(refresh: Bool) async -> OffsiteView? {
+        guard let store = offsiteStore else { return nil }
+        let directory = catalog.directory
+        let exists = FileManager.default.fileExists(atPath: directory)
+        var remote = RemoteCatalog.cached(inDirectory: directory)
+        var listError: String?
+        if refresh {
+            do {
+                remote = try await OffThread.run { try store.list(cacheDirectory: exists ? directory : nil) }
+            } catch {
+                listError = "\(error)"
+            }
+        }
+        // A cache written for another bucket or prefix says nothing about this one.
+        if remote?.location != store.settings.location { remote = nil }
+        let entries = exists ? ((try? catalog.list().entries) ?? []) : []
+        let bucket = store.settings.bucket
+        let record = OffsiteRecord.read(fromDirectory: directory)
+        let status = OffsiteStatus(record: record, bucket: bucket, entries: entries)
+        let copies = (remote?.snapshots ?? []).map {
+            RemoteCopy(name: $0.name, objectKey: $0.objectKey, takenAt: $0.manifest.takenAt, revision: $0.manifest.revision,
+                       dbSize: $0.manifest.dbSize, objectSize: $0.manifest.objectSize, codec: $0.manifest.codec.rawValue,
+                       memberName: $0.manifest.memberName.isEmpty ? nil : $0.manifest.memberName,
+                       memberID: $0.manifest.memberId.isEmpty ? nil : $0.manifest.memberId,
+                       clusterID: $0.manifest.clusterId.isEmpty ? nil : $0.manifest.clusterId,
+                       etcdVersion: $0.manifest.etcdVersion.isEmpty ? nil : $0.manifest.etcdVersion, problem: $0.problem)
+        }
+        return OffsiteView(location: store.settings.location, listedAt: remote?.listedAt, copies: copies,
+                           offsite: Set(record.uploads.filter { $0.value.bucket == bucket }.keys),
+                           newestOffsiteAt: status.newestOffsiteTakenAt,
+                           behindSchedule: status.warning(intervalSeconds: resolved.interval.seconds, now: Date()) != nil,
+                           missingCount: status.missing.count, listError: listError)
+    }
+
+    func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
+        guard let store = offsiteStore else { throw NoRemoteConfigured() }
+        guard let entry = try catalog.list().entries.first(where: { $0.name == snapshot.name }) else {
+            throw SnapshotStoreError(.io, path: snapshot.path, "\(snapshot.path) is no longer in the directory")
+        }
+        let directory = catalog.directory
+        let throttle = TransferThrottle(progress)
+        // curl is synchronous: the upload runs on a thread of its own, never on the UI's or the task pool's.
+        let result = try await OffThread.run { try store.pushRecorded(entry, directory: directory, progress: { throttle.send($0, $1) }) }
+        return "uploaded \(entry.name) to s3://\(store.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))"
+    }
+
+    func verifyRemote(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
+        guard let store = offsiteStore else { throw NoRemoteConfigured() }
+        let throttle = TransferThrottle(progress)
+        let result = try await OffThread.run { try store.verify(name, progress: { throttle.send($0, $1) }) }
+        return "\(result.name): good: object and snapshot SHA-256 match the manifest, \(result.hasTrailer ? "etcd trailer matches" : "no etcd trailer") (\(formatBytes(Int(result.dbSize))), s3://\(store.settings.bucket)/\(result.objectKey))"
+    }
+
+    func pull(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> SnapshotRef {
+        guard let store = offsiteStore else { throw NoRemoteConfigured() }
+        let directory = catalog.directory
+        try SafeFile.createDirectory(directory)
+        let throttle = TransferThrottle(progress)
+        let path = try await OffThread.run { try store.pull(name, into: directory, progress: { throttle.send($0, $1) }) }
+        return SnapshotRef(name: (path as NSString).lastPathComponent, path: path)
     }
 
     func damage(of snapshot: SnapshotRef) async -> String? {
@@ -207,5 +280,37 @@ final class ProgressThrottle: @unchecked Sendable {
             return true
         }
         if due { forward(progress) }
+    }
+}
+
+/// Bytes moved, passed on at most ten times a second.
+final class TransferThrottle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ContinuousClock.now - .seconds(1)
+    private let forward: @Sendable (TransferProgress) -> Void
+
+    init(_ forward: @escaping @Sendable (TransferProgress) -> Void) { self.forward = forward }
+
+    func send(_ done: Int64, _ total: Int64) {
+        let due = lock.withLock {
+            let now = ContinuousClock.now
+            guard now - last >= .milliseconds(100) || done >= total else { return false }
+            last = now
+            return true
+        }
+        if due { forward(TransferProgress(done: done, total: total)) }
+    }
+}
+
+/// Synchronous work (curl's transfers) on a thread of its own with an 8 MiB stack, awaited: it never blocks the
+/// UI thread or one of the few threads of Swift's task pool, and the codec stages get a main-thread-sized stack
+/// (a pool thread's is 512 KiB).
+enum OffThread {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 }

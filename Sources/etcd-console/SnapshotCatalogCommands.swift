@@ -19,7 +19,7 @@ struct SnapshotListCommand: ParsableCommand {
         abstract: "List the snapshots in the directory, newest first, with health, revision and keys.",
         discussion: """
         Lists every *.db file: ours (with a .meta.json sidecar) and ones made by etcdctl. Files without a \
-        sidecar are verified once and the result cached (.etcd-console-cache.json). Leftover .part files \
+        sidecar are verified once and the result cached (.etcd-console-cache). Leftover .part files \
         from crashed saves are reported (snapshot prune removes them).
 
         Examples:
@@ -48,9 +48,9 @@ struct SnapshotListCommand: ParsableCommand {
         for entry in unreadable { printError("error: \(entry.reason ?? "cannot read \(entry.path)")") }
         switch output.output {
         case .json:
-            try printJSON(ListJSON(directory: dir, snapshots: listing.entries.map { ListEntryJSON($0, now: now) },
-                                   problems: listing.problems.map(ProblemJSON.init), leftoverParts: listing.leftoverParts,
-                                   warnings: listing.warnings))
+            StandardStream.output.write(ListJSON(directory: dir, snapshots: listing.entries.map { ListEntryJSON($0, now: now) },
+                                                 problems: listing.problems.map(ProblemJSON.init),
+                                                 leftoverParts: listing.leftoverParts, warnings: listing.warnings).json.prettyText + "\n")
         case .table:
             if listing.entries.isEmpty {
                 print(listing.problems.isEmpty ? "no snapshots in \(dir)"
@@ -67,13 +67,20 @@ struct SnapshotListCommand: ParsableCommand {
     }
 }
 
-/// `snapshot list -o json`.
-struct ListJSON: Encodable {
+/// `snapshot list -o json`, written with `JSONValue` (the same bytes `printJSON` would write, much faster at
+/// 10,000 snapshots).
+struct ListJSON {
     var directory: String
     var snapshots: [ListEntryJSON]
     var problems: [ProblemJSON]
     var leftoverParts: [String]
     var warnings: [String]
+
+    var json: JSONValue {
+        .object([("directory", .string(directory)), ("leftoverParts", .strings(leftoverParts)),
+                 ("problems", .array(problems.map(\.json))), ("snapshots", .array(snapshots.map(\.json))),
+                 ("warnings", .strings(warnings))])
+    }
 }
 
 /// A `*.db` entry that is not a snapshot file, in `list` and `verify --all` JSON.
@@ -87,9 +94,11 @@ struct ProblemJSON: Encodable {
         path = problem.path
         reason = problem.reason
     }
+
+    var json: JSONValue { .object([("name", .string(name)), ("path", .string(path)), ("reason", .string(reason))]) }
 }
 
-struct ListEntryJSON: Encodable {
+struct ListEntryJSON {
     var name: String
     var path: String
     var size: Int
@@ -122,27 +131,21 @@ struct ListEntryJSON: Encodable {
         resources = e.resources
     }
 
-    enum CodingKeys: String, CodingKey {
-        case name, path, size, takenAt, ageSeconds, health, reason, revision, liveKeys, clusterId, memberId,
-             memberName, etcdVersion, resources
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(path, forKey: .path)
-        try c.encode(size, forKey: .size)
-        try c.encode(takenAt, forKey: .takenAt)
-        try c.encode(ageSeconds, forKey: .ageSeconds)
-        try c.encode(health, forKey: .health)
-        try c.encode(reason, forKey: .reason)
-        try c.encode(revision, forKey: .revision)
-        try c.encode(liveKeys, forKey: .liveKeys)
-        try c.encodeIfPresent(clusterId, forKey: .clusterId)
-        try c.encodeIfPresent(memberId, forKey: .memberId)
-        try c.encodeIfPresent(memberName, forKey: .memberName)
-        try c.encodeIfPresent(etcdVersion, forKey: .etcdVersion)
-        try c.encodeIfPresent(resources, forKey: .resources)
+    /// Keys in sorted order already (the writer then skips sorting). `reason`, `revision` and `liveKeys` are always
+    /// there (null when unknown); the cluster, member, version and resources only when known.
+    var json: JSONValue {
+        var pairs: [(String, JSONValue)] = [("ageSeconds", .int(ageSeconds))]
+        pairs.reserveCapacity(14)
+        if let clusterId { pairs.append(("clusterId", .string(clusterId))) }
+        if let etcdVersion { pairs.append(("etcdVersion", .string(etcdVersion))) }
+        pairs.append(("health", .string(health.rawValue)))
+        pairs.append(("liveKeys", .optional(liveKeys)))
+        if let memberId { pairs.append(("memberId", .string(memberId))) }
+        if let memberName { pairs.append(("memberName", .string(memberName))) }
+        pairs += [("name", .string(name)), ("path", .string(path)), ("reason", .optional(reason))]
+        if let resources { pairs.append(("resources", .counts(resources))) }
+        pairs += [("revision", .optional(revision)), ("size", .int(size)), ("takenAt", .string(takenAt))]
+        return .object(pairs)
     }
 }
 

@@ -63,20 +63,13 @@ struct SnapshotPushCommand: ParsableCommand {
         let bar = TransferLine(enabled: Terminal.stderrIsTTY, verb: "upload")
         let result: PushResult
         do {
-            result = try store.push(entry, sidecar: OffsiteStore.sidecar(for: entry.path), progress: { bar.update($0, $1) })
+            result = try store.pushRecorded(entry, directory: dir, progress: { bar.update($0, $1) })
             bar.finish()
         } catch {
             bar.finish()
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        var record = OffsiteRecord.read(fromDirectory: dir)
-        record.uploads[entry.name] = .init(objectKey: result.objectKey, objectSHA256: result.manifest.objectSHA256,
-                                           objectSize: result.manifest.objectSize, uploadedAt: Date(),
-                                           bucket: store.settings.bucket)
-        record.lastSuccess = Date()
-        record.bytesUploaded += result.manifest.objectSize
-        try record.write(toDirectory: dir)
         print("s3://\(store.settings.bucket)/\(result.objectKey)")
     }
 }
@@ -106,9 +99,13 @@ struct SnapshotPullCommand: ParsableCommand {
         let store = try requiredOffsiteStore(resolved, identity: identity.identity)
         let dir = resolved.snapshotDirectory
         try SafeFile.createDirectory(dir)
+        let bar = TransferLine(enabled: Terminal.stderrIsTTY, verb: "pull")
         do {
-            print(try store.pull(name, into: dir))
+            let path = try store.pull(name, into: dir, progress: { bar.update($0, $1) })
+            bar.finish()
+            print(path)
         } catch {
+            bar.finish()
             printError("error: \(error)")
             throw ExitCode(1)
         }
@@ -158,7 +155,12 @@ enum RemoteSnapshotVerify {
     static func run(resolved: ResolvedConfiguration, name: String, identity: String?, output: OutputFormat) throws {
         let store = try requiredOffsiteStore(resolved, identity: identity)
         let result: RemoteVerification
-        do { result = try store.verify(name) } catch {
+        let bar = TransferLine(enabled: Terminal.stderrIsTTY && output == .table, verb: "verify")
+        do {
+            result = try store.verify(name, progress: { bar.update($0, $1) })
+            bar.finish()
+        } catch {
+            bar.finish()
             switch output {
             case .json: try printJSON(RemoteVerifyJSON(name: name, health: .corrupt, reason: error.message))
             case .table: printError("error: \(error)")

@@ -159,6 +159,45 @@ struct ConsoleGoldenTests {
                                            steps: [.preflight: .ok, .stopEtcd: .ok, .moveAside: .ok]))
             return c
         }),
+        // Offsite copies (a remote configured): the WHERE column, remote-only rows, uploads and downloads in Jobs.
+        ("snapshots-offsite", { OffsiteFixtures.console() }),
+        ("snapshots-remote-only", {
+            var c = OffsiteFixtures.console()
+            OffsiteFixtures.select(&c, ConsoleFixtures.entry(14).name)
+            return c
+        }),
+        ("snapshots-upload-failed", {
+            var c = OffsiteFixtures.console()
+            OffsiteFixtures.select(&c, ConsoleFixtures.entry(1).name)
+            _ = c.handle(.character("u"))
+            _ = c.apply(.jobFinished(job: 1, succeeded: false, message: "upload failed (the local copy is kept): could not upload \(ConsoleFixtures.entry(1).name) to s3://etcd-backups/prod/cdf818194e3a8c32/master1/20261125T113000Z-r1203689.db.zst.age: NoSuchBucket (HTTP 404): the bucket etcd-backups does not exist", at: F.now))
+            return c
+        }),
+        ("jobs-upload-download", {
+            var c = OffsiteFixtures.console()
+            _ = c.handle(.character("n"))
+            let saved = SnapshotRef(name: "snapshot-20261125T120301Z-master1.db", path: F.directory + "/snapshot-20261125T120301Z-master1.db")
+            _ = c.apply(.saved(job: 1, SavedSnapshot(message: "saved snapshot-20261125T120301Z-master1.db (46 MiB, revision 1204100, 4812 keys, verified good)", snapshot: saved), at: F.now))
+            _ = c.apply(.transferProgress(job: 2, TransferProgress(done: 6_000_000, total: 16_078_176), at: F.now.addingTimeInterval(2)))
+            OffsiteFixtures.select(&c, ConsoleFixtures.entry(14).name)
+            _ = c.handle(.character("P"))
+            _ = c.apply(.transferProgress(job: 3, TransferProgress(done: 16_000_000, total: 16_000_000), at: F.now.addingTimeInterval(1)))
+            _ = c.apply(.pulled(job: 3, SnapshotRef(name: ConsoleFixtures.entry(14).name, path: "/x"),
+                                message: "pulled \(ConsoleFixtures.entry(14).name) into \(F.directory)/\(ConsoleFixtures.entry(14).name), verified good",
+                                thenRestore: false, at: F.now.addingTimeInterval(3)))
+            c.tab = .jobs
+            c.now = F.now.addingTimeInterval(3)
+            return c
+        }),
+        ("members-offsite-stale", {
+            var view = OffsiteFixtures.view
+            view.behindSchedule = true
+            view.newestOffsiteAt = F.now.addingTimeInterval(-5 * 3600)
+            var c = OffsiteFixtures.console(view: view)
+            c.backupIntervalSeconds = 3600
+            c.tab = .members
+            return c
+        }),
     ]
 
     static func pressing(_ console: Console, _ keys: [Key]) -> Console {

@@ -10,7 +10,6 @@ import Glibc
 /// One SeaweedFS for this test process (it takes seconds to start); each test uses its own bucket.
 enum SharedSeaweedFS {
     static let server = Task { try await SeaweedFS.start() }
-    static let aws = "/root/.pyenv/shims/aws"
 
     static func client(_ server: SeaweedFS, accessKey: String? = nil, secretKey: String? = nil) throws -> S3Client {
         try S3Client(endpoint: server.endpoint, credentials: S3Credentials(
@@ -24,12 +23,7 @@ enum SharedSeaweedFS {
         return bucket
     }
 
-    static func awsPath() throws -> String {
-        for path in [ProcessInfo.processInfo.environment["AWS_CLI"] ?? "", aws] where !path.isEmpty {
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw EtcdTestSupportError("awscli not found at \(aws) (set AWS_CLI to its path)")
-    }
+    static func awsPath() throws -> String { try SeaweedFS.locateAWS() }
 }
 
 @Suite("S3 client against SeaweedFS", .serialized)

@@ -255,13 +255,17 @@ struct OffsiteStoreTests {
         let entrySHA = try OffsiteFixture.sha256(entry.path)
         #expect(try OffsiteFixture.sha256(work + "/decoded.db") == entrySHA)
 
-        let verified = try store.verify(entry.name)
+        let seen = TransferLog()
+        let verified = try store.verify(entry.name, progress: { seen.add($0, $1) })
+        #expect(seen.last.map { [$0.0, $0.1] } == [pushed.manifest.objectSize, pushed.manifest.objectSize], "verify reports the object's bytes")
         #expect(verified.hasTrailer && verified.dbSHA256 == pushed.manifest.dbSHA256 && verified.dbSize == Int64(entry.size))
         #expect(!FileManager.default.fileExists(atPath: work + "/pulled"), "verify wrote nothing")
 
         let pulledDir = work + "/pulled"
         try FileManager.default.createDirectory(atPath: pulledDir, withIntermediateDirectories: true)
-        let path = try store.pull(entry.name, into: pulledDir)
+        let pulledBytes = TransferLog()
+        let path = try store.pull(entry.name, into: pulledDir, progress: { pulledBytes.add($0, $1) })
+        #expect(pulledBytes.last.map { [$0.0, $0.1] } == [pushed.manifest.objectSize, pushed.manifest.objectSize], "pull reports the object's bytes")
         #expect(path == pulledDir + "/" + entry.name)
         #expect(try OffsiteFixture.sha256(path) == entrySHA)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
@@ -448,6 +452,41 @@ struct OffsiteStoreTests {
         #expect(keys.count == 2, "\(keys)")
     }
 
+    @Test("A delete the bucket refuses (a Deny policy on s3:DeleteObject, as object lock / WORM answers) is reported by name, the others go on, nothing is lost")
+    func retentionDeleteRefused() async throws {
+        let server = try await OffsiteFixture.server.value
+        let bucket = try await OffsiteFixture.bucket(server, "worm")
+        let dir = try await OffsiteFixture.snapshotDirectory("offsite-worm")
+        var store = try OffsiteFixture.store(server, bucket: bucket)
+        let entry = try #require(try OffsiteFixture.entries(dir).first)
+        let now = Date()
+        for (index, hours) in [3.0, 2.0, 1.0].enumerated() {
+            var copy = entry
+            copy.name = "snapshot-\(index).db"
+            copy.takenAt = now.addingTimeInterval(-hours * 3600)
+            _ = try store.push(copy, sidecar: nil)
+        }
+        // snapshot-0's objects are locked; the rest of the bucket is not.
+        let locked = try #require(try store.list().find("snapshot-0.db"))
+        let resources = [locked.objectKey, locked.manifestKey].map { "\"arn:aws:s3:::\(bucket)/\($0)\"" }.joined(separator: ",")
+        try server.aws(["s3api", "put-bucket-policy", "--bucket", bucket, "--policy", """
+            {"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":[\(resources)]}]}
+            """])
+        var settings = store.settings
+        settings.retention = RetentionPolicy(keepLast: 1, hourly: nil, daily: nil, weekly: nil, monthly: nil)
+        store = try OffsiteStore(settings: settings, version: "test")
+        let outcome = try #require(try store.applyRetention(now: now))
+        #expect(outcome.deleted == ["snapshot-1.db"], "\(outcome)")
+        #expect(outcome.refused.count == 1 && outcome.refused[0].hasPrefix("snapshot-0.db: ")
+                && outcome.refused[0].contains("AccessDenied"), "\(outcome.refused)")
+        // The refused copy is whole (its manifest was the first delete asked for, and refused) and still listed.
+        #expect(try store.list().snapshots.map(\.name).sorted() == ["snapshot-0.db", "snapshot-2.db"])
+        #expect(try store.client.headObject(bucket: bucket, key: locked.objectKey) != nil)
+        // The next run reports it again and deletes nothing else.
+        let again = try #require(try store.applyRetention(now: now))
+        #expect(again.deleted.isEmpty && again.refused.count == 1, "\(again)")
+    }
+
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
         let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
@@ -523,4 +562,12 @@ struct OffsiteStatusTests {
         #expect(text.contains("etcd_console_offsite_lag_seconds{dir=\"/b\"} 16200\n"))
         #expect(text.contains("etcd_console_offsite_missing_snapshots{dir=\"/b\"} 1\n"))
     }
+}
+
+/// Progress callbacks seen (bytes done, total), for the transfer progress tests.
+final class TransferLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls: [(Int64, Int64)] = []
+    func add(_ done: Int64, _ total: Int64) { lock.withLock { calls.append((done, total)) } }
+    var last: (Int64, Int64)? { lock.withLock { calls.last } }
 }

@@ -153,6 +153,8 @@ struct CatalogTests {
         let listing = try catalog.list()
         _ = try catalog.list()
         #expect(log.calls.count == 2)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(".etcd-console-cache").path),
+                "nothing was learned, so no cache is written")
         #expect(listing.entries.first?.health == .unverified)
         #expect(listing.entries.first?.reason == "Permission denied")
     }
@@ -164,7 +166,7 @@ struct CatalogTests {
         // A sidecar time with milliseconds, as SnapshotSaver writes them.
         try catalog.writeSidecar(ourMetadata(Date(timeIntervalSince1970: 1_795_615_200.377), size: 100),
                                  for: dir.appendingPathComponent(ours).path)
-        let cache = dir.appendingPathComponent(".etcd-console-cache.json").path
+        let cache = dir.appendingPathComponent(".etcd-console-cache").path
         let cold = try catalog.list()
         let first = try FileManager.default.attributesOfItem(atPath: cache)[.systemFileNumber] as? Int
         let warm = try catalog.list()
@@ -339,7 +341,7 @@ struct CatalogTests {
         let removed = try catalog.removeLeftoverParts(olderThan: 3600, now: now)
         #expect(removed == ["old.db.meta.json.part", "old.db.part"])
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        #expect(left == [".etcd-console-cache.json", ".hidden.part", "keep.db", "recent.db.part"])
+        #expect(left == [".etcd-console-cache", ".hidden.part", "keep.db", "recent.db.part"])
         #expect(try catalog.removeLeftoverParts(olderThan: 3600, now: now).isEmpty)
     }
 
@@ -399,7 +401,7 @@ struct CatalogTests {
         let dir = try TestDirectories.make("catalog-readonly")
         try write(dir, "20200630_154509_snapshot.db")
         // A directory where the cache's temporary file goes fails the write even for root (chmod would not).
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent(".etcd-console-cache.json.part"),
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent(".etcd-console-cache.part"),
                                                 withIntermediateDirectories: false)
         let log = AnalyzeLog()
         let listing = try SnapshotCatalog(directory: dir.path, analyze: log.analyze).list()

@@ -33,7 +33,7 @@ struct HardeningFuzzTests {
             let sidecar = SnapshotCatalog.sidecarPath(for: foreign)
             return (target == .sidecar ? sidecar : sidecar + ".part", run { try catalog.writeSidecar(metadata, for: foreign) })
         case .cache:
-            let cache = dir.appendingPathComponent(".etcd-console-cache.json").path
+            let cache = dir.appendingPathComponent(".etcd-console-cache").path
             FileManager.default.createFile(atPath: dir.appendingPathComponent("foreign.db").path, contents: Data("x".utf8))
             return (cache, run {
                 let listing = try catalog.list()
@@ -104,7 +104,7 @@ struct HardeningFuzzTests {
             let stopped = StopOnce()
             var message = "saved"
             do {
-                _ = try await SnapshotSaver.save(from: client, to: path) { progress in
+                _ = try await SnapshotSaver.save(from: client, to: path, progressInterval: .zero) { progress in
                     if progress.bytesReceived >= stopAfter, stopped.first() { kill(etcd.pid, SIGSTOP) }
                 }
             } catch {

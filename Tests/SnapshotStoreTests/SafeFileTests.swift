@@ -68,7 +68,7 @@ struct SafeFileTests {
         let dir = try TestDirectories.make("safe-cache")
         let victim = try SymlinkVictim(in: dir.deletingLastPathComponent())
         try Data("not a snapshot".utf8).write(to: dir.appendingPathComponent("foreign.db"))
-        let cache = dir.appendingPathComponent(".etcd-console-cache.json").path
+        let cache = dir.appendingPathComponent(".etcd-console-cache").path
         try victim.plant(at: cache)
         let listing = try SnapshotCatalog.standard(directory: dir.path).list()
         #expect(listing.entries.map(\.name) == ["foreign.db"])

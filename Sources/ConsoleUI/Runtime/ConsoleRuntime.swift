@@ -78,6 +78,7 @@ public final class ConsoleRuntime {
                 lastReload = current
                 perform(.loadSnapshots)
                 perform(.checkSchedule)
+                if console.snapshots.remoteLocation != nil { perform(.loadRemote(refresh: false)) }
             }
             for event in events.take() {
                 dirty = true
@@ -168,10 +169,46 @@ public final class ConsoleRuntime {
         case .saveSnapshot(let job):
             Task.detached {
                 do {
-                    let result = try await services.saveSnapshot { events.post(.jobProgress(job: job, $0)) }
-                    events.post(.jobFinished(job: job, succeeded: true, message: result, at: now()))
+                    let saved = try await services.takeSnapshot { events.post(.jobProgress(job: job, $0)) }
+                    events.post(.saved(job: job, saved, at: now()))
                 } catch {
                     events.post(.jobFinished(job: job, succeeded: false, message: "snapshot failed: \(error)", at: now()))
+                }
+            }
+        case .loadRemote(let refresh):
+            let name = refresh ? "remote-list" : "remote-cache"
+            guard inFlight.begin(name) else { return }
+            Task.detached {
+                defer { inFlight.end(name) }
+                if let view = await services.offsite(refresh: refresh) { events.post(.offsite(view)) }
+            }
+        case .upload(let job, let ref):
+            Task.detached {
+                do {
+                    let result = try await services.upload(ref) { events.post(.transferProgress(job: job, $0, at: now())) }
+                    events.post(.jobFinished(job: job, succeeded: true, message: result, at: now()))
+                } catch {
+                    events.post(.jobFinished(job: job, succeeded: false,
+                                             message: "upload failed (the local copy is kept): \(error)", at: now()))
+                }
+            }
+        case .verifyRemote(let job, let name):
+            Task.detached {
+                do {
+                    let result = try await services.verifyRemote(name) { events.post(.transferProgress(job: job, $0, at: now())) }
+                    events.post(.jobFinished(job: job, succeeded: true, message: result, at: now()))
+                } catch {
+                    events.post(.jobFinished(job: job, succeeded: false, message: "\(error)", at: now()))
+                }
+            }
+        case .pull(let job, let name, let thenRestore):
+            Task.detached {
+                do {
+                    let ref = try await services.pull(name) { events.post(.transferProgress(job: job, $0, at: now())) }
+                    events.post(.pulled(job: job, ref, message: "pulled \(name) into \(ref.path), verified good",
+                                        thenRestore: thenRestore, at: now()))
+                } catch {
+                    events.post(.jobFinished(job: job, succeeded: false, message: "\(error)", at: now()))
                 }
             }
         case .verify(let job, let ref):

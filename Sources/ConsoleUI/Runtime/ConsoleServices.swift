@@ -42,9 +42,46 @@ public protocol ConsoleServices: Sendable {
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     /// `etcd-console check`: hashes every member at one revision; throws only when no member answers.
     func checkCluster() async throws -> ConsistencyCheck
+
+    // Offsite copies (issue 14). The defaults (test doubles, no remote configured) know of no remote.
+    /// `n`: takes, verifies and records a snapshot, and says which file it is (so it can be uploaded).
+    func takeSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> SavedSnapshot
+    /// The offsite copies: the cached remote catalog and the record (`refresh: false`), or the bucket listed
+    /// again (`refresh: true`, which rewrites the cache). Nil when no remote is configured.
+    func offsite(refresh: Bool) async -> OffsiteView?
+    /// Uploads a good local snapshot and records it; returns a one-line result. Throws with the S3 error.
+    func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String
+    /// Streams a remote copy through decrypt, decompress and the checks; returns a one-line result.
+    func verifyRemote(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String
+    /// Downloads a remote copy into the directory, checked and verified; returns the local file.
+    func pull(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> SnapshotRef
+}
+
+/// What the default offsite services answer: no remote is configured.
+public struct NoRemoteConfigured: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "no remote is configured (remote.endpoint and remote.bucket)" }
 }
 
 extension ConsoleServices {
+    public func takeSnapshot(progress: @escaping @Sendable (SnapshotProgress) -> Void) async throws -> SavedSnapshot {
+        SavedSnapshot(message: try await saveSnapshot(progress: progress), snapshot: nil)
+    }
+
+    public func offsite(refresh: Bool) async -> OffsiteView? { nil }
+
+    public func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
+        throw NoRemoteConfigured()
+    }
+
+    public func verifyRemote(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
+        throw NoRemoteConfigured()
+    }
+
+    public func pull(_ name: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> SnapshotRef {
+        throw NoRemoteConfigured()
+    }
+
     /// Why a snapshot about to be browsed or compared cannot be trusted (the readers' check: trailer,
     /// structure, sidecar), or nil when it is good. The default knows nothing (fakes).
     public func damage(of snapshot: SnapshotRef) async -> String? { nil }

@@ -1,7 +1,8 @@
 import Foundation
 import SnapshotStore
 
-/// Jobs: saves, verifies, deletes and prunes started here, and the headless scheduled backup, newest first.
+/// Jobs: saves, uploads, downloads, verifies, deletes and prunes started here, and the headless scheduled backup,
+/// newest first.
 public struct JobsScreen: Sendable {
     public private(set) var jobs: [Job] = []
     /// The headless backup's last progress record, shown as a job.
@@ -64,13 +65,14 @@ public struct JobsScreen: Sendable {
             row += 1
             grid.put("   " + job.target, row: row, column: 0)
             row += 1
-            if job.state == .running, job.kind == .save || job.kind == .backup, row < bottom {
+            if job.state == .running, job.showsBytes, row < bottom {
                 grid.put("   " + progressLine(job, width: area.width - 4), row: row, column: 0, style: .title)
                 row += 1
             }
             if let message = job.message, row < bottom {
                 let lines = wrap(message, width: area.width - 4)
-                for line in lines.prefix(2) where row < bottom {
+                // A failure's cause (an S3 error) comes at the end of its message: failed jobs get more lines.
+                for line in lines.prefix(job.state == .failed ? 4 : 2) where row < bottom {
                     grid.put("   " + line, row: row, column: 0, style: job.state == .failed || job.state == .interrupted ? .bad : .dim)
                     row += 1
                 }

@@ -29,6 +29,14 @@ enum ScreenAction: Equatable {
     case effect(Effect)
     case saveSnapshot
     case verify(SnapshotRef)
+    /// Copy a local snapshot to the remote (`u`).
+    case upload(SnapshotRef)
+    /// Stream a remote-only copy through the checks (`v` on a remote row).
+    case verifyRemote(String)
+    /// Pull a remote copy into the directory (`P`), then open the wizard on it (`R` on a remote row).
+    case pull(String, thenRestore: Bool)
+    /// `r`: the directory again, and the bucket when a remote is configured.
+    case reload
     case confirm(Confirmation)
     /// A line for the operator: what happened.
     case message(String)

@@ -24,6 +24,14 @@ public struct SnapshotsScreen: Sendable {
     public var leftoverParts: [String] = []
     public var warnings: [String] = []
     public let directory: String
+    /// `s3://bucket/prefix/` when a remote is configured: the WHERE column, remote-only rows, `u` and `P`.
+    public var remoteLocation: String?
+    /// The offsite copies as last read (cache, record, listing).
+    public private(set) var offsite: OffsiteView?
+    /// Remote copies with no local file, as rows (`path` empty; `isRemoteOnly` tells them apart).
+    public private(set) var remoteOnly: [SnapshotEntry] = []
+    /// The last failed upload of each snapshot: shown in its detail ("not offsite: ...").
+    public var uploadErrors: [String: String] = [:]
 
     public init(directory: String) { self.directory = directory }
 
@@ -43,6 +51,45 @@ public struct SnapshotsScreen: Sendable {
         KeyBinding([.character("r")], "reload the directory"),
     ]
 
+    /// Only with a remote configured.
+    static let remoteBindings: [KeyBinding] = [
+        KeyBinding([.character("u")], "upload the selected snapshot to the remote"),
+        KeyBinding([.character("P")], "pull the selected remote-only snapshot into the directory"),
+    ]
+
+    /// This screen's keys now: the offsite ones only when a remote is configured.
+    var bindings: [KeyBinding] { remoteLocation == nil ? Self.bindings : Self.bindings + Self.remoteBindings }
+
+    /// True for a row that is only in the bucket.
+    public func isRemoteOnly(_ entry: SnapshotEntry) -> Bool { entry.path.isEmpty && remoteLocation != nil }
+
+    /// Where `entry` lives; nil without a remote.
+    public func location(of entry: SnapshotEntry) -> SnapshotLocation? {
+        guard remoteLocation != nil else { return nil }
+        if isRemoteOnly(entry) { return .remote }
+        if offsite?.copy(named: entry.name) != nil || offsite?.offsite.contains(entry.name) == true { return .both }
+        return entry.health == .good ? .notOffsite : .local
+    }
+
+    mutating func apply(offsite view: OffsiteView) {
+        let keep = selectedEntry?.name
+        offsite = view
+        rebuildRemoteOnly()
+        refreshVisible()
+        if let keep, let index = visible.firstIndex(where: { $0.name == keep }) { selected = index }
+    }
+
+    /// The remote copies without a local file, as entries the table sorts and filters with the local ones.
+    private mutating func rebuildRemoteOnly() {
+        let local = Set(entries.map(\.name))
+        remoteOnly = (offsite?.copies ?? []).filter { !local.contains($0.name) }.map {
+            SnapshotEntry(name: $0.name, path: "", size: Int($0.dbSize), modified: $0.takenAt, takenAt: $0.takenAt,
+                          takenAtSource: .sidecar, health: $0.health, reason: $0.problem, revision: $0.revision,
+                          clusterID: $0.clusterID, memberID: $0.memberID, memberName: $0.memberName,
+                          etcdVersion: $0.etcdVersion, isOurs: true)
+        }
+    }
+
     public var selectedEntry: SnapshotEntry? { visible.indices.contains(selected) ? visible[selected] : nil }
 
     mutating func apply(_ listing: CatalogListing, freeBytes: Int64?) {
@@ -54,16 +101,19 @@ public struct SnapshotsScreen: Sendable {
         loaded = true
         loadError = nil
         if let marked, !entries.contains(where: { $0.name == marked.name }) { self.marked = nil }
+        rebuildRemoteOnly()
         refreshVisible()
         if let keep, let index = visible.firstIndex(where: { $0.name == keep }) { selected = index }
     }
 
     private mutating func refreshVisible() {
         let needle = filter.lowercased()
-        var rows = needle.isEmpty ? entries : entries.filter {
+        let all = entries + remoteOnly
+        var rows = needle.isEmpty ? all : all.filter {
             $0.name.lowercased().contains(needle) || $0.health.rawValue.contains(needle) || ($0.memberName ?? "").lowercased().contains(needle)
+                || (location(of: $0)?.rawValue.contains(needle) ?? false)
         }
-        if sort != .takenAt || !descending {
+        if sort != .takenAt || !descending || !remoteOnly.isEmpty {
             let ascending: (SnapshotEntry, SnapshotEntry) -> Bool
             switch sort {
             case .takenAt: ascending = { ($0.takenAt, $0.name) < ($1.takenAt, $1.name) }
@@ -85,8 +135,11 @@ public struct SnapshotsScreen: Sendable {
             selected = moved
             return .handled
         }
-        guard KeyBinding.allows(key, in: Self.bindings, readonly: readonly) else {
-            if readonly, Self.bindings.contains(where: { $0.keys.contains(key) }) {
+        if remoteLocation == nil, Self.remoteBindings.contains(where: { $0.keys.contains(key) }) {
+            return .refused("no remote is configured: set remote.endpoint and remote.bucket in the config file (or ETCD_CONSOLE_REMOTE_ENDPOINT and ETCD_CONSOLE_REMOTE_BUCKET)")
+        }
+        guard KeyBinding.allows(key, in: bindings, readonly: readonly) else {
+            if readonly, bindings.contains(where: { $0.keys.contains(key) }) {
                 return .refused("read-only session (--readonly): \(key.label) is not available")
             }
             return .unhandled
@@ -96,7 +149,7 @@ public struct SnapshotsScreen: Sendable {
         case .character("n"):
             return .saveSnapshot
         case .character("r"):
-            return .effect(.loadSnapshots)
+            return .reload
         case .character("/"):
             editingFilter = true
             return .handled
@@ -115,8 +168,19 @@ public struct SnapshotsScreen: Sendable {
         default:
             break
         }
-        guard let ref else { return .refused("no snapshot selected") }
+        guard let ref, let entry = selectedEntry else { return .refused("no snapshot selected") }
+        if isRemoteOnly(entry) { return handleRemoteOnly(key, entry) }
         switch key {
+        case .character("u"):
+            guard entry.health == .good else {
+                return .refused("\(entry.name) is \(entry.health.rawValue): only good snapshots are copied offsite")
+            }
+            if let copy = offsite?.copy(named: entry.name) {
+                return .refused("\(entry.name) is already offsite (\(copy.objectKey))")
+            }
+            return .upload(ref)
+        case .character("P"):
+            return .refused("\(entry.name) is already in \(directory): P pulls snapshots that are only in the bucket")
         case .character("v"):
             return .verify(ref)
         case .character("R"):
@@ -145,6 +209,24 @@ public struct SnapshotsScreen: Sendable {
                 action: .delete(ref)))
         default:
             return .unhandled
+        }
+    }
+
+    /// `v`, `P` and `R` work on a copy that is only in the bucket; the rest need a local file and say so.
+    private func handleRemoteOnly(_ key: Key, _ entry: SnapshotEntry) -> ScreenAction {
+        if entry.health != .good, key == .character("P") || key == .character("R") {
+            return .refused("the remote copy of \(entry.name) cannot be used: \(entry.reason ?? entry.health.rawValue)")
+        }
+        switch key {
+        case .character("v"): return .verifyRemote(entry.name)
+        case .character("P"): return .pull(entry.name, thenRestore: false)
+        case .character("R"): return .pull(entry.name, thenRestore: true)
+        case .enter: return .refused("\(entry.name) is only in the bucket: browse reads a local file; press P to pull it first")
+        case .character(" "), .character("D"):
+            return .refused("\(entry.name) is only in the bucket: diff reads local files; press P to pull it first")
+        case .control("d"): return .refused("\(entry.name) is only in the bucket: delete removes local files (remote copies follow remote.retention)")
+        case .character("u"): return .refused("\(entry.name) is already in the bucket, and there is no local file to upload")
+        default: return .unhandled
         }
     }
 
@@ -181,6 +263,16 @@ public struct SnapshotsScreen: Sendable {
     }
 
     // MARK: - Rendering
+
+    static let whereColumn = TableColumn(title: "WHERE", priority: 6, maxWidth: 11)
+
+    /// The table's columns: WHERE (before HEALTH) only when a remote is configured.
+    var columns: [TableColumn] {
+        guard remoteLocation != nil else { return Self.columns }
+        var all = Self.columns
+        all.insert(Self.whereColumn, at: all.count - 1)
+        return all
+    }
 
     static let columns = [
         TableColumn(title: "NAME", priority: 9, maxWidth: 44), TableColumn(title: "TAKEN AT", priority: 3),
@@ -220,7 +312,7 @@ public struct SnapshotsScreen: Sendable {
             }
             return
         }
-        if entries.isEmpty {
+        if entries.isEmpty && remoteOnly.isEmpty {
             grid.put(" no snapshots in \(directory) yet", row: row, column: 0, style: .warning)
             grid.put(" press n to take one now", row: row + 1, column: 0)
             return
@@ -228,14 +320,17 @@ public struct SnapshotsScreen: Sendable {
         let bodyHeight = tableHeight - 1
         let offset = scrollOffset(selected: selected, count: visible.count, height: bodyHeight)
         let shown = Array(visible[offset..<min(visible.count, offset + bodyHeight)])
+        let columns = self.columns
         let rows = shown.map { e -> [String] in
-            [e.name, context.clock.dateTime(e.takenAt), age(e.ageSeconds(now: context.now)), bytes(Int64(e.size)),
-             e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-", Self.healthMark(e.health)]
+            var cells = [e.name, context.clock.dateTime(e.takenAt), age(e.ageSeconds(now: context.now)), bytes(Int64(e.size)),
+                         e.revision.map(String.init) ?? "-", e.liveKeys.map(String.init) ?? "-", Self.healthMark(e.health)]
+            if let location = location(of: e) { cells.insert(location.rawValue, at: cells.count - 1) }
+            return cells
         }
-        let table = TableLayout(Self.columns, rows: rows, width: area.width - 2)
+        let table = TableLayout(columns, rows: rows, width: area.width - 2)
         let arrow = descending ? "↓" : "↑"
         var header = table.header
-        if let title = Self.columns.first(where: { $0.title.lowercased() == sort.rawValue }), let range = header.range(of: title.title) {
+        if let title = columns.first(where: { $0.title.lowercased() == sort.rawValue }), let range = header.range(of: title.title) {
             header.replaceSubrange(range, with: title.title + arrow)
         }
         grid.put("  " + header, row: row, column: 0, style: .header)
@@ -247,7 +342,7 @@ public struct SnapshotsScreen: Sendable {
             let index = offset + i
             let mark = marked?.name == entry.name ? "+" : " "
             let style: CellStyle = index == selected ? .selected
-                : entry.health == .good ? .normal : Self.style(entry.health)
+                : entry.health != .good ? Self.style(entry.health) : isRemoteOnly(entry) ? .dim : .normal
             grid.put((index == selected ? ">" : " ") + mark + table.line(rows[i]), row: row, column: 0, style: style)
             row += 1
         }
@@ -257,7 +352,9 @@ public struct SnapshotsScreen: Sendable {
 
     func footer(_ context: RenderContext) -> String {
         let total = entries.reduce(Int64(0)) { $0 + Int64($1.size) }
-        var parts = ["\(entries.count) snapshots" + (visible.count != entries.count ? " (\(visible.count) shown)" : ""),
+        let remoteRows = remoteOnly.isEmpty ? "" : " + \(remoteOnly.count) remote only"
+        var parts = ["\(entries.count) snapshots" + remoteRows
+                     + (visible.count != entries.count + remoteOnly.count ? " (\(visible.count) shown)" : ""),
                      "total \(bytes(total))"]
         parts.append("free \(freeBytes.map(bytes) ?? "?")")
         if let good = entries.first(where: { $0.health == .good }) {
@@ -268,6 +365,29 @@ public struct SnapshotsScreen: Sendable {
         if !leftoverParts.isEmpty { parts.append("\(leftoverParts.count) leftover .part") }
         if !filter.isEmpty || editingFilter { parts.append("filter \"\(filter)\"") }
         return parts.joined(separator: " · ")
+    }
+
+    /// Where the selected snapshot's offsite copy is, or why there is none; nothing without a remote.
+    private func offsiteLines(_ e: SnapshotEntry, width: Int) -> [(String, CellStyle)] {
+        guard let location = location(of: e), let remote = remoteLocation else { return [] }
+        let copy = offsite?.copy(named: e.name)
+        let object = copy.map { "(\($0.codec), \(bytes($0.objectSize))): \($0.objectKey)" }
+        switch location {
+        case .remote:
+            return [("only in the bucket: v verifies it (streamed), P pulls it, R pulls and restores", .warning),
+                    ("object " + (object ?? e.name), .dim)]
+        case .both:
+            return [("offsite " + (object ?? "in \(remote) (uploaded, not listed yet)"), .good)]
+        case .notOffsite:
+            if let error = uploadErrors[e.name] {
+                // The S3 error is what matters: the snapshot's name is the pane's title already.
+                let short = error.replacingOccurrences(of: "could not upload \(e.name) to ", with: "")
+                return wrap("not offsite: " + short, width: width).prefix(4).map { ($0, .bad) }
+            }
+            return [("not offsite: no copy in \(remote) yet · u uploads it (so does the next backup)", .warning)]
+        case .local:
+            return [("not offsite: only good snapshots are copied to \(remote)", .dim)]
+        }
     }
 
     private func renderDetail(into grid: inout TextGrid, top: Int, height: Int, width: Int, context: RenderContext) {
@@ -284,7 +404,8 @@ public struct SnapshotsScreen: Sendable {
             let items = sorted.map { "\($0.key) \($0.value)" }
             lines += wrapItems(["objects:"] + items, width: width - 2).map { ($0.replacingOccurrences(of: "objects: · ", with: "objects: "), .normal) }
         } else {
-            lines.append(("objects: " + (e.health == .good ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
+            lines.append(("objects: " + (isRemoteOnly(e) ? "not counted here (a remote copy: P pulls it, then enter browses)"
+                                         : e.health == .good ? "no Kubernetes objects" : "not counted (snapshot not good)"), .dim))
         }
         var origin: [String] = []
         if let member = e.memberName { origin.append("member \(member)") }
@@ -293,6 +414,7 @@ public struct SnapshotsScreen: Sendable {
         if let version = e.etcdVersion { origin.append("etcd \(version)") }
         origin.append(e.isOurs ? "saved by etcd-console" : "foreign file (no sidecar)")
         lines += wrapItems(origin, width: width - 2).map { ($0, .normal) }
+        lines.insert(contentsOf: offsiteLines(e, width: width - 2), at: 2)
         if let sha = e.sha256 { lines.append(("sha256 \(sha)", .dim)) }
         for (i, line) in lines.prefix(height - 1).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)

@@ -127,6 +127,10 @@ public struct BackupRun: Sendable {
     public var offsite: OffsiteStore?
     /// The control-plane files kept beside the snapshot (issue 15); nil with `--no-bundle` or `bundle.enabled: false`.
     public var bundle: BundleSources?
+    /// Called while a snapshot uploads (name, bytes of the local file read, its size): a progress line on a TTY.
+    public var uploadProgress: (@Sendable (String, Int64, Int64) -> Void)?
+    /// Called once the uploads are over (done or failed), before their results are logged.
+    public var uploaded: (@Sendable () -> Void)?
     /// Set by SIGINT/SIGTERM: the error that follows is reported as an interruption, whatever the call says.
     let interrupted = SignalFlag()
     /// The running save, for the signal handler to cancel.
@@ -251,13 +255,16 @@ public struct BackupRun: Sendable {
             return "could not list \(catalog.directory): \(error)"
         }
         let log = self.log
+        let hook = uploadProgress
         let (pushed, error) = offsite.catchUp(catalog: catalog, entries: entries, progress: { name, done, total in
+            hook?(name, done, total)
             recorder.update(force: false) { record in
                 record.uploadFileName = name
                 record.uploadBytes = done
                 record.uploadTotal = total
             }
         })
+        uploaded?()
         for result in pushed {
             log.step("offsite: uploaded \(result.name) to s3://\(offsite.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))")
         }

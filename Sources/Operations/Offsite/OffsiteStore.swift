@@ -147,6 +147,23 @@ public struct OffsiteStore: Sendable {
         return PushResult(name: entry.name, objectKey: key, manifest: manifest)
     }
 
+    /// `snapshot push` and the console's upload: pushes `entry` and records the copy in `directory`'s
+    /// `OffsiteRecord` (so it is no longer "not offsite"). A failed push records nothing: the snapshot stays
+    /// "not offsite" and the next backup uploads it.
+    public func pushRecorded(_ entry: SnapshotEntry, directory: String, now: @Sendable () -> Date = Date.init,
+                             progress: ((Int64, Int64) -> Void)? = nil) throws(OffsiteError) -> PushResult {
+        let result = try push(entry, sidecar: Self.sidecar(for: entry.path), progress: progress)
+        var record = OffsiteRecord.read(fromDirectory: directory)
+        record.uploads[entry.name] = .init(objectKey: result.objectKey, objectSHA256: result.manifest.objectSHA256,
+                                           objectSize: result.manifest.objectSize, uploadedAt: now(), bucket: settings.bucket)
+        record.lastSuccess = now()
+        record.bytesUploaded += result.manifest.objectSize
+        do { try record.write(toDirectory: directory) } catch {
+            throw OffsiteError("uploaded \(entry.name) to s3://\(settings.bucket)/\(result.objectKey) but could not record it in \(OffsiteRecord.fileName): \(error)")
+        }
+        return result
+    }
+
     private func encode(_ manifest: OffsiteManifest) throws(ObjectStoreError) -> Data {
         do { return try manifest.encoded() } catch {
             throw ObjectStoreError(.protocolError, "could not encode the manifest: \(error)")
@@ -262,10 +279,12 @@ public struct OffsiteStore: Sendable {
 
     /// Streams `remote` through decrypt and decompress into `sink`, checking the object's and the snapshot's
     /// SHA-256 and size against the manifest. Tampering is reported as corrupt with both SHA-256s.
-    private func download(_ remote: RemoteSnapshot, into sink: SnapshotDigestSink) throws(OffsiteError) {
+    private func download(_ remote: RemoteSnapshot, into sink: SnapshotDigestSink,
+                          progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) {
         let manifest = remote.manifest
         let at = "s3://\(settings.bucket)/\(remote.objectKey)"
         let source = DigestingSource(upstream: S3ObjectSource(client: client, bucket: settings.bucket, key: remote.objectKey))
+        if let progress { source.progress = { progress($0, manifest.objectSize) } }
         var identities: [AgeIdentity] = []
         if manifest.codec == .zstdAge {
             guard let file = settings.identityFile else {
@@ -301,19 +320,21 @@ public struct OffsiteStore: Sendable {
     }
 
     /// `snapshot verify --remote`: streams the object through decrypt -> decompress -> the checksums and etcd's
-    /// trailer, writing nothing to disk.
-    public func verify(_ name: String) throws(OffsiteError) -> RemoteVerification {
+    /// trailer, writing nothing to disk. `progress` gets the object's bytes downloaded and its size.
+    public func verify(_ name: String, progress: ((Int64, Int64) -> Void)? = nil) throws(OffsiteError) -> RemoteVerification {
         let remote = try find(name)
         let sink = SnapshotDigestSink()
-        try download(remote, into: sink)
+        try download(remote, into: sink, progress: progress)
         return RemoteVerification(name: remote.name, objectKey: remote.objectKey, objectSHA256: remote.manifest.objectSHA256,
                                   dbSHA256: sink.digest ?? "", dbSize: sink.count, hasTrailer: sink.trailerMatches)
     }
 
     /// `snapshot pull`: downloads `name` into `directory` under its file name, atomically (`.part`, fsync,
     /// rename, 0600), only after the checksums match; then writes its sidecar and verifies the file. A failure
-    /// (disk full, tampering, a bad file) leaves nothing behind. Returns the path.
-    public func pull(_ name: String, into directory: String) throws(OffsiteError) -> String {
+    /// (disk full, tampering, a bad file) leaves nothing behind. Returns the path. `progress` gets the object's
+    /// bytes downloaded and its size.
+    public func pull(_ name: String, into directory: String,
+                     progress: ((Int64, Int64) -> Void)? = nil) throws(OffsiteError) -> String {
         let remote = try find(name)
         let fileName = (remote.name as NSString).lastPathComponent
         let path = (directory as NSString).appendingPathComponent(fileName)
@@ -326,7 +347,7 @@ public struct OffsiteStore: Sendable {
         }
         let sink = SnapshotDigestSink(downstream: file)
         do {
-            try download(remote, into: sink)
+            try download(remote, into: sink, progress: progress)
             try file.writer.commit()
         } catch let error as OffsiteError {
             file.writer.abort()
