@@ -25,6 +25,8 @@ struct LiveConsoleServices: ConsoleServices {
     let browsers = SnapshotBrowserCache()
     /// The remote `remote:` configures, or nil (no offsite copies).
     var offsiteStore: OffsiteStore?
+    /// The snapshot directory's signature at the last listing (the periodic reload skips an unchanged directory).
+    let lastListing = ListingMemo()
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -47,7 +49,16 @@ struct LiveConsoleServices: ConsoleServices {
         guard FileManager.default.fileExists(atPath: catalog.directory) else {
             return CatalogListing(entries: [], leftoverParts: [], ignored: [])
         }
-        return try catalog.list()
+        let signature = catalog.directorySignature()
+        let listing = try catalog.list()
+        // The signature from before the listing: a change while listing makes the next reload list again.
+        lastListing.set(signature)
+        return listing
+    }
+
+    func listSnapshotsIfChanged() async throws -> CatalogListing? {
+        if let signature = catalog.directorySignature(), lastListing.isCurrent(signature) { return nil }
+        return try await listSnapshots()
     }
 
     func freeBytes() async -> Int64? {
@@ -312,5 +323,26 @@ enum OffThread {
             thread.stackSize = 8 << 20
             thread.start()
         }
+    }
+}
+
+/// The directory signature of the console's last snapshot listing, and when it was taken. A listing older than
+/// `maximumAge` is never current, so a file rewritten in place (which leaves the directory alone) shows up within
+/// minutes.
+final class ListingMemo: @unchecked Sendable {
+    static let maximumAge: TimeInterval = 300
+    private let lock = NSLock()
+    private var signature: DirectorySignature?
+    private var listedAt = Date.distantPast
+
+    func set(_ signature: DirectorySignature?) {
+        lock.withLock {
+            self.signature = signature
+            listedAt = Date()
+        }
+    }
+
+    func isCurrent(_ current: DirectorySignature) -> Bool {
+        lock.withLock { signature == current && Date().timeIntervalSince(listedAt) < Self.maximumAge }
     }
 }
