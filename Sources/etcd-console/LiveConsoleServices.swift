@@ -38,11 +38,12 @@ struct LiveConsoleServices: ConsoleServices {
         let examined = setting?.value ?? "/var/lib/etcd"
         let wal = resolved.chosen(.walDir).map(\.value).flatMap { $0.hasPrefix(examined + "/") ? nil : $0 }
         let quota = resolved.chosen(.quotaBackendBytes)
-        let report = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
+        var doctor = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
                                    quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
                                    dataDirSource: setting?.source.description,
-                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
-        return (report, examined)
+                                   quotaSource: quota?.source.description ?? "etcd's default")
+        doctor.quorum = resolved[.initialCluster].map { QuorumProbe(initialCluster: $0, localName: resolved[.name]) }
+        return (doctor.examine(), examined)
     }
 
     func listSnapshots() async throws -> CatalogListing {
