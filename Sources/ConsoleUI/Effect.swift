@@ -22,6 +22,8 @@ public enum Effect: Sendable, Equatable {
     /// Run the data-dir doctor (etcd is down).
     case diagnoseDataDir
     case loadSnapshots
+    /// The periodic reload: list again only if the snapshot directory changed.
+    case reloadSnapshotsIfChanged
     /// Read the progress file of a headless `etcd-console backup`.
     case pollBackupRecord
     /// Ask when the backup timer runs next.

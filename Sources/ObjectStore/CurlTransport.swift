@@ -9,6 +9,8 @@ struct HTTPRequest {
     var headers: [(String, String)]
     /// The body to send (PUT, POST); nil sends none.
     var body: Data?
+    /// A body read from a file instead (a spooled multipart part); wins over `body`.
+    var file: SpooledBody? = nil
     /// Where a 2xx answer's body streams; nil collects it in `HTTPResponse.body`.
     var sink: ByteSink?
 }
@@ -35,17 +37,22 @@ private final class CurlCallbackContext {
     let handle: UnsafeMutableRawPointer
     var body: Data
     var bodyOffset = 0
+    let file: SpooledBody?
+    var fileError: Int32 = 0
     let sink: ByteSink?
     var collected = Data()
     var streamed = 0
     var headers: [String: String] = [:]
     var sinkError: Error?
 
-    init(handle: UnsafeMutableRawPointer, body: Data, sink: ByteSink?) {
+    init(handle: UnsafeMutableRawPointer, body: Data, file: SpooledBody?, sink: ByteSink?) {
         self.handle = handle
         self.body = body
+        self.file = file
         self.sink = sink
     }
+
+    var bodyLength: Int { file?.length ?? body.count }
 
     var status: Int {
         var code = 0
@@ -75,8 +82,20 @@ private let writeBody: etcdconsole_curl_io_callback = { buffer, size, count, use
 
 private let readBody: etcdconsole_curl_io_callback = { buffer, size, count, userdata in
     let context = Unmanaged<CurlCallbackContext>.fromOpaque(userdata!).takeUnretainedValue()
-    let take = min(size * count, context.body.count - context.bodyOffset)
+    let take = min(size * count, context.bodyLength - context.bodyOffset)
     guard take > 0, let buffer else { return 0 }
+    if let file = context.file {
+        while true {
+            let n = pread(file.fd, buffer, take, off_t(context.bodyOffset))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                context.fileError = n < 0 ? errno : EIO
+                return CurlTransport.readAbort
+            }
+            context.bodyOffset += n
+            return n
+        }
+    }
     context.body.withUnsafeBytes { bytes in
         UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress! + context.bodyOffset, byteCount: take)
     }
@@ -102,6 +121,8 @@ private let readHeader: etcdconsole_curl_io_callback = { buffer, size, count, us
 /// so connections are reused; callers serialize (the S3 client holds a lock).
 final class CurlTransport {
     static let maxCollected = 1 << 20
+    /// CURL_READFUNC_ABORT (the macro does not import).
+    static let readAbort = 0x1000_0000
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
     private let handle: UnsafeMutableRawPointer
@@ -125,7 +146,7 @@ final class CurlTransport {
 
     func perform(_ request: HTTPRequest) throws(CurlFailure) -> HTTPResponse {
         curl_easy_reset(handle)
-        let context = CurlCallbackContext(handle: handle, body: request.body ?? Data(), sink: request.sink)
+        let context = CurlCallbackContext(handle: handle, body: request.body ?? Data(), file: request.file, sink: request.sink)
         let userdata = Unmanaged.passUnretained(context).toOpaque()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         var list: UnsafeMutablePointer<curl_slist>?
@@ -154,7 +175,7 @@ final class CurlTransport {
                 etcdconsole_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
             case "PUT":
                 etcdconsole_curl_setopt_long(handle, CURLOPT_UPLOAD, 1)
-                etcdconsole_curl_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.body.count))
+                etcdconsole_curl_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.bodyLength))
                 etcdconsole_curl_setopt_io(handle, CURLOPT_READFUNCTION, readBody)
                 etcdconsole_curl_setopt_pointer(handle, CURLOPT_READDATA, userdata)
             case "POST":
@@ -171,6 +192,9 @@ final class CurlTransport {
             let detail = String(cString: errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             if let error = context.sinkError { throw CurlFailure(kind: .stream(error), message: message) }
+            if context.fileError != 0 {
+                throw CurlFailure(kind: .other, message: "could not read the part's temporary file: \(String(cString: strerror(context.fileError)))")
+            }
             switch code {
             case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
                  CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING,

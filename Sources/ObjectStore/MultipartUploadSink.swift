@@ -3,7 +3,8 @@ import SnapshotStore
 
 /// The end of an upload pipeline: a `ByteSink` that gathers bytes into parts of `partSize` and uploads each
 /// as it fills (UploadPart with SHA-256 signing and Content-MD5), then completes the upload in `finish()`.
-/// Memory: one part buffer. Any failure aborts the upload (AbortMultipartUpload) so no partial object is left;
+/// Memory: one part buffer, or none with a spool directory (each part then goes through an unlinked temporary file
+/// there, `PartSpool`). Any failure aborts the upload (AbortMultipartUpload) so no partial object is left;
 /// `abort()` does the same for a failure upstream (the source or a codec stage).
 public final class MultipartUploadSink: ByteSink {
     /// S3's smallest non-final part is 5 MiB; issue 14 asks for 16-64 MiB parts.
@@ -16,6 +17,9 @@ public final class MultipartUploadSink: ByteSink {
     private let client: S3Client
     private var uploadId: String?
     private var buffer = Data()
+    /// Where parts wait when the sink spools (nil: in `buffer`).
+    private let spool: PartSpool?
+    private var buffered: Int { spool?.count ?? buffer.count }
     private var parts: [S3CompletedPart] = []
     private var done = false
     /// Bytes uploaded in completed parts so far (for progress).
@@ -25,7 +29,10 @@ public final class MultipartUploadSink: ByteSink {
     private let attempts: Int
     private let backoff: @Sendable (Int) -> Duration
 
+    /// `spoolDirectory`: parts go through an unlinked temporary file there instead of a buffer in memory (a
+    /// directory on disk; the snapshot's own is what `OffsiteStore` passes).
     public init(client: S3Client, bucket: String, key: String, partSize: Int = defaultPartSize, attempts: Int = 1,
+                spoolDirectory: String? = nil,
                 backoff: @escaping @Sendable (Int) -> Duration = { .milliseconds(500 << ($0 - 1)) }) throws(ObjectStoreError) {
         guard Self.partSizes.contains(partSize) else {
             throw ObjectStoreError(.configuration, "part size \(partSize) bytes is out of range: use \(Self.partSizes.lowerBound >> 20)-\(Self.partSizes.upperBound >> 20) MiB")
@@ -36,24 +43,30 @@ public final class MultipartUploadSink: ByteSink {
         self.partSize = partSize
         self.attempts = max(1, attempts)
         self.backoff = backoff
+        self.spool = try spoolDirectory.map { dir throws(ObjectStoreError) in try PartSpool(directory: dir) }
         self.uploadId = try client.createMultipartUpload(bucket: bucket, key: key)
-        buffer.reserveCapacity(partSize)
+        if spool == nil { buffer.reserveCapacity(partSize) }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         precondition(!done, "MultipartUploadSink.write after finish or abort")
         var offset = 0
         while offset < bytes.count {
-            let take = min(partSize - buffer.count, bytes.count - offset)
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
+            let take = min(partSize - buffered, bytes.count - offset)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)])
+            if let spool {
+                do { try spool.append(piece) } catch { abort(); throw error }
+            } else {
+                buffer.append(contentsOf: piece)
+            }
             offset += take
-            if buffer.count == partSize { try uploadBuffered() }
+            if buffered == partSize { try uploadBuffered() }
         }
     }
 
     public func finish() throws {
         precondition(!done, "MultipartUploadSink.finish twice")
-        if !buffer.isEmpty || parts.isEmpty { try uploadBuffered() }
+        if buffered > 0 || parts.isEmpty { try uploadBuffered() }
         guard let uploadId else { return }
         do {
             try client.completeMultipartUpload(bucket: bucket, key: key, uploadId: uploadId, parts: parts)
@@ -89,8 +102,13 @@ public final class MultipartUploadSink: ByteSink {
             let part: S3CompletedPart
             while true {
                 do {
-                    part = try client.uploadPart(bucket: bucket, key: key, uploadId: uploadId,
-                                                 partNumber: parts.count + 1, data: buffer)
+                    if let spool {
+                        part = try client.uploadPart(bucket: bucket, key: key, uploadId: uploadId,
+                                                     partNumber: parts.count + 1, file: spool.body())
+                    } else {
+                        part = try client.uploadPart(bucket: bucket, key: key, uploadId: uploadId,
+                                                     partNumber: parts.count + 1, data: buffer)
+                    }
                     break
                 } catch {
                     guard attempt < attempts, Self.mayPass(error) else { throw error }
@@ -100,8 +118,8 @@ public final class MultipartUploadSink: ByteSink {
                 }
             }
             parts.append(part)
-            bytesUploaded += buffer.count
-            buffer.removeAll(keepingCapacity: true)
+            bytesUploaded += buffered
+            if let spool { spool.reset() } else { buffer.removeAll(keepingCapacity: true) }
         } catch {
             abort()
             throw error

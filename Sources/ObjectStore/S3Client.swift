@@ -167,6 +167,17 @@ public final class S3Client: @unchecked Sendable {
         return S3CompletedPart(number: partNumber, etag: etag)
     }
 
+    /// UploadPart of a part spooled to a temporary file (`MultipartUploadSink` with a spool directory).
+    func uploadPart(bucket: String, key: String, uploadId: String, partNumber: Int,
+                    file: SpooledBody) throws(ObjectStoreError) -> S3CompletedPart {
+        let response = try send("UploadPart", "PUT", bucket: bucket, key: key,
+                                query: [("partNumber", String(partNumber)), ("uploadId", uploadId)], file: file)
+        guard let etag = response.headers["etag"], !etag.isEmpty else {
+            throw ObjectStoreError(.protocolError, "UploadPart \(partNumber) of s3://\(bucket)/\(key) returned no ETag")
+        }
+        return S3CompletedPart(number: partNumber, etag: etag)
+    }
+
     /// CompleteMultipartUpload: the object appears, made of `parts` in order.
     public func completeMultipartUpload(bucket: String, key: String, uploadId: String,
                                         parts: [S3CompletedPart]) throws(ObjectStoreError) {
@@ -196,7 +207,7 @@ public final class S3Client: @unchecked Sendable {
     }
 
     private func send(_ operation: String, _ method: String, bucket: String, key: String?,
-                      query: [(String, String)] = [], body: Data? = nil,
+                      query: [(String, String)] = [], body: Data? = nil, file: SpooledBody? = nil,
                       sink: ByteSink? = nil) throws(ObjectStoreError) -> HTTPResponse {
         guard !bucket.isEmpty, !bucket.contains("/") else {
             throw ObjectStoreError(.configuration, "bucket name \"\(bucket)\" is not valid (remote.bucket): it must be non-empty and contain no \"/\"")
@@ -204,7 +215,10 @@ public final class S3Client: @unchecked Sendable {
         let path = "/\(bucket)" + (key.map { "/\($0)" } ?? "")
         var headers: [(String, String)] = []
         let payloadHash: String
-        if let body, method == "PUT" || method == "POST" {
+        if let file {
+            payloadHash = file.sha256Hex
+            headers.append(("Content-MD5", file.md5Base64))
+        } else if let body, method == "PUT" || method == "POST" {
             payloadHash = SigV4Signer.hex(SHA256.hash(data: body))
             headers.append(("Content-MD5", Data(Insecure.MD5.hash(data: body)).base64EncodedString()))
         } else {
@@ -215,7 +229,7 @@ public final class S3Client: @unchecked Sendable {
         let queryString = SigV4Signer.canonicalQuery(query)
         let url = endpoint.absoluteString.trimmingSuffix("/") + SigV4Signer.encode(path, keepSlash: true)
             + (queryString.isEmpty ? "" : "?\(queryString)")
-        let request = HTTPRequest(method: method, url: url, headers: headers, body: body, sink: sink)
+        let request = HTTPRequest(method: method, url: url, headers: headers, body: body, file: file, sink: sink)
         lock.lock()
         let result = Result { () throws(CurlFailure) -> HTTPResponse in try transport.perform(request) }
         lock.unlock()

@@ -7,10 +7,12 @@ import SnapshotStore
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Diagnose an etcd data dir offline (without changing it): snapshots, db, WAL, space and backups.",
+        abstract: "Diagnose an etcd data dir offline (without changing it): snapshots, db, WAL, space, backups, quorum.",
         discussion: """
         Each finding has a severity (ok, warning, critical), a code, what was found and what to do next. \
         Catches the failure where etcd panics at start with "failed to find database snapshot file". \
+        For a member of a multi-member cluster (--initial-cluster discovered or in the config file) it also says \
+        which members answer on their peer URLs, and how to recover when quorum is lost. \
         Exit codes: 0 nothing critical, 1 at least one critical finding.
 
         Examples:
@@ -56,11 +58,14 @@ struct DoctorCommand: ParsableCommand {
             return wal.hasPrefix(data + "/") ? nil : wal
         }
         let quota = resolved.chosen(.quotaBackendBytes)
-        let report = DataDirDoctor(dataDir: resolved[.dataDir] ?? "/var/lib/etcd", walDir: wal,
+        var doctor = DataDirDoctor(dataDir: resolved[.dataDir] ?? "/var/lib/etcd", walDir: wal,
                                    backupDirectory: resolved.snapshotDirectory,
                                    quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
                                    dataDirSource: dataDirSetting?.source.description,
-                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
+                                   quotaSource: quota?.source.description ?? "etcd's default")
+        // A member of a multi-member cluster: which of its peers still answer (lost quorum).
+        doctor.quorum = resolved[.initialCluster].map { QuorumProbe(initialCluster: $0, localName: resolved[.name]) }
+        let report = doctor.examine()
         switch output.output {
         case .json:
             try printJSON(report)

@@ -25,6 +25,8 @@ struct LiveConsoleServices: ConsoleServices {
     let browsers = SnapshotBrowserCache()
     /// The remote `remote:` configures, or nil (no offsite copies).
     var offsiteStore: OffsiteStore?
+    /// The snapshot directory's signature at the last listing (the periodic reload skips an unchanged directory).
+    let lastListing = ListingMemo()
 
     func clusterStatus() async throws -> [MemberStatus] {
         try await client.clusterStatus()
@@ -36,18 +38,28 @@ struct LiveConsoleServices: ConsoleServices {
         let examined = setting?.value ?? "/var/lib/etcd"
         let wal = resolved.chosen(.walDir).map(\.value).flatMap { $0.hasPrefix(examined + "/") ? nil : $0 }
         let quota = resolved.chosen(.quotaBackendBytes)
-        let report = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
+        var doctor = DataDirDoctor(dataDir: examined, walDir: wal, backupDirectory: catalog.directory,
                                    quotaBytes: quota.flatMap { Int64($0.value) }.flatMap { $0 > 0 ? $0 : nil } ?? 2 << 30, now: Date(),
                                    dataDirSource: setting?.source.description,
-                                   quotaSource: quota?.source.description ?? "etcd's default").examine()
-        return (report, examined)
+                                   quotaSource: quota?.source.description ?? "etcd's default")
+        doctor.quorum = resolved[.initialCluster].map { QuorumProbe(initialCluster: $0, localName: resolved[.name]) }
+        return (doctor.examine(), examined)
     }
 
     func listSnapshots() async throws -> CatalogListing {
         guard FileManager.default.fileExists(atPath: catalog.directory) else {
             return CatalogListing(entries: [], leftoverParts: [], ignored: [])
         }
-        return try catalog.list()
+        let signature = catalog.directorySignature()
+        let listing = try catalog.list()
+        // The signature from before the listing: a change while listing makes the next reload list again.
+        lastListing.set(signature)
+        return listing
+    }
+
+    func listSnapshotsIfChanged() async throws -> CatalogListing? {
+        if let signature = catalog.directorySignature(), lastListing.isCurrent(signature) { return nil }
+        return try await listSnapshots()
     }
 
     func freeBytes() async -> Int64? {
@@ -312,5 +324,26 @@ enum OffThread {
             thread.stackSize = 8 << 20
             thread.start()
         }
+    }
+}
+
+/// The directory signature of the console's last snapshot listing, and when it was taken. A listing older than
+/// `maximumAge` is never current, so a file rewritten in place (which leaves the directory alone) shows up within
+/// minutes.
+final class ListingMemo: @unchecked Sendable {
+    static let maximumAge: TimeInterval = 300
+    private let lock = NSLock()
+    private var signature: DirectorySignature?
+    private var listedAt = Date.distantPast
+
+    func set(_ signature: DirectorySignature?) {
+        lock.withLock {
+            self.signature = signature
+            listedAt = Date()
+        }
+    }
+
+    func isCurrent(_ current: DirectorySignature) -> Bool {
+        lock.withLock { signature == current && Date().timeIntervalSince(listedAt) < Self.maximumAge }
     }
 }

@@ -65,14 +65,21 @@ struct S3ClientTests {
         #expect(all.allSatisfy { $0.size == $0.key.utf8.count })
     }
 
-    @Test("A 40 MiB multipart upload in 16 MiB parts arrives whole; aws s3 ls shows its size")
-    func multipart() async throws {
+    @Test("A 40 MiB multipart upload in 16 MiB parts arrives whole, parts in memory or spooled to an unlinked file; aws s3 ls shows its size",
+          arguments: [false, true])
+    func multipart(spooled: Bool) async throws {
         let server = try await SharedSeaweedFS.server.value
         let client = try SharedSeaweedFS.client(server)
         let bucket = try await SharedSeaweedFS.bucket(client, "multipart")
         let size = 40 << 20
         let key = "big/snap.db"
-        let upload = try MultipartUploadSink(client: client, bucket: bucket, key: key, partSize: 16 << 20)
+        let spool = try TestDirectories.make("multipart-spool")
+        let upload = try MultipartUploadSink(client: client, bucket: bucket, key: key, partSize: 16 << 20,
+                                             spoolDirectory: spooled ? spool.path : nil)
+        defer {
+            // The spool has no name: nothing is ever in its directory.
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: spool.path)) == [])
+        }
         let source = RepeatingSource(size: size)
         try source.pump(into: upload, chunkSize: 1 << 20)
         #expect(upload.bytesUploaded == size)
@@ -85,6 +92,20 @@ struct S3ClientTests {
                                      ["--endpoint-url", server.endpoint, "s3", "ls", "s3://\(bucket)/big/"],
                                      environment: server.awsEnvironment)
         #expect(listing.stdout.contains("\(size) snap.db"), "\(listing.output)")
+    }
+
+    @Test("A spool directory that does not exist fails before anything is uploaded, naming it")
+    func spoolDirectoryMissing() async throws {
+        let server = try await SharedSeaweedFS.server.value
+        let client = try SharedSeaweedFS.client(server)
+        let bucket = try await SharedSeaweedFS.bucket(client, "spool-missing")
+        let missing = try TestDirectories.make("spool-missing").appendingPathComponent("gone").path
+        #expect {
+            _ = try MultipartUploadSink(client: client, bucket: bucket, key: "x.db", partSize: 5 << 20, spoolDirectory: missing)
+        } throws: { error in
+            "\(error)".contains("could not make a temporary file for the upload's parts in \(missing): No such file or directory")
+        }
+        #expect(try client.listAllObjects(bucket: bucket, prefix: "").isEmpty)
     }
 
     @Test("An aborted multipart upload leaves no object")

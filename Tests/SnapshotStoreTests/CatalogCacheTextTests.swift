@@ -95,3 +95,35 @@ struct CatalogCacheTextTests {
                 "another analyzer version starts afresh")
     }
 }
+
+@Suite("Catalog directory signature")
+struct DirectorySignatureTests {
+    @Test("The signature stays while nothing is created, renamed or removed, and changes with each of those")
+    func changesWithTheDirectory() throws {
+        let dir = try TestDirectories.make("catalog-signature")
+        let catalog = SnapshotCatalog(directory: dir.path, analyze: { _ in
+            SnapshotMetadata(takenAt: Date(), size: 0, health: .good)
+        })
+        let first = try #require(catalog.directorySignature())
+        _ = try catalog.list()
+        #expect(catalog.directorySignature() == first, "listing an empty directory writes nothing")
+        var seen = [first]
+        func expectChanged(_ what: String) throws {
+            let now = try #require(catalog.directorySignature())
+            #expect(!seen.contains(now), "\(what) must change the signature")
+            seen.append(now)
+        }
+        let snapshot = dir.appendingPathComponent("a.db").path
+        try Data(repeating: 1, count: 64).write(to: URL(fileURLWithPath: snapshot))
+        try expectChanged("a new file")
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: 64, health: .good), for: snapshot)
+        try expectChanged("a sidecar written (temp + rename)")
+        try catalog.writeSidecar(SnapshotMetadata(takenAt: Date(), size: 64, health: .corrupt), for: snapshot)
+        try expectChanged("a sidecar replaced")
+        try FileManager.default.removeItem(atPath: snapshot)
+        try expectChanged("a file removed")
+        #expect(SnapshotCatalog(directory: dir.path + "/missing", analyze: { _ in
+            SnapshotMetadata(takenAt: Date(), size: 0, health: .good)
+        }).directorySignature() == nil)
+    }
+}

@@ -76,7 +76,7 @@ public final class ConsoleRuntime {
             }
             if current.timeIntervalSince(lastReload) >= snapshotReloadInterval {
                 lastReload = current
-                perform(.loadSnapshots)
+                perform(.reloadSnapshotsIfChanged)
                 perform(.checkSchedule)
                 if console.snapshots.remoteLocation != nil { perform(.loadRemote(refresh: false)) }
             }
@@ -154,6 +154,17 @@ public final class ConsoleRuntime {
                 defer { inFlight.end("snapshots") }
                 do {
                     let listing = try await services.listSnapshots()
+                    events.post(.snapshots(listing, freeBytes: await services.freeBytes(), at: now()))
+                } catch {
+                    events.post(.snapshotsFailed("\(error)"))
+                }
+            }
+        case .reloadSnapshotsIfChanged:
+            guard inFlight.begin("snapshots") else { return }
+            Task.detached {
+                defer { inFlight.end("snapshots") }
+                do {
+                    guard let listing = try await services.listSnapshotsIfChanged() else { return }
                     events.post(.snapshots(listing, freeBytes: await services.freeBytes(), at: now()))
                 } catch {
                     events.post(.snapshotsFailed("\(error)"))

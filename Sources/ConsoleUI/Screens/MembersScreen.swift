@@ -279,7 +279,12 @@ public struct MembersScreen: Sendable {
             let text = String(doctor.recommendation[..<range.lowerBound]) + ":"
             let command = "etcd-console " + doctor.recommendation[range.upperBound...]
             recommendation = wrap(text, width: area.width - 2).map { (" " + $0, CellStyle.title) }
-                + WizardScreen.shellLines(command, width: area.width - 3).map { ("   " + $0, CellStyle.key) }
+            // A restore is what the wizard does, step by step and confirmed: say so before the shell form.
+            if command.hasPrefix("etcd-console restore ") {
+                recommendation += wrap(":restore opens the guided restore here; in a shell:", width: area.width - 3)
+                    .map { ("   " + $0, CellStyle.normal) }
+            }
+            recommendation += WizardScreen.shellLines(command, width: area.width - 3).map { ("   " + $0, CellStyle.key) }
         } else {
             recommendation = wrap(doctor.recommendation, width: area.width - 2).map { (" " + $0, CellStyle.title) }
         }

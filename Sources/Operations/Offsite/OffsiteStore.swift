@@ -94,8 +94,11 @@ public struct OffsiteStore: Sendable {
         let key = layout.objectKey
         let upload: MultipartUploadSink
         do {
+            // Parts wait in an unlinked file beside the snapshot, not in memory (the 64 MiB bound).
             upload = try MultipartUploadSink(client: client, bucket: settings.bucket, key: key, partSize: settings.partSize,
-                                             attempts: settings.attempts, backoff: settings.backoff)
+                                             attempts: settings.attempts,
+                                             spoolDirectory: (entry.path as NSString).deletingLastPathComponent,
+                                             backoff: settings.backoff)
         } catch {
             throw OffsiteError("could not upload \(entry.name) to \(settings.location): \(error.detail)")
         }

@@ -26,6 +26,8 @@ public struct DataDirDoctor: Sendable {
     public var dataDirSource: String?
     /// Where the quota came from ("discovered: ExecStart in ...", "flag --quota-backend-bytes", "etcd's default").
     public var quotaSource: String?
+    /// For a member of a multi-member cluster: which members answer (the "quorum" / "quorum-lost" finding).
+    public var quorum: QuorumProbe?
 
     /// `walDir` defaults to `<dataDir>/member/wal`; `quotaBytes` to etcd's default 2 GiB.
     public init(dataDir: String, walDir: String? = nil, backupDirectory: String? = nil,
@@ -73,6 +75,10 @@ public struct DataDirDoctor: Sendable {
         examineSnapDatabase(newest: snaps, db: db, &findings)
         examineWAL(&findings)
         examineSpace(dbSize: db?.fileSize, &findings)
+        if let quorum {
+            let intact = !findings.contains { $0.severity == .critical }
+            if let finding = quorum.finding(dataIntact: intact) { findings.append(finding) }
+        }
         let candidate = examineBackups(&findings)
         let report = DoctorReport(findings: findings, recommendation: "")
         return DoctorReport(findings: findings, recommendation: recommendation(report, candidate: candidate))
@@ -332,7 +338,13 @@ public struct DataDirDoctor: Sendable {
     // MARK: - recommendation
 
     func recommendation(_ report: DoctorReport, candidate: SnapshotEntry?) -> String {
-        let dataDirCritical = report.findings.contains { $0.severity == .critical && !$0.code.hasPrefix("backup") }
+        let dataDirCritical = report.findings.contains {
+            $0.severity == .critical && !$0.code.hasPrefix("backup") && $0.code != "quorum-lost"
+        }
+        if !report.findings("quorum-lost").isEmpty && !dataDirCritical {
+            return "Quorum is lost and this member's data is intact: if the others are gone for good, start this member alone with --force-new-cluster and add the others back one at a time"
+                + (candidate.map { "; or restore every member from \(Self.describe($0, now: now))" } ?? "")
+        }
         if report.hasCritical && !dataDirCritical, let backupDirectory {
             return "Take a snapshot now, the data dir itself looks usable: etcd-console snapshot save --dir \(backupDirectory)"
         }

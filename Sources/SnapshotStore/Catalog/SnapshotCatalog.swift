@@ -105,6 +105,18 @@ public struct SnapshotCatalog: Sendable {
                               problems: scan.problems.sorted { $0.name < $1.name })
     }
 
+    /// What changes whenever a file in the directory is created, renamed or removed (every save, sidecar, cache
+    /// and delete goes through a rename or unlink): the directory's inode and its modification and change times in
+    /// nanoseconds. Nil when the directory cannot be read. A listing taken at an equal signature is still current,
+    /// but for a file rewritten in place (not how etcd-console writes), which only a full `list()` notices.
+    public func directorySignature() -> DirectorySignature? {
+        var info = Glibc.stat()
+        guard fstatat(AT_FDCWD, directory, &info, 0) == 0 else { return nil }
+        return DirectorySignature(inode: UInt64(info.st_ino),
+                                  modifiedNs: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                                  changedNs: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
+    }
+
     /// Writes `<snapshotPath>.meta.json` (mode 0600) atomically, replacing an older one. Call it after a
     /// successful verify; the snapshot must exist (it may live outside `directory`).
     public func writeSidecar(_ metadata: SnapshotMetadata, for snapshotPath: String) throws(SnapshotStoreError) {
@@ -320,4 +332,11 @@ public struct SnapshotCatalog: Sendable {
                              etcdVersion: origin.etcdVersion ?? content.etcdVersion, resources: content.resources,
                              isOurs: sidecar != nil)
     }
+}
+
+/// `SnapshotCatalog.directorySignature()`.
+public struct DirectorySignature: Sendable, Equatable {
+    public var inode: UInt64
+    public var modifiedNs: Int64
+    public var changedNs: Int64
 }
