@@ -141,14 +141,27 @@ struct RestoreCommandTests {
     /// Starts `restore --yes` and SIGKILLs it as soon as the journal records the data dir moved aside.
     @discardableResult
     private func killAfterMove(_ lab: RestoreLab, signal: Int32 = SIGKILL) async throws -> (status: Int32, stderr: String) {
-        // The restore tool waits 3 s before restoring, so the signal lands inside the restore step however
-        // slowly this test notices the journal line (the test pool can be starved on 2 busy cores).
+        // The restore tool waits, before restoring, until this test has sent its signal (the release file) or
+        // etcd-console is gone, so the signal lands inside the restore step however slowly this test notices the
+        // journal line (the test pool can be starved on 2 busy cores: with a fixed 3 s wait a fresh-clone CI run
+        // saw the restore finish first). Killed, the tool exits without restoring; interrupted, it restores. Only
+        // the first restore waits (`--resume` runs the journal's tool, this wrapper, again).
         let slow = lab.root.appendingPathComponent("slow-tools")
         try FileManager.default.createDirectory(at: slow, withIntermediateDirectories: true)
         let tools = (lab.etcd.binaries.etcdctl as NSString).deletingLastPathComponent
         for tool in ["etcdutl", "etcdctl"] where FileManager.default.isExecutableFile(atPath: "\(tools)/\(tool)") {
             let wrapper = slow.appendingPathComponent(tool).path
-            let script = "#!/bin/sh\nif [ \"$1 $2\" = \"snapshot restore\" ] && [ \"$3\" != \"--help\" ]; then sleep 3; fi\nexec '\(tools)/\(tool)' \"$@\"\n"
+            let release = lab.root.appendingPathComponent("release-tool").path
+            let script = """
+                #!/bin/sh
+                if [ "$1 $2" = "snapshot restore" ] && [ "$3" != "--help" ] && mkdir '\(release).once' 2>/dev/null; then
+                  waited=0
+                  while [ ! -e '\(release)' ] && kill -0 $PPID 2>/dev/null && [ $waited -lt 1200 ]; do sleep 0.05; waited=$((waited + 1)); done
+                  kill -0 $PPID 2>/dev/null || exit 1
+                fi
+                exec '\(tools)/\(tool)' "$@"
+
+                """
             try Data(script.utf8).write(to: URL(fileURLWithPath: wrapper))
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
         }
@@ -174,6 +187,11 @@ struct RestoreCommandTests {
                text.split(separator: "\n").contains(where: { $0.contains("\"event\":\"step-finished\"") && $0.contains("\"step\":\"move-data-dir\"") }) {
                 kill(process.processIdentifier, signal)
                 killed = true
+                // Interrupted, etcd-console finishes the step: let the tool restore. Killed, the tool must not
+                // (it notices etcd-console gone once the wait below reaps it).
+                if signal != SIGKILL {
+                    FileManager.default.createFile(atPath: lab.root.appendingPathComponent("release-tool").path, contents: nil)
+                }
             } else {
                 try await Task.sleep(for: .milliseconds(10))
             }

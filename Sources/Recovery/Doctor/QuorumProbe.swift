@@ -23,7 +23,7 @@ public struct QuorumProbe: Sendable {
     public init(initialCluster: String, localName: String?, answers: (@Sendable (String) -> Bool)? = nil) {
         self.initialCluster = initialCluster
         self.localName = localName
-        self.answers = answers ?? { QuorumProbe.connects(to: $0, timeoutMilliseconds: 1500) }
+        self.answers = answers ?? { QuorumProbe.connects(to: $0) }
     }
 
     /// The members (one entry per name, answering when any of its peer URLs does), in `--initial-cluster` order.
@@ -64,31 +64,11 @@ public struct QuorumProbe: Sendable {
             action: action)
     }
 
-    /// True when a TCP connection to the URL's host and port (default 2380) opens within the timeout.
-    public static func connects(to url: String, timeoutMilliseconds: Int32) -> Bool {
+    /// True when a TCP connection to the URL's host and port (default 2380) opens within half a second (the
+    /// restore's health probe's connect).
+    public static func connects(to url: String) -> Bool {
         guard let components = URLComponents(string: url), var host = components.host, !host.isEmpty else { return false }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let port = components.port ?? 2380
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return false }
-        defer { freeaddrinfo(list) }
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            defer { entry = info.pointee.ai_next }
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-                            info.pointee.ai_protocol)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return true }
-            guard errno == EINPROGRESS else { continue }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&poller, 1, timeoutMilliseconds) == 1 else { continue }
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error == 0 { return true }
-        }
-        return false
+        return LiveEtcdHealthProbe.accepts(host: host, port: components.port ?? 2380)
     }
 }
