@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Which members of a multi-member cluster still answer, for the doctor's "lost quorum" finding: each member of
 /// `--initial-cluster` is probed on its peer URL (a TCP connect with a short timeout: a member whose etcd runs
