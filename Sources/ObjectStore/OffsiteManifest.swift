@@ -69,12 +69,16 @@ public struct OffsiteManifest: Codable, Sendable, Equatable {
     public var fileName: String?
     /// The local sidecar's JSON (`<file>.meta.json`: member identity, health, resources), restored on pull.
     public var sidecar: String?
+    /// The control-plane bundle the snapshot was taken with (`bundle-<time>.tar`, issue 15), uploaded beside it
+    /// under `<member>/bundles/`; absent when the backup kept none (or in older manifests).
+    public var bundle: String?
 
     public init(clusterId: String, memberId: String, memberName: String, revision: Int64, etcdVersion: String,
                 takenAt: Date, dbSHA256: String, dbSize: Int64, objectSHA256: String, objectSize: Int64,
                 codec: Codec, ageRecipients: [String], etcdConsoleVersion: String, fileName: String? = nil,
-                sidecar: String? = nil) {
+                sidecar: String? = nil, bundle: String? = nil) {
         self.fileName = fileName
+        self.bundle = bundle
         self.sidecar = sidecar
         self.format = Self.currentFormat
         self.clusterId = clusterId
@@ -98,7 +102,7 @@ public struct OffsiteManifest: Codable, Sendable, Equatable {
         case etcdVersion = "etcd_version", takenAt = "taken_at", dbSHA256 = "db_sha256", dbSize = "db_size"
         case objectSHA256 = "object_sha256", objectSize = "object_size", ageRecipients = "age_recipients"
         case etcdConsoleVersion = "etcd_console_version"
-        case fileName = "file_name", sidecar
+        case fileName = "file_name", sidecar, bundle
     }
 
     /// Stable JSON: sorted keys, ISO 8601 UTC times.

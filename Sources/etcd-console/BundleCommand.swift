@@ -22,7 +22,8 @@ struct BundleCommand: ParsableCommand {
           etcd-console bundle show snapshot-20261202T183000Z-m1.db -o json
           etcd-console bundle diff OLD.tar NEW.tar
         """,
-        subcommands: [BundleListCommand.self, BundleShowCommand.self, BundleDiffCommand.self])
+        subcommands: [BundleListCommand.self, BundleShowCommand.self, BundleDiffCommand.self, BundlePushCommand.self,
+                      BundlePullCommand.self])
 }
 
 struct BundleListCommand: ParsableCommand {
@@ -36,12 +37,20 @@ struct BundleListCommand: ParsableCommand {
         Examples:
           etcd-console bundle list
           etcd-console bundle list --dir /backup/etcd -o json
+          etcd-console bundle list --remote            # the bundles in the bucket
         """)
 
     @OptionGroup var directory: DirectoryOption
     @OptionGroup var output: OutputOptions
 
+    @Flag(help: "List the bundles in the remote bucket instead (where each is, its health).")
+    var remote = false
+
     func run() throws {
+        if remote {
+            let resolved = try directory.config.resolve(flags: directory.dir.map { [.dir: absolutePath($0)] } ?? [:])
+            return try RemoteBundleList.run(resolved, output: output.output)
+        }
         let dir = try directory.resolved()
         let (bundles, problems) = BundleStore(directory: dir).list()
         let now = Date()

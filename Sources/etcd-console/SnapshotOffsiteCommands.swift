@@ -40,7 +40,9 @@ struct SnapshotPushCommand: ParsableCommand {
         abstract: "Copy a good local snapshot to the remote (zstd, age when recipients are set, multipart upload).",
         discussion: """
         The object goes to <prefix>/<cluster-id>/<member>/<UTC time>-r<revision>.db.zst[.age] with a JSON \
-        manifest beside it, written last. A failed upload is aborted: nothing is left in the bucket.
+        manifest beside it, written last. A failed upload is aborted: nothing is left in the bucket. The \
+        snapshot's control-plane bundle goes to <member>/bundles/ beside it, age-encrypted (without \
+        remote.age-recipients only when remote.bundle-unencrypted is true).
 
         Examples:
           etcd-console snapshot push snapshot-20261201T120000Z-m1.db
@@ -71,6 +73,22 @@ struct SnapshotPushCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("s3://\(store.settings.bucket)/\(result.objectKey)")
+        // The snapshot's bundle goes beside it (encrypted), unless the settings keep bundles local.
+        guard BundleStore(directory: dir).pointer(forSnapshot: entry.path) != nil else { return }
+        if let refusal = store.bundleRefusal {
+            printError("warning: \(refusal)")
+            return
+        }
+        do {
+            if let bundle = try store.pushBundle(of: entry, progress: { bar.update($0, $1) }) {
+                bar.finish()
+                print("s3://\(store.settings.bucket)/\(bundle.objectKey)\(bundle.alreadyThere ? " (bundle already there)" : "")")
+            }
+        } catch {
+            bar.finish()
+            printError("error: the snapshot is offsite, but its bundle is not: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -268,6 +268,7 @@ public struct BackupRun: Sendable {
         for result in pushed {
             log.step("offsite: uploaded \(result.name) to s3://\(offsite.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))")
         }
+        uploadBundles(of: entries, pushed: pushed.map(\.name), offsite: offsite)
         if let error {
             log.warning("offsite: \(error.message); the local snapshot is kept and the next backup uploads it")
             return error.message
@@ -280,10 +281,37 @@ public struct BackupRun: Sendable {
                 log.step(line)
                 for refusal in outcome.refused { log.warning("offsite retention: the bucket refused to delete \(refusal) (object lock?); kept") }
             }
+            let removed = try offsite.removeUnreferencedBundles()
+            if !removed.isEmpty { log.step("offsite bundle retention: deleted \(removed.joined(separator: ", ")) (no remote snapshot names them)") }
         } catch {
             log.warning("offsite retention failed, nothing more deleted remotely: \(error.message)")
         }
         return nil
+    }
+
+    /// Uploads the bundles of the snapshots just pushed and of the newest good one (already there: skipped).
+    /// A bundle that cannot go up is a warning, never a failed backup: the snapshot is offsite and the bundle is
+    /// kept locally; without age recipients (and no remote.bundle-unencrypted) bundles stay local, said once.
+    private func uploadBundles(of entries: [SnapshotEntry], pushed: [String], offsite: OffsiteStore) {
+        let newest = entries.filter { $0.health == .good }.max { $0.takenAt < $1.takenAt }
+        let wanted = entries.filter { pushed.contains($0.name) } + (newest.map { [$0] } ?? [])
+        guard wanted.contains(where: { BundleStore(directory: (($0.path as NSString).deletingLastPathComponent)).pointer(forSnapshot: $0.path) != nil }) else { return }
+        if let refusal = offsite.bundleRefusal {
+            log.warning("offsite: \(refusal)")
+            return
+        }
+        var done: Set<String> = []
+        for entry in wanted {
+            do {
+                guard let result = try offsite.pushBundle(of: entry), !done.contains(result.name) else { continue }
+                done.insert(result.name)
+                if !result.alreadyThere {
+                    log.step("offsite: uploaded \(result.name) to s3://\(offsite.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))")
+                }
+            } catch {
+                log.warning("offsite: \(error.message); the bundle is kept locally and the next backup uploads it")
+            }
+        }
     }
 
     private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration,

@@ -91,6 +91,7 @@ public enum ConfigTemplate {
         "#  age-recipients: [age1...]                 # public keys (age-keygen -y); the identity stays off this host",
         "#  age-identity-file: /root/etcd-age.key     # only where pull/verify --remote/restore must decrypt",
         "#  compression-level: 3                      # zstd 1-19",
+        "#  bundle-unencrypted: false                 # bundles (private keys) go up only age-encrypted unless true",
         "#  retention:                                # remote copies' own policy; the newest good one is always kept",
         "#    daily: 30",
         "#    weekly: 12",

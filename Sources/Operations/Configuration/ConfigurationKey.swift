@@ -40,6 +40,8 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case remoteAgeRecipients = "remote-age-recipients"
     case remoteAgeIdentityFile = "remote-age-identity-file"
     case remoteCompressionLevel = "remote-compression-level"
+    /// `remote.bundle-unencrypted: true` lets bundles (private keys!) go offsite when no age recipient is set.
+    case remoteBundleUnencrypted = "remote-bundle-unencrypted"
     /// `remote.retention:`, the remote copies' own policy.
     case remoteKeepLast = "remote-keep-last"
     case remoteHourly = "remote-hourly"
@@ -97,7 +99,7 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .remoteBucket: return .bucket
         case .remotePrefix: return .keyPrefix
         case .remoteRegion, .remoteProfile: return .text
-        case .remotePathStyle: return .flag
+        case .remotePathStyle, .remoteBundleUnencrypted: return .flag
         case .remoteCAFile, .remoteCredentialsFile, .remoteAgeIdentityFile: return .path
         case .remoteAgeRecipients: return .ageRecipients
         case .remoteCompressionLevel: return .compressionLevel

@@ -14,6 +14,8 @@ public struct OffsiteSettings: Sendable {
     public var recipients: [AgeRecipient]
     public var identityFile: String?
     public var compressionLevel: Int32
+    /// `remote.bundle-unencrypted`: bundles may be uploaded without age recipients (off: they are then kept local).
+    public var allowUnencryptedBundles = false
     /// The remote copies' retention; nil when `remote.retention` sets nothing (remote copies are then kept).
     public var retention: RetentionPolicy?
     /// Bytes per multipart part (16-64 MiB).
@@ -77,12 +79,14 @@ public struct OffsiteSettings: Sendable {
                                         daily: count(.remoteDaily), weekly: count(.remoteWeekly),
                                         monthly: count(.remoteMonthly))
         }
-        return OffsiteSettings(endpoint: endpoint, bucket: bucket, prefix: resolved[.remotePrefix] ?? "",
+        var settings = OffsiteSettings(endpoint: endpoint, bucket: bucket, prefix: resolved[.remotePrefix] ?? "",
                                region: resolved[.remoteRegion] ?? "us-east-1", caFile: resolved[.remoteCAFile],
                                credentials: credentials, recipients: recipients,
                                identityFile: resolved[.remoteAgeIdentityFile],
                                compressionLevel: resolved[.remoteCompressionLevel].flatMap { Int32($0) } ?? Zstd.defaultLevel,
                                retention: retention)
+        settings.allowUnencryptedBundles = resolved[.remoteBundleUnencrypted] == "true"
+        return settings
     }
 
     /// `s3://bucket/prefix/` for messages.

@@ -92,15 +92,51 @@ public struct OffsiteStore: Sendable {
                                          takenAt: entry.takenAt, revision: entry.revision ?? 0,
                                          encrypted: !settings.recipients.isEmpty)
         let key = layout.objectKey
+        let packed = try uploadPacked(path: entry.path, size: Int64(entry.size), key: key, label: entry.name,
+                                      progress: progress)
+        let objectSize = packed.objectSize
+        let manifest = OffsiteManifest(
+            clusterId: entry.clusterID ?? "", memberId: entry.memberID ?? "", memberName: entry.memberName ?? "",
+            revision: entry.revision ?? 0, etcdVersion: entry.etcdVersion ?? "", takenAt: entry.takenAt,
+            dbSHA256: packed.fileSHA256, dbSize: packed.fileSize, objectSHA256: packed.objectSHA256,
+            objectSize: objectSize, codec: settings.recipients.isEmpty ? .zstd : .zstdAge,
+            ageRecipients: settings.recipients.map(\.fingerprint), etcdConsoleVersion: version, fileName: entry.name,
+            sidecar: (try? sidecar?.sidecarJSON()).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } },
+            bundle: BundleStore(directory: (entry.path as NSString).deletingLastPathComponent)
+                .pointer(forSnapshot: entry.path)?.bundle)
+        do {
+            try withRetry { () throws(ObjectStoreError) in
+                try client.putObject(bucket: settings.bucket, key: layout.manifestKey, data: try encode(manifest))
+            }
+        } catch {
+            try? client.deleteObject(bucket: settings.bucket, key: key)
+            throw OffsiteError("uploaded s3://\(settings.bucket)/\(key) but could not write its manifest: \(error.detail); the object was deleted (an object without a manifest is not a snapshot)")
+        }
+        return PushResult(name: entry.name, objectKey: key, manifest: manifest)
+    }
+
+    /// What streaming one local file up produced: the file's SHA-256 and size as read, the object's as stored.
+    struct PackedUpload {
+        var fileSHA256: String
+        var fileSize: Int64
+        var objectSHA256: String
+        var objectSize: Int64
+    }
+
+    /// Streams the file at `path` through zstd and (when recipients are set) age into a multipart upload to `key`,
+    /// then checks the object's size with HeadObject. On any failure the upload is aborted (or the object deleted),
+    /// so nothing is left in the bucket. `label` names the file in messages; `progress` gets bytes read of it.
+    func uploadPacked(path: String, size: Int64, key: String, label: String,
+                      progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) -> PackedUpload {
         let upload: MultipartUploadSink
         do {
-            // Parts wait in an unlinked file beside the snapshot, not in memory (the 64 MiB bound).
+            // Parts wait in an unlinked file beside the file, not in memory (the 64 MiB bound).
             upload = try MultipartUploadSink(client: client, bucket: settings.bucket, key: key, partSize: settings.partSize,
                                              attempts: settings.attempts,
-                                             spoolDirectory: (entry.path as NSString).deletingLastPathComponent,
+                                             spoolDirectory: (path as NSString).deletingLastPathComponent,
                                              backoff: settings.backoff)
         } catch {
-            throw OffsiteError("could not upload \(entry.name) to \(settings.location): \(error.detail)")
+            throw OffsiteError("could not upload \(label) to \(settings.location): \(error.detail)")
         }
         let objectDigest = DigestingSink(downstream: upload)
         let fileDigest: DigestingSink
@@ -109,14 +145,13 @@ public struct OffsiteStore: Sendable {
                 : try AgeEncryptor(recipients: settings.recipients, downstream: objectDigest)
             let compressor = try ZstdCompressor(level: settings.compressionLevel, downstream: packed)
             fileDigest = DigestingSink(downstream: compressor)
-            let source = DigestingSource(upstream: try FileByteSource(path: entry.path))
-            let total = Int64(entry.size)
-            source.progress = { progress?($0, total) }
+            let source = DigestingSource(upstream: try FileByteSource(path: path))
+            source.progress = { progress?($0, size) }
             try source.pump(into: fileDigest)
         } catch {
             upload.abort()
             let aborted = upload.abortError.map { "; AbortMultipartUpload failed too (\($0.detail)): the bucket's lifecycle rule must clean the parts" } ?? "; the multipart upload was aborted, nothing is left in the bucket"
-            throw OffsiteError("could not upload \(entry.name) to s3://\(settings.bucket)/\(key): \(Self.describe(error))\(aborted)")
+            throw OffsiteError("could not upload \(label) to s3://\(settings.bucket)/\(key): \(Self.describe(error))\(aborted)")
         }
         let objectSize = objectDigest.count
         do {
@@ -132,22 +167,8 @@ public struct OffsiteStore: Sendable {
         } catch {
             throw OffsiteError("could not check s3://\(settings.bucket)/\(key) after the upload: \(error); no manifest written, so it is not a snapshot")
         }
-        let manifest = OffsiteManifest(
-            clusterId: entry.clusterID ?? "", memberId: entry.memberID ?? "", memberName: entry.memberName ?? "",
-            revision: entry.revision ?? 0, etcdVersion: entry.etcdVersion ?? "", takenAt: entry.takenAt,
-            dbSHA256: fileDigest.digest ?? "", dbSize: fileDigest.count, objectSHA256: objectDigest.digest ?? "",
-            objectSize: objectSize, codec: settings.recipients.isEmpty ? .zstd : .zstdAge,
-            ageRecipients: settings.recipients.map(\.fingerprint), etcdConsoleVersion: version, fileName: entry.name,
-            sidecar: (try? sidecar?.sidecarJSON()).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } })
-        do {
-            try withRetry { () throws(ObjectStoreError) in
-                try client.putObject(bucket: settings.bucket, key: layout.manifestKey, data: try encode(manifest))
-            }
-        } catch {
-            try? client.deleteObject(bucket: settings.bucket, key: key)
-            throw OffsiteError("uploaded s3://\(settings.bucket)/\(key) but could not write its manifest: \(error.detail); the object was deleted (an object without a manifest is not a snapshot)")
-        }
-        return PushResult(name: entry.name, objectKey: key, manifest: manifest)
+        return PackedUpload(fileSHA256: fileDigest.digest ?? "", fileSize: fileDigest.count,
+                            objectSHA256: objectDigest.digest ?? "", objectSize: objectSize)
     }
 
     /// `snapshot push` and the console's upload: pushes `entry` and records the copy in `directory`'s
@@ -285,41 +306,52 @@ public struct OffsiteStore: Sendable {
     private func download(_ remote: RemoteSnapshot, into sink: SnapshotDigestSink,
                           progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) {
         let manifest = remote.manifest
-        let at = "s3://\(settings.bucket)/\(remote.objectKey)"
-        let source = DigestingSource(upstream: S3ObjectSource(client: client, bucket: settings.bucket, key: remote.objectKey))
-        if let progress { source.progress = { progress($0, manifest.objectSize) } }
+        let source = try downloadPacked(key: remote.objectKey, encrypted: manifest.codec == .zstdAge,
+                                        recipients: manifest.ageRecipients, objectSize: manifest.objectSize,
+                                        what: "remote snapshot \(remote.name)", expectedObjectSHA256: manifest.objectSHA256,
+                                        into: sink, progress: progress)
+        guard source.sha256 == manifest.objectSHA256, source.size == manifest.objectSize else {
+            throw OffsiteError("remote snapshot \(remote.name) is corrupt: object SHA-256 \(source.sha256) (\(source.size) bytes), the manifest \(remote.manifestKey) says \(manifest.objectSHA256) (\(manifest.objectSize) bytes)")
+        }
+        guard sink.digest == manifest.dbSHA256, sink.count == manifest.dbSize else {
+            throw OffsiteError("remote snapshot \(remote.name) is corrupt: snapshot SHA-256 \(sink.digest ?? "") (\(sink.count) bytes) after decompression, the manifest \(remote.manifestKey) says \(manifest.dbSHA256) (\(manifest.dbSize) bytes)")
+        }
+    }
+
+    /// Streams the object `key` through decrypt (when `encrypted`) and decompress into `sink`; returns the
+    /// object's SHA-256 and size as downloaded. `what` names it in messages ("remote snapshot X"); a damaged
+    /// stream is reported as corrupt with the object's SHA-256 and `expectedObjectSHA256`.
+    func downloadPacked(key: String, encrypted: Bool, recipients: [String], objectSize: Int64, what: String,
+                        expectedObjectSHA256: String, into sink: ByteSink,
+                        progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) -> (sha256: String, size: Int64) {
+        let at = "s3://\(settings.bucket)/\(key)"
+        let source = DigestingSource(upstream: S3ObjectSource(client: client, bucket: settings.bucket, key: key))
+        if let progress { source.progress = { progress($0, objectSize) } }
         var identities: [AgeIdentity] = []
-        if manifest.codec == .zstdAge {
+        if encrypted {
             guard let file = settings.identityFile else {
-                throw OffsiteError("\(remote.name) is encrypted with age (recipients \(manifest.ageRecipients.joined(separator: ", "))): set remote.age-identity-file (or pass --identity) to the identity file that decrypts it")
+                throw OffsiteError("\(what) is encrypted with age (recipients \(recipients.joined(separator: ", "))): set remote.age-identity-file (or pass --identity) to the identity file that decrypts it")
             }
             do { identities = try AgeIdentity.load(identityFile: file) } catch {
                 throw OffsiteError("could not read the age identity file \(file): \(error)")
             }
         }
         do {
-            let decrypted: ByteSource = manifest.codec == .zstdAge
-                ? try AgeDecryptor(upstream: source, identities: identities, name: at) : source
+            let decrypted: ByteSource = encrypted ? try AgeDecryptor(upstream: source, identities: identities, name: at) : source
             try ZstdDecompressor(upstream: decrypted, name: at).pump(into: sink)
         } catch let error as CodecError where error.kind == .ageNoMatchingIdentity {
             throw OffsiteError("could not decrypt \(at): \(error.detail)")
         } catch let error as CodecError {
             let objectDigest = source.drain() ?? "unknown (the download failed)"
-            throw OffsiteError("remote snapshot \(remote.name) is corrupt: \(error.detail); object SHA-256 \(objectDigest), the manifest says \(manifest.objectSHA256)")
+            throw OffsiteError("\(what) is corrupt: \(error.detail); object SHA-256 \(objectDigest), the manifest says \(expectedObjectSHA256)")
         } catch let error as ObjectStoreError {
             throw OffsiteError("could not download \(at): \(error.detail)")
         } catch let error as SnapshotStoreError {
-            throw OffsiteError("could not write the snapshot downloaded from \(at): \(error.detail)")
+            throw OffsiteError("could not write the file downloaded from \(at): \(error.detail)")
         } catch {
             throw OffsiteError("could not download \(at): \(Self.describe(error))")
         }
-        let objectDigest = source.digest ?? ""
-        guard objectDigest == manifest.objectSHA256, source.count == manifest.objectSize else {
-            throw OffsiteError("remote snapshot \(remote.name) is corrupt: object SHA-256 \(objectDigest) (\(source.count) bytes), the manifest \(remote.manifestKey) says \(manifest.objectSHA256) (\(manifest.objectSize) bytes)")
-        }
-        guard sink.digest == manifest.dbSHA256, sink.count == manifest.dbSize else {
-            throw OffsiteError("remote snapshot \(remote.name) is corrupt: snapshot SHA-256 \(sink.digest ?? "") (\(sink.count) bytes) after decompression, the manifest \(remote.manifestKey) says \(manifest.dbSHA256) (\(manifest.dbSize) bytes)")
-        }
+        return (source.digest ?? "", source.count)
     }
 
     /// `snapshot verify --remote`: streams the object through decrypt -> decompress -> the checksums and etcd's
