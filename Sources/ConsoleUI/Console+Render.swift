@@ -44,7 +44,7 @@ extension Console {
         grid.put(right, row: 0, column: grid.width - right.count - 1, style: readonly ? .warning : .title)
         let (summary, style) = members.summary(context)
         let line = grid.put(" " + summary, row: 1, column: 0, style: style)
-        let warning = backupWarning ?? offsiteWarning
+        let warning = backupWarning ?? offsiteWarning ?? snapshots.controlPlane?.headerWarning(now: now)
         let room = grid.width - (warning.map { $0.count + 2 } ?? 0)
         let list = endpoints.split(separator: ",")
         let shown = line + 2 + endpoints.count <= room || list.count < 2 ? endpoints : "\(list[0]) +\(list.count - 1) more"

@@ -406,6 +406,9 @@ public struct Console: Sendable {
             members.doctorDataDir = dataDir
         case .snapshots(let listing, let free, _):
             snapshots.apply(listing, freeBytes: free)
+            return [.loadControlPlane]   // a new snapshot may point at a new bundle
+        case .controlPlane(let view):
+            snapshots.controlPlane = view
         case .snapshotsFailed(let error):
             snapshots.loaded = true
             snapshots.loadError = error

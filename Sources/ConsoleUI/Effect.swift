@@ -52,6 +52,8 @@ public enum Effect: Sendable, Equatable {
     /// The offsite copies: the cached catalog and the record (`refresh: false`, no request to the bucket), or a
     /// fresh listing of the bucket that also rewrites the cache (`refresh: true`).
     case loadRemote(refresh: Bool)
+    /// Read the bundles beside the snapshots and the certificates' expiry (issue 15).
+    case loadControlPlane
     /// Copy a good local snapshot to the remote (after `n`, or `u`).
     case upload(job: Int, SnapshotRef)
     /// `snapshot verify --remote`: the remote copy streamed through the checks, nothing written.
@@ -79,6 +81,7 @@ public enum ConsoleEvent: Sendable {
     /// Bytes of an upload, download or remote verify so far.
     case transferProgress(job: Int, TransferProgress, at: Date)
     case offsite(OffsiteView)
+    case controlPlane(ControlPlaneView)
     /// A remote snapshot is now in the directory (`pull`); `thenRestore`: open the wizard on it.
     case pulled(job: Int, SnapshotRef, message: String, thenRestore: Bool, at: Date)
     case jobFinished(job: Int, succeeded: Bool, message: String, at: Date)

@@ -97,6 +97,29 @@ struct LiveConsoleServices: ConsoleServices {
         return SavedSnapshot(message: message, snapshot: SnapshotRef(name: name, path: saved.save.path))
     }
 
+    // MARK: - Control-plane bundles
+
+    /// The bundle each snapshot points at (manifests only, not verified: `bundle show` verifies) and the
+    /// certificates that expire within 30 days: the files on disk when readable, else the newest bundle's.
+    func controlPlane() async -> ControlPlaneView? {
+        let directory = catalog.directory
+        let resolved = self.resolved
+        return try? await OffThread.run {
+            let store = BundleStore(directory: directory)
+            let (summaries, _) = store.list()
+            let now = Date()
+            var bundles: [String: ControlPlaneView.Bundle] = [:]
+            for summary in summaries {
+                let bundle = ControlPlaneView.Bundle(name: summary.name, files: summary.manifest.files.count, size: Int64(summary.size),
+                                                     createdAt: summary.manifest.createdAt,
+                                                     expiringCertificates: CertificateExpiry.soon(in: summary.manifest.files, now: now).count)
+                for snapshot in summary.snapshots { bundles[snapshot] = bundle }
+            }
+            let expiring = CertificateExpiryCheck.check(resolved: resolved, now: now).expiring
+            return ControlPlaneView(bundles: bundles, expiring: expiring.map { .init(path: $0.path, notAfter: $0.notAfter) })
+        }
+    }
+
     // MARK: - Offsite
 
     /// The cached remote catalog (or a fresh listing, which rewrites the cache), the record, and whether the

@@ -193,6 +193,12 @@ public final class ConsoleRuntime {
                 defer { inFlight.end(name) }
                 if let view = await services.offsite(refresh: refresh) { events.post(.offsite(view)) }
             }
+        case .loadControlPlane:
+            guard inFlight.begin("control-plane") else { return }
+            Task.detached {
+                defer { inFlight.end("control-plane") }
+                if let view = await services.controlPlane() { events.post(.controlPlane(view)) }
+            }
         case .upload(let job, let ref):
             Task.detached {
                 do {

@@ -52,6 +52,8 @@ public protocol ConsoleServices: Sendable {
     /// The offsite copies: the cached remote catalog and the record (`refresh: false`), or the bucket listed
     /// again (`refresh: true`, which rewrites the cache). Nil when no remote is configured.
     func offsite(refresh: Bool) async -> OffsiteView?
+    /// The snapshots' bundles and the certificates that expire soon; nil when nothing is known (fakes).
+    func controlPlane() async -> ControlPlaneView?
     /// Uploads a good local snapshot and records it; returns a one-line result. Throws with the S3 error.
     func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String
     /// Streams a remote copy through decrypt, decompress and the checks; returns a one-line result.
@@ -74,6 +76,7 @@ extension ConsoleServices {
     }
 
     public func offsite(refresh: Bool) async -> OffsiteView? { nil }
+    public func controlPlane() async -> ControlPlaneView? { nil }
 
     public func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {
         throw NoRemoteConfigured()

@@ -32,6 +32,8 @@ public struct SnapshotsScreen: Sendable {
     public private(set) var remoteOnly: [SnapshotEntry] = []
     /// The last failed upload of each snapshot: shown in its detail ("not offsite: ...").
     public var uploadErrors: [String: String] = [:]
+    /// The bundles beside the snapshots (detail pane) and expiring certificates (header); nil until read.
+    public var controlPlane: ControlPlaneView?
 
     public init(directory: String) { self.directory = directory }
 
@@ -413,11 +415,24 @@ public struct SnapshotsScreen: Sendable {
         if let cluster = e.clusterID { origin.append("cluster \(cluster)") }
         if let version = e.etcdVersion { origin.append("etcd \(version)") }
         origin.append(e.isOurs ? "saved by etcd-console" : "foreign file (no sidecar)")
+        if let line = bundleLine(e, context: context) { lines.append(line) }
         lines += wrapItems(origin, width: width - 2).map { ($0, .normal) }
         lines.insert(contentsOf: offsiteLines(e, width: width - 2), at: 2)
         if let sha = e.sha256 { lines.append(("sha256 \(sha)", .dim)) }
         for (i, line) in lines.prefix(height - 1).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
         }
+    }
+
+    /// "bundle bundle-…tar · 23 files · 41 KiB · 1 cert expiring" beside the detail, or why there is none.
+    private func bundleLine(_ e: SnapshotEntry, context: RenderContext) -> (String, CellStyle)? {
+        guard let view = controlPlane, !isRemoteOnly(e) else { return nil }
+        guard let bundle = view.bundles[e.name] else {
+            return e.isOurs ? ("bundle: none kept with this snapshot (backup keeps one; snapshot save does not)", .dim) : nil
+        }
+        if let problem = bundle.problem { return ("bundle \(bundle.name): \(problem)", .bad) }
+        let certs = bundle.expiringCertificates == 0 ? "" : " · \(bundle.expiringCertificates) cert\(bundle.expiringCertificates == 1 ? "" : "s") expiring"
+        return ("bundle \(bundle.name) · \(bundle.files) files · \(bytes(bundle.size))\(certs)",
+                bundle.expiringCertificates == 0 ? .normal : .warning)
     }
 }
