@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Operations
+import SnapshotStore
 
 extension RestoreCommand {
     /// `restore --rebuild`: the bundle's files back onto this machine (or under --root), plan first.
@@ -15,8 +16,15 @@ extension RestoreCommand {
             directory = try connection.resolve().snapshotDirectory
         }
         let store = BundleStore(directory: directory)
+        var target = name.contains("/") ? absolutePath(name) : name
+        var pulledSnapshot: String?
+        if (try? store.resolve(target)) == nil, !name.contains("/") {
+            // Not here: the disk that held the backups is gone too. Pull the snapshot and its bundle (or the
+            // bundle alone) from the remote, checked against their manifests.
+            if let pulled = try pullForRebuild(name, into: directory) { (target, pulledSnapshot) = pulled }
+        }
         let opened: BundleStore.Opened
-        do { opened = try store.open(name.contains("/") ? absolutePath(name) : name) } catch {
+        do { opened = try store.open(target) } catch {
             printError("error: \(error.message)")
             throw ExitCode(1)
         }
@@ -52,7 +60,8 @@ extension RestoreCommand {
             if yes { print(plan.rendered(), terminator: "") }
             print("rebuilt \(written.count) files from \(plan.bundle) under \(plan.root) (\(plan.movesAside.count) moved aside, \(plan.steps.count - written.count) already in place)")
             for step in plan.movesAside { print("  the old \(step.path) is at \(step.movedAsideTo ?? "")") }
-            print("next: restore the snapshot's data (etcd-console restore SNAPSHOT), then start kubelet")
+            let snapshotPath = pulledSnapshot ?? (name.hasSuffix(BundleStore.suffix) ? nil : (name.contains("/") ? absolutePath(name) : directory + "/" + name))
+            print("next: restore the snapshot's data (etcd-console restore \(snapshotPath ?? "SNAPSHOT")), then start kubelet")
         }
     }
 }
@@ -62,4 +71,44 @@ struct RebuildJSON: Encodable {
     var plan: BundleRebuildPlan
     var applied: Bool
     var written: [String]
+}
+
+extension RestoreCommand {
+    /// Pulls what `--rebuild NAME` needs from the remote into `directory`: a remote snapshot and the bundle its
+    /// manifest names, or a remote bundle by its name. Returns the bundle to open and the pulled snapshot's path;
+    /// nil when no remote is configured (the local "no bundle named" error then says what is missing).
+    func pullForRebuild(_ name: String, into directory: String) throws -> (bundle: String, snapshot: String?)? {
+        var flags: [ConfigurationKey: String] = [:]
+        if let dir { flags[.dir] = absolutePath(dir) }
+        let resolved = try connection.config.resolve(flags: flags)
+        guard let store = try offsiteStore(resolved) else { return nil }
+        do {
+            try SafeFile.createDirectory(directory)   // a fresh machine has no snapshot directory yet
+        } catch {
+            printError("error: could not create the snapshot directory \(directory): \(error)")
+            throw ExitCode(1)
+        }
+        do {
+            if name.hasPrefix(BundleStore.prefix) && name.hasSuffix(BundleStore.suffix) {
+                printError("\(name) is not in \(directory); pulling it from \(store.settings.location)")
+                let path = try store.pullBundle(name, into: directory)
+                printError("pulled \(path) (checksums match its manifests)")
+                return (path, nil)
+            }
+            let remote = try store.find(name)
+            guard let bundle = remote.manifest.bundle else {
+                printError("error: the remote snapshot \(remote.name) was uploaded without a bundle (its backup kept none, or bundles are not copied offsite: remote.age-recipients); a rebuild needs one")
+                throw ExitCode(1)
+            }
+            printError("\(name) is not in \(directory); pulling it and \(bundle) from \(store.settings.location)")
+            let snapshotPath = SafeFile.exists(directory + "/" + remote.name) ? directory + "/" + remote.name
+                : try store.pull(remote.name, into: directory)
+            let bundlePath = try store.pullBundle(bundle, into: directory)
+            printError("pulled \(snapshotPath) and \(bundlePath) (checksums match the manifests, snapshot verified good)")
+            return (bundlePath, snapshotPath)
+        } catch let error as OffsiteError {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
 }

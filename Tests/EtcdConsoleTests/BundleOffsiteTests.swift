@@ -118,6 +118,25 @@ struct BundleOffsiteTests {
         #expect(rows.count == 1 && rows[0]["name"] as? String == local && rows[0]["codec"] as? String == "zstd+age"
                 && rows[0]["local"] as? Bool == true && rows[0]["files"] as? Int == lab.fixture.files.count, "\(list.stdout)")
 
+        // The master and its backups are lost: restore --rebuild on a fresh root pulls the snapshot and the
+        // bundle its manifest names, then puts every file back (content, mode, owner).
+        let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".db") }.max())
+        let fresh = lab.work.appendingPathComponent("fresh-backups").path
+        let target = try TestDirectories.make("bundle-offsite-target").path
+        let rebuild = try ConsoleBinary.run(["restore", "--rebuild", "--yes", snapshot, "--dir", fresh, "--root", target,
+                                             "--config", config], environment: lab.env)
+        outputs.append(rebuild.output)
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        #expect(rebuild.stderr.contains("\(snapshot) is not in \(fresh); pulling it and \(local) from s3://\(lab.bucket)/bundles-test/"), "\(rebuild.stderr)")
+        #expect(rebuild.stdout.contains("next: restore the snapshot's data (etcd-console restore \(fresh)/\(snapshot)), then start kubelet"), "\(rebuild.stdout)")
+        #expect(FileManager.default.fileExists(atPath: fresh + "/" + snapshot) && FileManager.default.fileExists(atPath: fresh + "/" + local))
+        for (path, expected) in lab.fixture.files {
+            let attributes = try FileManager.default.attributesOfItem(atPath: target + path)
+            #expect(attributes[.posixPermissions] as? Int == Int(expected.mode) && (attributes[.ownerAccountID] as? NSNumber)?.uint32Value == expected.uid
+                    && (attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value == expected.gid, "\(path)")
+            #expect(FileManager.default.contents(atPath: target + path) == FileManager.default.contents(atPath: lab.fixture.path(path)), "\(path)")
+        }
+
         // The master's disk is lost: the bundle comes back from the bucket, byte for byte, mode 0600.
         let original = try Data(contentsOf: URL(fileURLWithPath: lab.dir + "/" + local))
         try FileManager.default.removeItem(atPath: lab.dir + "/" + local)
