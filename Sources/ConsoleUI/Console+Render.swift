@@ -58,7 +58,8 @@ extension Console {
     /// the backups are behind their schedule; nil when they keep up or no schedule is known.
     var backupWarning: String? {
         guard let interval = backupIntervalSeconds, snapshots.loaded else { return nil }
-        let freshness = SnapshotFreshness.check(snapshots.entries, intervalSeconds: interval, now: now)
+        // The newest good entry decides (SnapshotFreshness looks at no other); kept by the screen, not searched per frame.
+        let freshness = SnapshotFreshness.check(snapshots.newestGood.map { [$0] } ?? [], intervalSeconds: interval, now: now)
         switch freshness.verdict {
         case .fresh: return nil
         case .none: return "! no good backup"
@@ -70,7 +71,7 @@ extension Console {
     /// behind twice the schedule (Operations' `OffsiteStatus` decides, as for `etcd-console status`); nil otherwise.
     var offsiteWarning: String? {
         guard let interval = backupIntervalSeconds, let view = snapshots.offsite, view.behindSchedule, snapshots.loaded,
-              snapshots.entries.contains(where: { $0.health == .good }) else { return nil }
+              snapshots.newestGood != nil else { return nil }
         guard let newest = view.newestOffsiteAt else { return "! no offsite copy yet" }
         return "! offsite copy \(age(now.timeIntervalSince(newest))) old (limit \(age(2 * interval)))"
     }

@@ -51,7 +51,7 @@ public struct OffsiteView: Sendable, Equatable {
     public var location: String
     /// When the bucket was listed (the cache's time); nil: never listed from this directory.
     public var listedAt: Date?
-    public var copies: [RemoteCopy]
+    public var copies: [RemoteCopy] { didSet { index = Self.index(copies) } }
     /// Local snapshot names with a copy in this bucket (`.etcd-console-offsite.json`).
     public var offsite: Set<String>
     /// When the newest good snapshot with an offsite copy was taken; nil when none has one.
@@ -68,6 +68,7 @@ public struct OffsiteView: Sendable, Equatable {
         self.location = location
         self.listedAt = listedAt
         self.copies = copies
+        self.index = Self.index(copies)
         self.offsite = offsite
         self.newestOffsiteAt = newestOffsiteAt
         self.behindSchedule = behindSchedule
@@ -75,7 +76,16 @@ public struct OffsiteView: Sendable, Equatable {
         self.listError = listError
     }
 
-    public func copy(named name: String) -> RemoteCopy? { copies.first { $0.name == name } }
+    /// Each copy's position by name (the first of a name), so a frame's rows look their copy up in O(1).
+    private var index: [String: Int] = [:]
+
+    private static func index(_ copies: [RemoteCopy]) -> [String: Int] {
+        var index: [String: Int] = [:]
+        for (i, copy) in copies.enumerated() where index[copy.name] == nil { index[copy.name] = i }
+        return index
+    }
+
+    public func copy(named name: String) -> RemoteCopy? { index[name].map { copies[$0] } }
 }
 
 /// Where a row of the Snapshots screen lives, once a remote is configured.

@@ -8,6 +8,10 @@ public struct SnapshotsScreen: Sendable {
     }
 
     public private(set) var entries: [SnapshotEntry] = []
+    /// The newest good local snapshot and the entries' total size, kept with `entries` (every frame's header and
+    /// footer need them; 10,000 entries are not walked per frame).
+    public private(set) var newestGood: SnapshotEntry?
+    public private(set) var totalBytes: Int64 = 0
     /// The rows shown: `entries` filtered and sorted (kept, not recomputed per frame: 1,000 rows).
     public private(set) var visible: [SnapshotEntry] = []
     public var selected = 0
@@ -97,6 +101,8 @@ public struct SnapshotsScreen: Sendable {
     mutating func apply(_ listing: CatalogListing, freeBytes: Int64?) {
         let keep = selectedEntry?.name
         entries = listing.entries
+        newestGood = entries.lazy.filter { $0.health == .good }.max { $0.takenAt < $1.takenAt }
+        totalBytes = entries.reduce(Int64(0)) { $0 + Int64($1.size) }
         leftoverParts = listing.leftoverParts
         warnings = listing.warnings
         self.freeBytes = freeBytes
@@ -353,13 +359,13 @@ public struct SnapshotsScreen: Sendable {
     }
 
     func footer(_ context: RenderContext) -> String {
-        let total = entries.reduce(Int64(0)) { $0 + Int64($1.size) }
+        let total = totalBytes
         let remoteRows = remoteOnly.isEmpty ? "" : " + \(remoteOnly.count) remote only"
         var parts = ["\(entries.count) snapshots" + remoteRows
                      + (visible.count != entries.count + remoteOnly.count ? " (\(visible.count) shown)" : ""),
                      "total \(bytes(total))"]
         parts.append("free \(freeBytes.map(bytes) ?? "?")")
-        if let good = entries.first(where: { $0.health == .good }) {
+        if let good = newestGood {
             parts.append("newest good \(age(good.ageSeconds(now: context.now))) ago")
         } else {
             parts.append("NO GOOD SNAPSHOT")
