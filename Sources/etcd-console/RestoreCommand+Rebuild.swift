@@ -4,8 +4,10 @@ import Operations
 import SnapshotStore
 
 extension RestoreCommand {
-    /// `restore --rebuild`: the bundle's files back onto this machine (or under --root), plan first.
-    func runRebuild() throws {
+    /// `restore --rebuild`: the bundle's files back onto this machine (or under --root), plan first; then, when
+    /// a snapshot was named (and not --files-only), etcd's data restored from it with the settings of the files
+    /// just put back (journaled, started, checked: the normal restore).
+    func runRebuild() async throws {
         guard let name = snapshot else { throw ValidationError("name the snapshot (or bundle) to rebuild from (etcd-console bundle list shows them)") }
         let directory: String
         if let dir {
@@ -29,6 +31,12 @@ extension RestoreCommand {
             throw ExitCode(1)
         }
         let plan = BundleRebuildPlan.make(opened, root: absolutePath(root ?? "/"), now: Date())
+        let snapshotPath = pulledSnapshot
+            ?? (name.hasSuffix(BundleStore.suffix) ? nil : (name.contains("/") ? absolutePath(name) : directory + "/" + name))
+        let thenRestore = !filesOnly && snapshotPath.map { SafeFile.exists($0) } == true
+        if dryRun && thenRestore && output.output == .table {
+            print("then: restore etcd's data from \(snapshotPath!) with the settings of the files above (its plan is made once they are in place; --files-only skips it)")
+        }
         if dryRun || !yes {
             if output.output == .json && dryRun {
                 try printJSON(RebuildJSON(plan: plan, applied: false, written: []))
@@ -42,7 +50,7 @@ extension RestoreCommand {
                 printError("error: refusing to rebuild without confirmation: there is no terminal to ask on; pass --yes to go ahead")
                 throw ExitCode(2)
             }
-            printError("This writes \(plan.writes.count) files under \(plan.root). Type yes to rebuild: ", newline: false)
+            printError("This writes \(plan.writes.count) files under \(plan.root)\(thenRestore ? ", then restores etcd from \(snapshotPath!)" : ""). Type yes to rebuild: ", newline: false)
             guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
                 printError("Not confirmed; nothing was changed.")
                 throw ExitCode(1)
@@ -55,14 +63,24 @@ extension RestoreCommand {
         }
         switch output.output {
         case .json:
-            try printJSON(RebuildJSON(plan: plan, applied: true, written: written.map(\.path)))
+            // With the etcd restore after it, its report is the JSON on stdout; the files go to stderr.
+            let json = RebuildJSON(plan: plan, applied: true, written: written.map(\.path))
+            if thenRestore {
+                printError("rebuilt \(written.count) files from \(plan.bundle) under \(plan.root) (\(plan.movesAside.count) moved aside)")
+            } else {
+                try printJSON(json)
+            }
         case .table:
             if yes { print(plan.rendered(), terminator: "") }
             print("rebuilt \(written.count) files from \(plan.bundle) under \(plan.root) (\(plan.movesAside.count) moved aside, \(plan.steps.count - written.count) already in place)")
             for step in plan.movesAside { print("  the old \(step.path) is at \(step.movedAsideTo ?? "")") }
-            let snapshotPath = pulledSnapshot ?? (name.hasSuffix(BundleStore.suffix) ? nil : (name.contains("/") ? absolutePath(name) : directory + "/" + name))
-            print("next: restore the snapshot's data (etcd-console restore \(snapshotPath ?? "SNAPSHOT")), then start kubelet")
+            if !thenRestore {
+                print("next: restore the snapshot's data (etcd-console restore \(snapshotPath ?? "SNAPSHOT")), then start kubelet")
+            }
         }
+        guard thenRestore, let snapshotPath else { return }
+        if output.output == .table { print("restoring etcd's data from \(snapshotPath) with the settings under \(plan.root):") }
+        try await restoreEtcd(snapshot: snapshotPath, discoveryRoot: absolutePath(root ?? "/"))
     }
 }
 

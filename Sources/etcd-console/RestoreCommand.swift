@@ -28,7 +28,9 @@ struct RestoreCommand: AsyncParsableCommand {
         With --rebuild it puts the snapshot's bundle back instead (`etcd-console bundle --help`): every file \
         with its mode and owner, under --root when given; an existing file that differs is renamed to \
         <path>.before-rebuild-<UTC time>, never overwritten; one already identical is left alone. The plan lists \
-        every file first. Then restore the snapshot itself. \
+        every file first. Then it restores etcd's data from the snapshot as above, with the settings of the unit \
+        or manifest just put back (--files-only stops after the files). A snapshot or bundle not in the \
+        directory is pulled from the remote first. \
         Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
 
         Examples:
@@ -51,6 +53,9 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("With --rebuild: the snapshot directory holding the bundles (default: ETCD_CONSOLE_DIR, config file, else /var/lib/etcd-backup).", valueName: "dir"))
     var dir: String?
+
+    @Flag(help: "With --rebuild: only put the bundle's files back; do not restore etcd's data from the snapshot.")
+    var filesOnly = false
 
     @Flag(help: "Do not ask for confirmation (for scripts).")
     var yes = false
@@ -96,7 +101,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func validate() throws {
         if rebuild && (resume || rollback) { throw ValidationError("--rebuild puts a bundle's files back; it does not take --resume or --rollback") }
-        if !rebuild && (root != nil || dir != nil) { throw ValidationError("--root and --dir are for --rebuild") }
+        if !rebuild && (root != nil || dir != nil || filesOnly) { throw ValidationError("--root, --dir and --files-only are for --rebuild") }
         if resume && rollback { throw ValidationError("--resume and --rollback exclude each other") }
         if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
         if !(resume || rollback) && snapshot == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
@@ -106,7 +111,13 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if rebuild { return try runRebuild() }
+        if rebuild { return try await runRebuild() }
+        try await restoreEtcd(snapshot: snapshot, discoveryRoot: discoveryRoot)
+    }
+
+    /// The restore of etcd's data: plan, confirm, run (or resume / roll back from the journal). `--rebuild` runs
+    /// it after the files, with discovery under the rebuilt root (the unit or manifest just put back).
+    func restoreEtcd(snapshot: String?, discoveryRoot: String) async throws {
         // One settings value: flags > environment > config file > discovery (run once) > defaults; one restore
         // session (settings -> plan -> executor), the same the console's wizard uses.
         let resolved = try connection.resolve(extra: restoreFlags, discoveryRoot: discoveryRoot)
@@ -141,7 +152,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
         let plan: RestorePlan
         do {
-            let path = try RemoteRestoreSource.localPath(for: snapshot!, resolved)  // a remote name is pulled first
+            let path = try RemoteRestoreSource.localPath(for: snapshot ?? "", resolved)  // a remote name is pulled first
             plan = try await session.plan(session.options(snapshot: path))
         } catch let error as RestoreError {
             printError("error: \(error)")

@@ -253,7 +253,7 @@ struct BundleCommandTests {
         #expect(refused.stderr.contains("error: refusing to rebuild without confirmation: there is no terminal to ask on; pass --yes to go ahead"))
         #expect(!FileManager.default.fileExists(atPath: target + "/etc/etcd/ssl/etcd.pem"))
 
-        let run = try ConsoleBinary.run(["restore", "--rebuild", "--yes", snapshot, "--dir", dir, "--root", target, "-o", "json"])
+        let run = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", snapshot, "--dir", dir, "--root", target, "-o", "json"])
         #expect(run.status == 0, "\(run.output)")
         let json = try ConsoleBinary.json(run)
         #expect(json["applied"] as? Bool == true)
@@ -273,6 +273,6 @@ struct BundleCommandTests {
         #expect(bad.status == 1)
         #expect(bad.stderr == "error: no bundle named snapshot-19990101T000000Z-x.db in \(dir), and no snapshot there points at one (etcd-console bundle list shows them)\n", "\(bad.stderr)")
         let usage = try ConsoleBinary.run(["restore", "--root", target, snapshot])
-        #expect(usage.status == 2 && usage.stderr.contains("--root and --dir are for --rebuild"), "\(usage.output)")
+        #expect(usage.status == 2 && usage.stderr.contains("--root, --dir and --files-only are for --rebuild"), "\(usage.output)")
     }
 }

@@ -123,7 +123,7 @@ struct BundleOffsiteTests {
         let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".db") }.max())
         let fresh = lab.work.appendingPathComponent("fresh-backups").path
         let target = try TestDirectories.make("bundle-offsite-target").path
-        let rebuild = try ConsoleBinary.run(["restore", "--rebuild", "--yes", snapshot, "--dir", fresh, "--root", target,
+        let rebuild = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", snapshot, "--dir", fresh, "--root", target,
                                              "--config", config], environment: lab.env)
         outputs.append(rebuild.output)
         #expect(rebuild.status == 0, "\(rebuild.output)")
