@@ -271,7 +271,9 @@ struct LiveConsoleServices: ConsoleServices {
     }
 
     func runRestore(_ plan: RestorePlan, onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport {
-        try await restoreSession.executor(for: plan).run(onEvent: onEvent)
+        let report = try await restoreSession.executor(for: plan).run(onEvent: onEvent)
+        if report.succeeded { RestoreSession.removeRestoreCopy(of: plan) }
+        return report
     }
 
     func unfinishedRestore() async -> (RestorePlan, summary: String, steps: [RestoreStepKind: StepStatus])? {

@@ -137,6 +137,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let executor = try session.executor(for: journal.plan, stopRequest: stopOnInterrupt())
             let report = rollback ? await executor.rollback(journal, onEvent: printer())
                                   : await executor.resume(journal, onEvent: printer())
+            if report.succeeded || rollback { RestoreSession.removeRestoreCopy(of: journal.plan) }
             try finish(report)
             return
         }
@@ -168,7 +169,9 @@ struct RestoreCommand: AsyncParsableCommand {
             return
         }
         try confirm(plan, action: "restore")
-        try finish(await session.executor(for: plan, stopRequest: stopOnInterrupt()).run(onEvent: printer()))
+        let report = try await session.executor(for: plan, stopRequest: stopOnInterrupt()).run(onEvent: printer())
+        if report.succeeded { RestoreSession.removeRestoreCopy(of: plan) }
+        try finish(report)
     }
 
     /// Ctrl-C (or SIGTERM) stops the restore after the step that runs, then rolls back: killing it mid-step

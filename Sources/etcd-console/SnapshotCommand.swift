@@ -76,6 +76,9 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("etcd's data dir, to warn when snapshots share its disk.", valueName: "dir"))
     var dataDir: String?
 
+    @Option(help: ArgumentHelp("none or zstd: store the snapshot as <name>.db.zst (default: config compression for a timestamped file; a --file ending in .db.zst is compressed).", valueName: "codec"))
+    var compression: String?
+
     @Option(help: ArgumentHelp("End the save when etcd sends nothing for this long, e.g. 30s (env ETCD_CONSOLE_STALL_TIMEOUT; default 30s; not a total limit).", valueName: "duration"))
     var stallTimeout: String?
 
@@ -84,6 +87,12 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
             throw ValidationError("give the file once: either --file PATH or PATH, not both")
         }
         if dir != nil && file != nil { throw ValidationError("use either --dir or --file, not both") }
+        if let compression, !["none", "zstd"].contains(compression) {
+            throw ValidationError("--compression must be none or zstd, not \"\(compression)\"")
+        }
+        if compression == "none", file.map(CompressedSnapshot.isCompressed) == true {
+            throw ValidationError("--file names a .db.zst but --compression is none: name a .db file, or drop --compression")
+        }
     }
 
     func run() async throws {
@@ -95,14 +104,23 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
         let client = EtcdClient(try clientConfiguration(resolved))
         let catalog = SnapshotCatalog.standard(directory: directory.isEmpty ? "." : directory)
         let bar = ProgressLine(enabled: Terminal.stderrIsTTY && output.output == .table)
-        let fileName = file.map { ($0 as NSString).lastPathComponent }
+        // A .db.zst is saved plain under its .db name, verified, then compressed (SnapshotCatalog.compress).
+        let compress = compression == "zstd" || file.map(CompressedSnapshot.isCompressed) == true
+            || (compression == nil && file == nil && resolved[.compression] == "zstd")
+        let fileName = file.map { CompressedSnapshot.plainName(($0 as NSString).lastPathComponent) }
+        if let fileName, compress, SafeFile.exists(catalog.directory + "/" + fileName + ".zst") {
+            throw ValidationError("\(catalog.directory)/\(fileName).zst already exists")
+        }
         let save = Task { try await catalog.saveVerified(from: client, fileName: fileName, progress: { bar.update($0) }) }
         let interrupt = InterruptHandler { save.cancel() }
         defer { interrupt.cancel() }
-        let saved: SnapshotCatalog.SavedSnapshot
+        var saved: SnapshotCatalog.SavedSnapshot
         do {
             saved = try await save.value
             bar.finish()
+            if compress {
+                saved = try catalog.compress(saved, level: resolved[.compressionLevel].flatMap { Int32($0) } ?? Zstd.defaultLevel)
+            }
         } catch {
             bar.finish()
             await client.close()
@@ -115,7 +133,7 @@ struct SnapshotSaveCommand: AsyncParsableCommand {
         let result = saved.save
         switch output.output {
         case .json:
-            try printJSON(SaveJSON(path: result.path, size: result.size, sha256: result.sha256, revision: result.revision,
+            try printJSON(SaveJSON(path: result.path, size: saved.metadata.size, sha256: result.sha256, revision: result.revision,
                                    durationMs: Int(result.duration.milliseconds), endpoint: result.endpoint,
                                    memberName: result.memberName, etcdVersion: result.etcdVersion,
                                    health: saved.verification.health, liveKeys: saved.verification.liveKeys))

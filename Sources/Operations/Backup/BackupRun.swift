@@ -173,7 +173,7 @@ public struct BackupRun: Sendable {
         recorder.update { _ in }
         log.step("connecting to \(resolved.endpoints.joined(separator: ", ")) (snapshot directory \(directory))")
         let catalog = SnapshotCatalog.standard(directory: directory)
-        let saved: SnapshotCatalog.SavedSnapshot
+        var saved: SnapshotCatalog.SavedSnapshot
         do {
             saved = try await save(into: catalog, configuration: configuration, recorder: recorder)
         } catch {
@@ -184,12 +184,21 @@ public struct BackupRun: Sendable {
                    run: .init(startedAt: started, finishedAt: Date(), succeeded: false, message: reason))
             return false
         }
-        let file = (saved.save.path as NSString).lastPathComponent
-        log.step("verified \(file): good (\(saved.verification.liveKeys.map { "\($0) keys, " } ?? "")revision \(saved.save.revision))")
+        log.step("verified \((saved.save.path as NSString).lastPathComponent): good (\(saved.verification.liveKeys.map { "\($0) keys, " } ?? "")revision \(saved.save.revision))")
         if let dataDir = resolved[.dataDir], let warning = catalog.sameFilesystemWarning(dataDir: dataDir) {
             log.warning(warning.replacingOccurrences(of: "warning: ", with: ""))
         }
 
+        if resolved[.compression] == "zstd" {
+            // Stored as .db.zst (verified from its own bytes before the plain file goes); a failure keeps the plain one.
+            do {
+                saved = try catalog.compress(saved, level: resolved[.compressionLevel].flatMap { Int32($0) } ?? Zstd.defaultLevel)
+                log.step("compressed into \((saved.save.path as NSString).lastPathComponent) (\(formatBytes(saved.metadata.size)) of \(formatBytes(saved.save.size)), verified)")
+            } catch {
+                log.warning("\(error.detail)")
+            }
+        }
+        let file = (saved.save.path as NSString).lastPathComponent
         if let bundle { storeBundle(bundle, snapshotPath: saved.save.path, directory: directory) }
 
         var offsiteFailure: String?

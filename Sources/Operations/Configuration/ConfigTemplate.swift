@@ -16,6 +16,8 @@ public enum ConfigTemplate {
         .commandTimeout: "time allowed for each request",
         .stallTimeout: "a snapshot that receives no bytes for this long fails (etcd stopped); not a total limit",
         .dir: "snapshot directory (mode 0700); best on another disk than etcd's data dir",
+        .compression: "none, or zstd: local snapshots stored as <name>.db.zst (zstd -d reads them); every reader takes them",
+        .compressionLevel: "zstd level 1-19 for compression: zstd",
         .keepLast: "keep the N newest good snapshots",
         .hourly: "keep the newest good snapshot of each of the last H hours",
         .daily: "... of each of the last D days",
@@ -33,6 +35,7 @@ public enum ConfigTemplate {
         .cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", .key: "/etc/kubernetes/pki/etcd/healthcheck-client.key",
         .user: "root", .passwordFile: "/etc/etcd-console/password", .insecureSkipTLSVerify: "false",
         .metricsFile: "/var/lib/prometheus/node-exporter/etcd-console.prom",
+        .compression: "none", .compressionLevel: "3",
         .keepLast: "6", .hourly: "24", .daily: "7", .weekly: "4", .monthly: "3",
     ]
 

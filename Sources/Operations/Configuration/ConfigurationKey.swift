@@ -25,6 +25,9 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case restoreTool = "restore-tool"
     /// The backend quota etcd runs with (`--quota-backend-bytes`), for the doctor.
     case quotaBackendBytes = "quota-backend-bytes"
+    /// Local snapshots as `.db.zst` (issue 14): `compression: zstd`, `compression-level: 3`.
+    case compression
+    case compressionLevel = "compression-level"
     case keepLast = "keep-last"
     case hourly, daily, weekly, monthly
     case every
@@ -83,6 +86,8 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case compressionLevel
         /// Absolute paths, a YAML list or comma-separated.
         case pathList
+        /// How local snapshots are stored: none or zstd.
+        case codec
     }
 
     public var kind: Kind {
@@ -95,6 +100,8 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         case .insecureSkipTLSVerify: return .flag
         case .dialTimeout, .commandTimeout, .stallTimeout: return .duration
         case .every: return .interval
+        case .compression: return .codec
+        case .compressionLevel: return .compressionLevel
         case .remoteEndpoint: return .url
         case .remoteBucket: return .bucket
         case .remotePrefix: return .keyPrefix
@@ -251,6 +258,11 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
                 return .failure(.init("must list absolute paths (starting with /), not \"\(relative)\""))
             }
             return .success(items.joined(separator: ","))
+        case .codec:
+            switch trimmed.lowercased() {
+            case "none", "zstd": return .success(trimmed.lowercased())
+            default: return .failure(.init("must be none or zstd, not \"\(trimmed)\""))
+            }
         case .compressionLevel:
             guard let value = Int(trimmed), (1...19).contains(value) else {
                 return .failure(.init("must be a zstd level from 1 (fastest) to 19 (smallest), not \"\(trimmed)\""))

@@ -100,7 +100,8 @@ public struct OffsiteStore: Sendable {
             revision: entry.revision ?? 0, etcdVersion: entry.etcdVersion ?? "", takenAt: entry.takenAt,
             dbSHA256: packed.fileSHA256, dbSize: packed.fileSize, objectSHA256: packed.objectSHA256,
             objectSize: objectSize, codec: settings.recipients.isEmpty ? .zstd : .zstdAge,
-            ageRecipients: settings.recipients.map(\.fingerprint), etcdConsoleVersion: version, fileName: entry.name,
+            ageRecipients: settings.recipients.map(\.fingerprint), etcdConsoleVersion: version,
+            fileName: CompressedSnapshot.plainName(entry.name),
             sidecar: (try? sidecar?.sidecarJSON()).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } },
             bundle: BundleStore(directory: (entry.path as NSString).deletingLastPathComponent)
                 .pointer(forSnapshot: entry.path)?.bundle)
@@ -145,9 +146,12 @@ public struct OffsiteStore: Sendable {
                 : try AgeEncryptor(recipients: settings.recipients, downstream: objectDigest)
             let compressor = try ZstdCompressor(level: settings.compressionLevel, downstream: packed)
             fileDigest = DigestingSink(downstream: compressor)
-            let source = DigestingSource(upstream: try FileByteSource(path: path))
-            source.progress = { progress?($0, size) }
-            try source.pump(into: fileDigest)
+            // Progress counts the file's bytes; a local .db.zst goes up as what it holds (the snapshot's bytes,
+            // whose SHA-256 the manifest records), compressed once more at the remote's level.
+            let file = DigestingSource(upstream: try FileByteSource(path: path))
+            file.progress = { progress?($0, size) }
+            let source: ByteSource = CompressedSnapshot.isCompressed(path) ? try ZstdDecompressor(upstream: file, name: path) : file
+            _ = try source.pump(into: fileDigest)
         } catch {
             upload.abort()
             let aborted = upload.abortError.map { "; AbortMultipartUpload failed too (\($0.detail)): the bucket's lifecycle rule must clean the parts" } ?? "; the multipart upload was aborted, nothing is left in the bucket"

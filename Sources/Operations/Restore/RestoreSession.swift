@@ -1,7 +1,11 @@
 import EtcdClient
 import Foundation
 import Recovery
+import SnapshotStore
 import SystemSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One restore from settings to executor: the options from the one settings value, the plan, the journal
 /// lookup and the executor with its health-check connection. `etcd-console restore` and the console's restore
@@ -84,7 +88,52 @@ public struct RestoreSession: Sendable {
         if let journal = RestoreJournal.unfinished(dataDir: RestorePlanner.dataDir(options: options, deployment: deployment)) {
             throw RestoreError(.journal, "\(journal.summary): finish it first (etcd-console restore --resume or --rollback; the console offers both at its next start)")
         }
-        return try await RestorePlanner(runner: runner).plan(deployment: deployment, options: options)
+        var options = options
+        var compressed: String?
+        if CompressedSnapshot.isCompressed(options.snapshotPath) {
+            // The restore tools read a plain file: a `.db.zst` is decompressed beside it first (a hidden name the
+            // catalog does not list), and the plan restores from that copy.
+            compressed = options.snapshotPath
+            options.snapshotPath = try Self.decompressForRestore(options.snapshotPath)
+        }
+        var plan = try await RestorePlanner(runner: runner).plan(deployment: deployment, options: options)
+        if let compressed {
+            plan.notes.insert("\(compressed) is compressed: the restore uses its decompressed copy \(plan.snapshotPath) (etcd-console removes it after a restore that succeeds)", at: 0)
+        }
+        return plan
+    }
+
+    /// `<dir>/.<name>.db.restore` for `<dir>/<name>.db.zst`, decompressed atomically (0600); replaced when present.
+    public static func restoreCopyPath(for compressed: String) -> String {
+        let directory = (compressed as NSString).deletingLastPathComponent
+        return directory + "/." + CompressedSnapshot.plainName((compressed as NSString).lastPathComponent) + ".restore"
+    }
+
+    static func decompressForRestore(_ path: String) throws -> String {
+        let target = restoreCopyPath(for: path)
+        let plain: CompressedSnapshot.Plain
+        do { plain = try CompressedSnapshot.decompress(path) } catch {
+            throw RestoreError(.invalidPlan, "cannot restore from \(path): \(error.detail)")
+        }
+        unlink(target)
+        do {
+            let sink = try AtomicFileSink(path: target, mode: 0o600)
+            do { _ = try FileByteSource(path: plain.path).pump(into: sink) } catch {
+                sink.abort()
+                throw error
+            }
+        } catch {
+            throw RestoreError(.invalidPlan, "cannot restore from \(path): could not write its decompressed copy \(target): \(error)")
+        }
+        PageCache.drop(path: target)
+        return target
+    }
+
+    /// Removes the decompressed copy a plan of a `.db.zst` restored from (after a restore that succeeded).
+    public static func removeRestoreCopy(of plan: RestorePlan) {
+        let name = (plan.snapshotPath as NSString).lastPathComponent
+        guard name.hasPrefix("."), name.hasSuffix(".db.restore") else { return }
+        unlink(plan.snapshotPath)
     }
 
     /// The executor for `plan` (a new one, or one from a journal), checking health as `healthConfiguration` says.

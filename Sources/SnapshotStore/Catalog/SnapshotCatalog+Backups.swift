@@ -123,3 +123,50 @@ extension SnapshotCatalog {
     }
 }
 
+
+extension SnapshotCatalog {
+    /// `compression: zstd`: replaces the good snapshot `saved` with `<name>.db.zst` (zstd at `level`), written
+    /// atomically (temp, fsync, rename, fsync dir, 0600) and verified from its own bytes before the plain file and
+    /// its sidecar are removed: the snapshot is never in neither form. The sidecar moves to the new name (its size
+    /// is the compressed file's, its SHA-256 still the snapshot's). Memory: the two stream buffers.
+    public func compress(_ saved: SavedSnapshot, level: Int32) throws(SnapshotStoreError) -> SavedSnapshot {
+        let plain = saved.save.path
+        let packed = plain + ".zst"
+        do {
+            let sink = try AtomicFileSink(path: packed, mode: 0o600)
+            do {
+                let compressor = try ZstdCompressor(level: level, downstream: sink)
+                _ = try FileByteSource(path: plain).pump(into: compressor)
+            } catch {
+                sink.abort()
+                throw error
+            }
+        } catch let error as SnapshotStoreError {
+            throw error
+        } catch {
+            throw SnapshotStoreError(.io, path: packed, "could not compress \(plain) into \(packed): \(error); the plain snapshot is kept")
+        }
+        PageCache.drop(path: packed)
+        let check = SnapshotVerifier.verify(path: packed)
+        guard check.health == .good, check.sha256 == saved.verification.sha256 else {
+            unlink(packed)
+            throw SnapshotStoreError(.corrupt, path: packed, "the compressed copy \(packed) does not verify (\(check.reason ?? "SHA-256 \(check.sha256 ?? "?") differs from \(saved.verification.sha256 ?? "?")")); it was removed, the plain snapshot \(plain) is kept")
+        }
+        var metadata = saved.metadata
+        var info = stat()
+        metadata.size = stat(packed, &info) == 0 ? Int(info.st_size) : metadata.size
+        do throws(SnapshotStoreError) {
+            try writeSidecar(metadata, for: packed)
+        } catch {
+            unlink(packed)
+            throw SnapshotStoreError(error.kind, path: packed, "could not write the sidecar of \(packed): \(error.detail); it was removed, the plain snapshot \(plain) is kept")
+        }
+        unlink(plain)
+        unlink(Self.sidecarPath(for: plain))
+        try? AtomicFileWriter.syncDirectory(of: plain)
+        var result = saved
+        result.save.path = packed
+        result.metadata = metadata
+        return result
+    }
+}

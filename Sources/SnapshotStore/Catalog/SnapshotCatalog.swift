@@ -244,7 +244,7 @@ public struct SnapshotCatalog: Sendable {
                 String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
             }
             if name.hasPrefix(".") { continue }
-            if name.hasSuffix(".db") {
+            if name.hasSuffix(".db") || name.hasSuffix(CompressedSnapshot.suffix) {
                 guard let info = stat(name) else { continue }
                 if isRegular(info) {
                     scan.snapshots[name] = FileStat(info, name: name)

@@ -62,6 +62,12 @@ struct LiveKeyIndex {
     /// Opens a snapshot or db file for reading, refusing what is not a regular file first (opening a FIFO
     /// would wait for a writer forever).
     static func open(_ path: String) throws -> EtcdDatabase {
+        if CompressedSnapshot.isCompressed(path) {
+            // The database opens the decompressed copy through its own descriptor, which keeps the unlinked
+            // temporary file alive after `plain` closes ours.
+            let plain = try CompressedSnapshot.decompress(path)
+            return try withExtendedLifetime(plain) { try EtcdDatabase(path: plain.path) }
+        }
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw BoltError(.cannotOpen, "could not stat: \(SnapshotVerifier.errnoText())", path: path)

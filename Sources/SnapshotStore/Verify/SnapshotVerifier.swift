@@ -53,6 +53,20 @@ public enum SnapshotVerifier {
     private static func check(path: String, streamedDigest: [UInt8]?, dropPageCache: Bool,
                               resources: UnsafeMutablePointer<[String: Int]?>? = nil,
                               reading: ((LiveKeyIndex) -> Void)? = nil, copying: LiveKeyCopy? = nil) -> SnapshotVerification {
+        if CompressedSnapshot.isCompressed(path) {
+            // A `.db.zst`: the same checks on its decompressed bytes (an unlinked temporary copy), named as the file.
+            let plain: CompressedSnapshot.Plain
+            do { plain = try CompressedSnapshot.decompress(path) } catch {
+                return SnapshotVerification(health: error.kind == .corrupt ? .corrupt : .unverified, reason: error.detail,
+                                            kind: .notSnapshot)
+            }
+            var result = withExtendedLifetime(plain) {
+                check(path: plain.path, streamedDigest: streamedDigest, dropPageCache: true, resources: resources,
+                      reading: reading, copying: copying)
+            }
+            result.reason = result.reason.map { $0.replacingOccurrences(of: plain.path, with: path) }
+            return result
+        }
         var info = stat()
         guard stat(path, &info) == 0 else { return unreadable(path, errnoText()) }
         if let problem = notRegularFileProblem(info.st_mode) { return unreadable(path, problem) }
