@@ -65,7 +65,11 @@ struct DoctorCommand: ParsableCommand {
                                    quotaSource: quota?.source.description ?? "etcd's default")
         // A member of a multi-member cluster: which of its peers still answer (lost quorum).
         doctor.quorum = resolved[.initialCluster].map { QuorumProbe(initialCluster: $0, localName: resolved[.name]) }
-        let report = doctor.examine()
+        var report = doctor.examine()
+        // A lost disk and no local snapshot: the remote's newest good copy (and its bundle) is the way back.
+        if report.findings.contains(where: { $0.code == "data-dir-missing" }), let store = try? offsiteStore(resolved) {
+            report = RebuildOffer.amend(report, remote: RemoteCatalog.cached(inDirectory: resolved.snapshotDirectory) ?? (try? store.list()))
+        }
         switch output.output {
         case .json:
             try printJSON(report)

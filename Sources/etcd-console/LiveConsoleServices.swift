@@ -43,7 +43,14 @@ struct LiveConsoleServices: ConsoleServices {
                                    dataDirSource: setting?.source.description,
                                    quotaSource: quota?.source.description ?? "etcd's default")
         doctor.quorum = resolved[.initialCluster].map { QuorumProbe(initialCluster: $0, localName: resolved[.name]) }
-        return (doctor.examine(), examined)
+        var report = doctor.examine()
+        if report.findings.contains(where: { $0.code == "data-dir-missing" }), let store = offsiteStore {
+            let directory = catalog.directory
+            var remote = RemoteCatalog.cached(inDirectory: directory)
+            if remote == nil { remote = try? await OffThread.run { try store.list() } }
+            report = RebuildOffer.amend(report, remote: remote)
+        }
+        return (report, examined)
     }
 
     func listSnapshots() async throws -> CatalogListing {

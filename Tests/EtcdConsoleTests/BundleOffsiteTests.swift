@@ -123,6 +123,11 @@ struct BundleOffsiteTests {
         let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".db") }.max())
         let fresh = lab.work.appendingPathComponent("fresh-backups").path
         let target = try TestDirectories.make("bundle-offsite-target").path
+        // The doctor on that machine (no data dir, no local snapshot) points at the remote's copy and its bundle.
+        let doctor = try ConsoleBinary.run(["doctor", "--data-dir", lab.work.appendingPathComponent("no-etcd-data").path,
+                                            "--dir", fresh, "--config", config, "--discovery-root", target], environment: lab.env)
+        outputs.append(doctor.output)
+        #expect(doctor.stdout.contains("Recommendation: No data dir and no local snapshot: rebuild this master from the remote's newest good copy: etcd-console restore --rebuild \(snapshot)"), "\(doctor.output)")
         let rebuild = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", snapshot, "--dir", fresh, "--root", target,
                                              "--config", config], environment: lab.env)
         outputs.append(rebuild.output)
