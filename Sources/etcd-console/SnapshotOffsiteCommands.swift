@@ -151,9 +151,18 @@ enum RemoteSnapshotList {
             if rows.isEmpty {
                 print("no snapshots in \(directory) or \(remote.location)")
             } else {
-                print(renderTable(["NAME", "WHERE", "HEALTH", "TAKEN (UTC)", "REVISION", "SIZE", "REMOTE SIZE"],
-                                  rows.map { [$0.name, $0.location.rawValue, $0.health, ISO8601DateFormatter().string(from: $0.takenAt), $0.revision.map(String.init) ?? "-",
-                                              $0.localSize.map { formatBytes($0) } ?? "-", $0.remoteSize.map { formatBytes(Int($0)) } ?? "-"] }),
+                // One cluster revision held by several members: its rows together, marked with the same letter.
+                var letters: [String: String] = [:]
+                let rowsText = rows.map { row -> [String] in
+                    var group = "-"
+                    if let key = row.group {
+                        if letters[key] == nil { letters[key] = String(UnicodeScalar(UInt8(65 + letters.count % 26))) }
+                        group = letters[key]!
+                    }
+                    return [row.name, row.location.rawValue, row.health, ISO8601DateFormatter().string(from: row.takenAt), row.revision.map(String.init) ?? "-",
+                            row.member ?? "-", group, row.localSize.map { formatBytes($0) } ?? "-", row.remoteSize.map { formatBytes(Int($0)) } ?? "-"]
+                }
+                print(renderTable(["NAME", "WHERE", "HEALTH", "TAKEN (UTC)", "REVISION", "MEMBER", "SAME REV", "SIZE", "REMOTE SIZE"], rowsText),
                       terminator: "")
             }
         }

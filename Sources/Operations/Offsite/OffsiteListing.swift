@@ -20,13 +20,19 @@ public enum OffsiteListing {
         public var codec: String?
         /// Why the remote copy cannot be used, when it cannot.
         public var problem: String?
+        public var cluster: String?
+        public var member: String?
+        /// Set when copies from more than one member hold this cluster revision (each master backs up its own
+        /// member, issue 16): `<cluster id>@r<revision>`, shared by those rows, which are listed together.
+        public var group: String?
     }
 
     public static func rows(local: [SnapshotEntry], remote: RemoteCatalog) -> [Row] {
         var rows: [String: Row] = [:]
         for entry in local {
             rows[entry.name] = Row(name: entry.name, location: .local, health: entry.health.rawValue, takenAt: entry.takenAt,
-                                   revision: entry.revision, localSize: entry.size)
+                                   revision: entry.revision, localSize: entry.size, cluster: entry.clusterID,
+                                   member: entry.memberName ?? entry.memberID)
         }
         for snapshot in remote.snapshots {
             var row = rows[snapshot.name] ?? Row(name: snapshot.name, location: .remote,
@@ -37,8 +43,36 @@ public enum OffsiteListing {
             row.objectKey = snapshot.objectKey
             row.codec = snapshot.manifest.codec.rawValue
             row.problem = snapshot.problem
+            if row.cluster == nil, !snapshot.manifest.clusterId.isEmpty { row.cluster = snapshot.manifest.clusterId }
+            if row.member == nil { row.member = snapshot.manifest.memberName.isEmpty ? nil : snapshot.manifest.memberName }
             rows[snapshot.name] = row
         }
-        return rows.values.sorted { ($0.takenAt, $0.name) > ($1.takenAt, $1.name) }
+        return grouped(rows.values.sorted { ($0.takenAt, $0.name) > ($1.takenAt, $1.name) })
+    }
+
+    /// Marks the rows of one cluster revision held by more than one member, and moves each group's rows up to its
+    /// newest row, so the copies of one cluster state are listed together. The order is otherwise unchanged.
+    static func grouped(_ sorted: [Row]) -> [Row] {
+        var members: [String: Set<String>] = [:]
+        for row in sorted { if let key = key(row), let member = row.member { members[key, default: []].insert(member) } }
+        var result: [Row] = []
+        var placed: Set<String> = []
+        for row in sorted {
+            guard let key = key(row), (members[key]?.count ?? 0) > 1 else {
+                result.append(row)
+                continue
+            }
+            guard placed.insert(key).inserted else { continue }
+            for var member in sorted where Self.key(member) == key {
+                member.group = key
+                result.append(member)
+            }
+        }
+        return result
+    }
+
+    static func key(_ row: Row) -> String? {
+        guard let cluster = row.cluster, let revision = row.revision, row.member != nil else { return nil }
+        return "\(cluster)@r\(revision)"
     }
 }
