@@ -41,18 +41,11 @@ struct BundlePushCommand: ParsableCommand {
         let owner = (try? SnapshotCatalog.standard(directory: dir).list().entries)?
             .filter { bundles.pointer(forSnapshot: $0.path)?.bundle == bundleName }
             .max { $0.takenAt < $1.takenAt }
-        let bar = TransferLine(enabled: Terminal.stderrIsTTY, verb: "upload")
-        do {
-            let result = try store.pushBundle(bundleName, directory: dir, clusterId: owner?.clusterID ?? "unknown-cluster",
-                                              member: owner?.memberName ?? owner?.memberID ?? ProcessInfo.processInfo.hostName,
-                                              progress: { bar.update($0, $1) })
-            bar.finish()
-            print("s3://\(store.settings.bucket)/\(result.objectKey)\(result.alreadyThere ? " (already there)" : "")")
-        } catch {
-            bar.finish()
-            printError("error: \(error)")
-            throw ExitCode(1)
+        let result = try transfer("upload") {
+            try store.pushBundle(bundleName, directory: dir, clusterId: owner?.clusterID ?? "unknown-cluster",
+                                 member: owner?.memberName ?? owner?.memberID ?? ProcessInfo.processInfo.hostName, progress: $0)
         }
+        print("s3://\(store.settings.bucket)/\(result.objectKey)\(result.alreadyThere ? " (already there)" : "")")
     }
 }
 
@@ -79,16 +72,7 @@ struct BundlePullCommand: ParsableCommand {
     func run() throws {
         let resolved = try directory.config.resolve(flags: directory.dir.map { [.dir: absolutePath($0)] } ?? [:])
         let store = try requiredOffsiteStore(resolved, identity: identity.identity)
-        let bar = TransferLine(enabled: Terminal.stderrIsTTY, verb: "pull")
-        do {
-            let path = try store.pullBundle(name, into: resolved.snapshotDirectory, progress: { bar.update($0, $1) })
-            bar.finish()
-            print(path)
-        } catch {
-            bar.finish()
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        print(try transfer("pull") { try store.pullBundle(name, into: resolved.snapshotDirectory, progress: $0) })
     }
 }
 

@@ -28,6 +28,21 @@ func requiredOffsiteStore(_ resolved: ResolvedConfiguration, identity: String? =
     return store
 }
 
+/// Runs one upload or download with a progress line on a terminal (`verb`: upload, pull); a failure is printed
+/// after `errorPrefix` and ends the command with exit status 1.
+func transfer<T>(_ verb: String, errorPrefix: String = "", _ body: (_ progress: @escaping (Int64, Int64) -> Void) throws -> T) throws -> T {
+    let bar = TransferLine(enabled: Terminal.stderrIsTTY, verb: verb)
+    do {
+        let result = try body { bar.update($0, $1) }
+        bar.finish()
+        return result
+    } catch {
+        bar.finish()
+        printError("error: \(errorPrefix)\(error)")
+        throw ExitCode(1)
+    }
+}
+
 /// `--identity FILE`, shared by the commands that decrypt.
 struct IdentityOption: ParsableArguments {
     @Option(help: ArgumentHelp("age identity file that decrypts the remote copies (config remote.age-identity-file).", valueName: "file"))
@@ -79,15 +94,11 @@ struct SnapshotPushCommand: ParsableCommand {
             printError("warning: \(refusal)")
             return
         }
-        do {
-            if let bundle = try store.pushBundle(of: entry, progress: { bar.update($0, $1) }) {
-                bar.finish()
-                print("s3://\(store.settings.bucket)/\(bundle.objectKey)\(bundle.alreadyThere ? " (bundle already there)" : "")")
-            }
-        } catch {
-            bar.finish()
-            printError("error: the snapshot is offsite, but its bundle is not: \(error)")
-            throw ExitCode(1)
+        let pushed = try transfer("upload", errorPrefix: "the snapshot is offsite, but its bundle is not: ") {
+            try store.pushBundle(of: entry, progress: $0)
+        }
+        if let bundle = pushed {
+            print("s3://\(store.settings.bucket)/\(bundle.objectKey)\(bundle.alreadyThere ? " (bundle already there)" : "")")
         }
     }
 }

@@ -112,6 +112,12 @@ public final class FileByteSource: ByteSource {
         self.fd = fd
     }
 
+    /// Reads `fd` (already open; closed on deinit); `path` names it in errors.
+    public init(fd: Int32, path: String) {
+        self.path = path
+        self.fd = fd
+    }
+
     deinit { close(fd) }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {

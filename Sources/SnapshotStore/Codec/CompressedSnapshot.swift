@@ -50,7 +50,7 @@ public enum CompressedSnapshot {
             close(input)
             throw SnapshotStoreError(.refused, path: path, "\(path) is not a regular file; a compressed snapshot is one")
         }
-        let source = DescriptorSource(fd: input, path: path)
+        let source = FileByteSource(fd: input, path: path)
         let directory = temporaryDirectory ?? (path as NSString).deletingLastPathComponent
         var fd = Glibc.open(directory.isEmpty ? "." : directory, tmpfileFlag | O_RDWR | O_CLOEXEC, 0o600)
         if fd < 0 { fd = Glibc.open(NSTemporaryDirectory(), tmpfileFlag | O_RDWR | O_CLOEXEC, 0o600) }
@@ -79,26 +79,6 @@ public enum CompressedSnapshot {
         let plain = try decompress(path)
         return try withExtendedLifetime(plain) {
             try body(plain.path, { $0.replacingOccurrences(of: plain.path, with: path) })
-        }
-    }
-}
-
-/// Reads a descriptor this value owns (closed on deinit).
-final class DescriptorSource: ByteSource {
-    let fd: Int32
-    let path: String
-    init(fd: Int32, path: String) {
-        self.fd = fd
-        self.path = path
-    }
-    deinit { close(fd) }
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard buffer.count > 0 else { return 0 }
-        while true {
-            let got = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if got >= 0 { return got }
-            if errno == EINTR { continue }
-            throw CodecError(.io, "could not read \(path): \(errnoDescription(errno))")
         }
     }
 }
