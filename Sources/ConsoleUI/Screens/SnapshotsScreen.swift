@@ -421,9 +421,11 @@ public struct SnapshotsScreen: Sendable {
         if let cluster = e.clusterID { origin.append("cluster \(cluster)") }
         if let version = e.etcdVersion { origin.append("etcd \(version)") }
         origin.append(e.isOurs ? "saved by etcd-console" : "foreign file (no sidecar)")
-        if let line = bundleLine(e, context: context) { lines.append(line) }
         lines += wrapItems(origin, width: width - 2).map { ($0, .normal) }
-        lines.insert(contentsOf: offsiteLines(e, width: width - 2), at: 2)
+        let offsite = offsiteLines(e, width: width - 2)
+        lines.insert(contentsOf: offsite, at: 2)
+        // The bundle right after health and offsite: at 80x24 the object counts below it may not fit.
+        if let line = bundleLine(e, context: context) { lines.insert(line, at: 2 + offsite.count) }
         if let sha = e.sha256 { lines.append(("sha256 \(sha)", .dim)) }
         for (i, line) in lines.prefix(height - 1).enumerated() {
             grid.put(" " + line.0, row: top + 1 + i, column: 0, style: line.1)
