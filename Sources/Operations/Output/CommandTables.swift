@@ -11,16 +11,27 @@ import Glibc
 public enum CommandTables {
     /// A header row and left-aligned columns two spaces apart; the last column is not padded.
     public static func render(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows {
-            for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+        // Each cell's width counted once (Character counts walk the string); one output string grown in place:
+        // 10,000 snapshot rows are a table too.
+        let table = [header] + rows
+        let counts = table.map { $0.map(\.count) }
+        var widths = counts[0]
+        for row in counts.dropFirst() {
+            for (i, count) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], count) }
         }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, cell in
-                i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
+        var out = ""
+        out.reserveCapacity(table.count * (widths.reduce(0, +) + 2 * widths.count + 1))
+        for (r, cells) in table.enumerated() {
+            for (i, cell) in cells.enumerated() {
+                if i > 0 { out += "  " }
+                out += cell
+                if i < cells.count - 1, i < widths.count, counts[r][i] < widths[i] {
+                    out += String(repeating: " ", count: widths[i] - counts[r][i])
+                }
+            }
+            out += "\n"
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+        return out
     }
 
     /// `etcd-console status`: one row per member. LAG is how many raft entries a member is behind the leader.
