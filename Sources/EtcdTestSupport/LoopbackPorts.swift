@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Free TCP ports on 127.0.0.1, picked by the kernel (bind to port 0) and never handed out twice per process.
-enum LoopbackPorts {
+public enum LoopbackPorts {
     private static let handedOut = Locked<Set<UInt16>>([])
 
     #if canImport(Glibc)
@@ -14,7 +14,7 @@ enum LoopbackPorts {
     #endif
 
     /// `count` distinct ports that were free a moment ago.
-    static func pick(_ count: Int) throws -> [UInt16] {
+    public static func pick(_ count: Int) throws -> [UInt16] {
         var sockets: [Int32] = []
         defer { sockets.forEach { _ = close($0) } }
         var ports: [UInt16] = []

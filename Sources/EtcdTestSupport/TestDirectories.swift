@@ -36,6 +36,18 @@ final class SpawnedProcesses: @unchecked Sendable {
 
     private let lock = NSLock()
     private var running: [Int32: Process] = [:]
+    /// Children spawned without Foundation's Process (sshd: it closes every inherited descriptor, which
+    /// Foundation takes for its exit and then blocks its monitor thread waiting for it).
+    private var spawned: Set<Int32> = []
+
+    func record(pid: Int32) {
+        ExitCleanup.install()
+        lock.withLock { _ = spawned.insert(pid) }
+    }
+
+    func forget(pid: Int32) {
+        lock.withLock { _ = spawned.remove(pid) }
+    }
 
     /// Remembers a started process until `forget` or exit.
     func record(_ process: Process) {
@@ -50,6 +62,7 @@ final class SpawnedProcesses: @unchecked Sendable {
 
     /// Sends SIGKILL to every recorded process that Foundation has not yet seen exit.
     func killAll() {
+        for pid in lock.withLock({ Array(spawned) }) { sendSignal(SIGKILL, to: pid) }
         let processes = lock.withLock { Array(running.values) }
         for process in processes where process.isRunning {
             sendSignal(SIGKILL, to: process.processIdentifier)

@@ -31,6 +31,12 @@ struct RestoreCommand: AsyncParsableCommand {
         every file first. Then it restores etcd's data from the snapshot as above, with the settings of the unit \
         or manifest just put back (--files-only stops after the files). A snapshot or bundle not in the \
         directory is pulled from the remote first. \
+        With --cluster it restores every member of a multi-member cluster from the one snapshot over SSH (the \
+        system's ssh and scp, host keys checked): copied to each host and its SHA-256 checked there, each host \
+        planned, then each member restored with its own name and peer URLs, the same --initial-cluster and a new \
+        token, etcd left stopped (--no-start); a failure on any host rolls every host back and starts the old \
+        cluster. Then every member is started together and hashKV compared on all of them. Members come from \
+        --inventory, else the live member list, else the snapshot's sidecar. \
         Exit codes: 0 restored, 1 failed (see the report: rolled back or not), 2 usage / no confirmation.
 
         Examples:
@@ -40,6 +46,8 @@ struct RestoreCommand: AsyncParsableCommand {
               /var/lib/etcd-backup/snapshot-20261125T170000.000Z-master.db
           etcd-console restore --resume --yes
           etcd-console restore --rebuild --dry-run SNAPSHOT.db
+          etcd-console restore --cluster --inventory /etc/etcd-console/cluster.yaml \\
+              --ssh-user root --dry-run SNAPSHOT.db
         """)
 
     @Argument(help: ArgumentHelp("The snapshot file to restore (with --rebuild: a snapshot or bundle name).", valueName: "snapshot"))
@@ -59,6 +67,11 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Flag(help: "Do not ask for confirmation (for scripts).")
     var yes = false
+
+    @Flag(help: "Restore the data but leave etcd stopped: one member of a cluster restore, where every member is prepared before any starts (restore --resume starts it). With --rollback: put the original back, leave etcd stopped.")
+    var noStart = false
+
+    @OptionGroup var cluster: ClusterRestoreOptions
 
     @Flag(help: "Print the plan with its exact commands and change nothing.")
     var dryRun = false
@@ -103,6 +116,8 @@ struct RestoreCommand: AsyncParsableCommand {
         if rebuild && (resume || rollback) { throw ValidationError("--rebuild puts a bundle's files back; it does not take --resume or --rollback") }
         if !rebuild && (root != nil || dir != nil || filesOnly) { throw ValidationError("--root, --dir and --files-only are for --rebuild") }
         if resume && rollback { throw ValidationError("--resume and --rollback exclude each other") }
+        if noStart && (resume || rebuild) { throw ValidationError("--no-start is for a restore or a --rollback of one member (--resume starts etcd)") }
+        try cluster.validate(restoring: snapshot, resume: resume, rollback: rollback, rebuild: rebuild, noStart: noStart)
         if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
         if !(resume || rollback) && snapshot == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
         if staticPodManifest != nil && unit != nil { throw ValidationError("--unit and --static-pod-manifest exclude each other") }
@@ -112,6 +127,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         if rebuild { return try await runRebuild() }
+        if cluster.cluster { return try await runClusterRestore() }
         try await restoreEtcd(snapshot: snapshot, discoveryRoot: discoveryRoot)
     }
 
@@ -134,7 +150,8 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             printError("Found \(journal.summary).")
             try confirm(journal.plan, action: rollback ? "roll back" : "resume")
-            let executor = try session.executor(for: journal.plan, stopRequest: stopOnInterrupt())
+            var executor = try session.executor(for: journal.plan, stopRequest: stopOnInterrupt())
+            executor.leaveStopped = noStart
             let report = rollback ? await executor.rollback(journal, onEvent: printer())
                                   : await executor.resume(journal, onEvent: printer())
             if report.succeeded || rollback { RestoreSession.removeRestoreCopy(of: journal.plan) }
@@ -169,8 +186,10 @@ struct RestoreCommand: AsyncParsableCommand {
             return
         }
         try confirm(plan, action: "restore")
-        let report = try await session.executor(for: plan, stopRequest: stopOnInterrupt()).run(onEvent: printer())
-        if report.succeeded { RestoreSession.removeRestoreCopy(of: plan) }
+        var executor = try session.executor(for: plan, stopRequest: stopOnInterrupt())
+        executor.leaveStopped = noStart
+        let report = await executor.run(onEvent: printer())
+        if report.succeeded && !noStart { RestoreSession.removeRestoreCopy(of: plan) }
         try finish(report)
     }
 
@@ -250,6 +269,8 @@ struct RestoreCommand: AsyncParsableCommand {
             if rollback, let result = report.rollback {
                 print(result.problems.isEmpty ? "Rolled back: the original data dir is at \(report.dataDir)\(result.etcdRunning ? " and etcd answers" : "")."
                                               : "Rolled back with problems: \(result.problems.joined(separator: "; "))")
+            } else if report.succeeded && noStart {
+                print("Restored \(report.snapshot) into \(report.dataDir); etcd is left stopped (restore --resume starts it).")
             } else if report.succeeded {
                 print("Restored \(report.snapshot) into \(report.dataDir).")
             } else {
@@ -268,7 +289,7 @@ struct RestoreCommand: AsyncParsableCommand {
             for reminder in report.reminders { print("next: \(reminder)") }
         }
         // A rollback the operator asked for succeeds when the original is back and etcd answers.
-        if rollback, let result = report.rollback, result.originalRestored, result.etcdRunning, result.problems.isEmpty { return }
+        if rollback, let result = report.rollback, result.originalRestored, result.etcdRunning || noStart, result.problems.isEmpty { return }
         if !report.succeeded { throw ExitCode(1) }
     }
 }

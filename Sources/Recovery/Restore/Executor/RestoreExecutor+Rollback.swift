@@ -52,7 +52,9 @@ extension RestoreExecutor {
             problems.append("there was no data dir before the restore: nothing to bring back; etcd is left stopped")
         }
         var running = false
-        if originalRestored {
+        if originalRestored && leaveStopped {
+            say("etcd is left stopped: the cluster restore starts every member together")
+        } else if originalRestored {
             do {
                 say(try await service.start(timeout: .seconds(plan.startTimeoutSeconds)) { line in onEvent(.output(nil, line)) })
                 say(try await waitHealthy { line in onEvent(.output(nil, line)) })

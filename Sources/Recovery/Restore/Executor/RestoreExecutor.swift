@@ -32,6 +32,10 @@ public struct RestoreExecutor: Sendable {
     }
 
     public let plan: RestorePlan
+    /// One member of a cluster restore (`restore --no-start`): the run ends before "start etcd", leaving the journal
+    /// open at that step (`resume` starts it), and neither a failure nor a rollback starts etcd again. A member of a
+    /// multi-member cluster only becomes ready once a quorum runs, so the coordinator starts every member together.
+    public var leaveStopped = false
     /// Checked before each step.
     public let stopRequest: StopRequest
     let runner: any ProcessRunner
@@ -126,6 +130,14 @@ public struct RestoreExecutor: Sendable {
         var etcdStopped = prior.contains { $0.kind == .stopEtcd && $0.status == .ok }
         var dataMoved = prior.contains { $0.kind == .moveAside }
         for kind in RestoreStepKind.allCases[first...] {
+            if leaveStopped && kind == .startEtcd {
+                // Prepared, not started: the journal stays open before this step ("stopped before step
+                // start-etcd"), so `restore --resume` starts it and `restore --rollback` undoes it.
+                var final = report(steps: results, error: nil, rollback: nil)
+                final.notes.append("etcd is left stopped on the restored data dir: every member is prepared before any starts; restore --resume starts it")
+                onEvent(.finished(final))
+                return final
+            }
             onEvent(.stepStarted(kind))
             try? writer.append(.init(event: .stepStarted, step: kind))
             let began = clock.now
@@ -161,7 +173,9 @@ public struct RestoreExecutor: Sendable {
             if dataMoved {
                 rollback = await rollBack(reason: "step \(kind.rawValue) failed: \(error)", writer: writer, onEvent: onEvent)
             } else {
-                if etcdStopped {
+                if etcdStopped && leaveStopped {
+                    notes.append("nothing was changed; etcd is left stopped for the cluster restore to start every member together")
+                } else if etcdStopped {
                     let started = try? await service.start(timeout: .seconds(plan.startTimeoutSeconds)) { line in onEvent(.output(kind, line)) }
                     notes.append(started != nil ? "nothing was changed; etcd was started again" : "nothing was changed, but etcd could not be started again: start it by hand")
                 }
