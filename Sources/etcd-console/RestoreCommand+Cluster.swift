@@ -20,17 +20,26 @@ struct ClusterRestoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --cluster: an `ssh -o` option for every host (repeatable), e.g. IdentityFile=/root/.ssh/restore.", valueName: "option"))
     var sshOption: [String] = []
 
+    @Option(help: ArgumentHelp("With --cluster, when quorum is lost and no snapshot will do: restore every member from this surviving member's data (its etcd stopped, its member/snap/db copied and verified); leave out the snapshot.", valueName: "member"))
+    var fromSurvivor: String?
+
     @Option(help: ArgumentHelp("With --cluster: the coordinator's journal (default: .cluster-restore-journal.json in the snapshot directory).", valueName: "file"))
     var clusterJournal: String?
 
     func validate(restoring snapshot: String?, resume: Bool, rollback: Bool, rebuild: Bool, noStart: Bool) throws {
         guard cluster else {
-            if inventory != nil || sshUser != nil || !sshOption.isEmpty || clusterJournal != nil {
-                throw ValidationError("--inventory, --ssh-user, --ssh-option and --cluster-journal are for --cluster")
+            if inventory != nil || sshUser != nil || !sshOption.isEmpty || clusterJournal != nil || fromSurvivor != nil {
+                throw ValidationError("--inventory, --ssh-user, --ssh-option, --from-survivor and --cluster-journal are for --cluster")
             }
             return
         }
         if rebuild || noStart { throw ValidationError("--cluster restores every member; it does not take --rebuild or --no-start") }
+        if fromSurvivor != nil && (snapshot != nil || resume || rollback) {
+            throw ValidationError("--from-survivor takes the survivor's data instead of a snapshot: leave out the snapshot (and --resume/--rollback)")
+        }
+        if fromSurvivor != nil && inventory == nil {
+            throw ValidationError("--from-survivor needs --inventory: the survivor's host and data dir, and every other member's host")
+        }
     }
 }
 
@@ -59,6 +68,36 @@ extension RestoreCommand {
                                      token: found.token, journalPath: journalPath)
             printError("Found an unfinished cluster restore of \(found.snapshot): " +
                        found.hosts.map { "\($0.name) \($0.phase.rawValue)" }.joined(separator: ", "))
+        } else if let survivor = cluster.fromSurvivor {
+            let inventory: ClusterInventory
+            let copy: String
+            do {
+                inventory = try ClusterInventory.load(path: absolutePath(cluster.inventory!))
+                guard let member = inventory.members.first(where: { $0.name == survivor }) else {
+                    throw ClusterRestoreError("the survivor \(survivor) is not a member in \(inventory.source) (members: \(inventory.members.map(\.name).joined(separator: ", ")))")
+                }
+                if dryRun {
+                    // Nothing is stopped or copied: every host must answer, and the plan is said.
+                    let probe = ClusterRestore(snapshotPath: "", inventory: inventory, ssh: ssh, runner: SystemProcessRunner(),
+                                               clientConfiguration: configuration, journalPath: journalPath)
+                    let problems = await probe.reachAll(inventory.members).compactMap { $0 }
+                    printError(Self.renderPlan(probe).replacingOccurrences(of: "Cluster restore of ", with: "Cluster restore from the survivor \(survivor)'s data (stopped, its member/snap/db copied)"))
+                    if let problem = problems.first { throw ClusterRestoreError("\(problem); nothing was changed on any host") }
+                    print("Dry run: every host answers; nothing was changed (the survivor's etcd keeps running).")
+                    return
+                }
+                if !yes { try confirmCluster("This stops etcd on \(member.label), copies its db, then restores every member from it.") }
+                copy = try await ClusterRestore.takeSurvivorCopy(of: member, ssh: ssh, runner: SystemProcessRunner(),
+                                                                 directory: resolved.snapshotDirectory) { event in
+                    if !json, case .step(let text) = event { printError("== \(text)") }
+                }
+            } catch let error as ClusterRestoreError {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            restore = ClusterRestore(snapshotPath: copy, inventory: inventory, ssh: ssh, runner: SystemProcessRunner(),
+                                     clientConfiguration: configuration, token: initialClusterToken, journalPath: journalPath)
+            if !json { printError(Self.renderPlan(restore)) }
         } else {
             let path = try RemoteRestoreSource.localPath(for: snapshot ?? "", resolved)
             guard FileManager.default.fileExists(atPath: path) else {
@@ -75,17 +114,7 @@ extension RestoreCommand {
             restore = ClusterRestore(snapshotPath: path, inventory: inventory, ssh: ssh, runner: SystemProcessRunner(),
                                      clientConfiguration: configuration, token: initialClusterToken, journalPath: journalPath)
             if !json || !yes { printError(Self.renderPlan(restore)) }
-            if !dryRun && !yes {
-                guard Terminal.stdinIsTTY else {
-                    printError("error: refusing to restore the cluster without confirmation: there is no terminal to ask on; pass --yes to go ahead")
-                    throw ExitCode(2)
-                }
-                printError("This stops etcd on every host above and replaces each member's data dir. Type yes to restore the cluster: ", newline: false)
-                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                    printError("Not confirmed; nothing was changed.")
-                    throw ExitCode(1)
-                }
-            }
+            if !dryRun && !yes { try confirmCluster("This stops etcd on every host above and replaces each member's data dir.") }
         }
 
         let onEvent: ClusterRestore.EventHandler = { event in
@@ -109,6 +138,18 @@ extension RestoreCommand {
         }
         let rolledBackAsAsked = rollback && report.rolledBack && report.error == nil
         if !report.succeeded && !rolledBackAsAsked { throw ExitCode(1) }
+    }
+
+    private func confirmCluster(_ what: String) throws {
+        guard Terminal.stdinIsTTY else {
+            printError("error: refusing to restore the cluster without confirmation: there is no terminal to ask on; pass --yes to go ahead")
+            throw ExitCode(2)
+        }
+        printError("\(what) Type yes to restore the cluster: ", newline: false)
+        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+            printError("Not confirmed; nothing was changed.")
+            throw ExitCode(1)
+        }
     }
 
     /// The members, in order: the inventory file, the live member list, the snapshot's sidecar.

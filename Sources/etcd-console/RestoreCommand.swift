@@ -119,7 +119,7 @@ struct RestoreCommand: AsyncParsableCommand {
         if noStart && (resume || rebuild) { throw ValidationError("--no-start is for a restore or a --rollback of one member (--resume starts etcd)") }
         try cluster.validate(restoring: snapshot, resume: resume, rollback: rollback, rebuild: rebuild, noStart: noStart)
         if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
-        if !(resume || rollback) && snapshot == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
+        if !(resume || rollback) && snapshot == nil && cluster.fromSurvivor == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
         if staticPodManifest != nil && unit != nil { throw ValidationError("--unit and --static-pod-manifest exclude each other") }
         _ = try parseDuration(stopTimeout, flag: "--stop-timeout")
         _ = try parseDuration(startTimeout, flag: "--start-timeout")

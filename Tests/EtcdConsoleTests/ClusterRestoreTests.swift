@@ -100,6 +100,52 @@ struct ClusterRestoreTests {
         #expect(String(decoding: journal, as: UTF8.self).contains("\"finished\" : true"))
     }
 
+    @Test("Lost quorum: two members stopped and their disks wiped; every member restored from the survivor's data: every key, the later one too")
+    func lostQuorumFromSurvivor() async throws {
+        let lab = try await HALab.make()
+        defer { lab.tearDown() }
+        for member in lab.members.suffix(2) {
+            let stopped = try runCommand(member.practice.executable, ["stop", "etcd"], timeout: .seconds(60))
+            #expect(stopped.status == 0, "\(stopped.output)")
+            try FileManager.default.moveItem(atPath: member.dataDir, toPath: member.dataDir + ".lost-disk")
+        }
+        // A dry run changes nothing: the survivor keeps running.
+        let dry = try lab.restore(["--dry-run"], survivor: "m1")
+        #expect(dry.status == 0, "\(dry.output)")
+        #expect(dry.stdout.contains("nothing was changed (the survivor's etcd keeps running)"), "\(dry.output)")
+        #expect(lab.members[0].practice.pid(unit: "etcd") != nil)
+
+        let restore = try lab.restore(["--yes", "-o", "json"], survivor: "m1", timeout: .seconds(300))
+        #expect(restore.status == 0, "\(restore.output)")
+        let report = try ConsoleBinary.json(restore)
+        #expect(report["succeeded"] as? Bool == true, "\(restore.stdout)")
+        #expect(report["consistent"] as? Bool == true, "\(restore.stdout)")
+        #expect((report["snapshot"] as? String)?.contains("/survivor-m1-") == true, "\(restore.stdout)")
+        for member in lab.members {
+            let client = lab.client([member.clientURL])
+            #expect(try await client.count(prefix: "/registry/test/") == HALab.keys, "\(member.name)")
+            // Written after the last snapshot: only the survivor's own data has it.
+            #expect(try await client.get("/after-snapshot") != nil, "\(member.name)")
+            await client.close()
+        }
+        let all = lab.client(lab.members.map(\.clientURL))
+        #expect(Set(try await all.memberList().members.map(\.name)) == ["m1", "m2", "m3"])
+        await all.close()
+        // The survivor's own data dir is kept beside the restored one.
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: lab.members[0].directory.path)
+        #expect(siblings.contains { $0.hasPrefix("data.before-restore-") }, "\(siblings)")
+    }
+
+    @Test("--from-survivor names a member the inventory does not have: a clear error, etcd untouched")
+    func unknownSurvivor() async throws {
+        let lab = try await HALab.make()
+        defer { lab.tearDown() }
+        let restore = try lab.restore(["--yes"], survivor: "m9")
+        #expect(restore.status == 1, "\(restore.output)")
+        #expect(restore.stderr.contains("the survivor m9 is not a member in the inventory"), "\(restore.stderr)")
+        #expect(lab.members.allSatisfy { $0.practice.pid(unit: "etcd") != nil })
+    }
+
     @Test("Bad inventories get a clear error and change nothing")
     func badInventory() throws {
         let directory = try TestDirectories.make("ha-inventory")
@@ -270,13 +316,15 @@ final class HALab: @unchecked Sendable {
     func client(_ urls: [String]) -> EtcdClient { Self.clientFor(urls) }
 
     /// `etcd-console restore SNAPSHOT --cluster` with this lab's inventory, keys and journal.
-    func restore(_ extra: [String], timeout: Duration = .seconds(240)) throws -> CommandResult {
-        var arguments = ["restore", snapshot, "--cluster", "--inventory", inventory, "--cluster-journal", journal,
-                         "--discovery-root", root.path]
+    func restore(_ extra: [String], survivor: String? = nil, timeout: Duration = .seconds(240)) throws -> CommandResult {
+        var arguments = ["restore"] + (survivor.map { ["--from-survivor", $0] } ?? [snapshot])
+            + ["--cluster", "--inventory", inventory, "--cluster-journal", journal, "--discovery-root", root.path]
         for option in sshClient.options { arguments += ["--ssh-option", option] }
         let config = root.appendingPathComponent("coordinator/config.yaml").path
         if !FileManager.default.fileExists(atPath: config) { FileManager.default.createFile(atPath: config, contents: Data("{}\n".utf8)) }
-        return try EtcdConsoleBinary.run(arguments + extra, environment: ["ETCD_CONSOLE_CONFIG": config], timeout: timeout)
+        return try EtcdConsoleBinary.run(arguments + extra, environment: ["ETCD_CONSOLE_CONFIG": config,
+                                                                          "ETCD_CONSOLE_DIR": root.appendingPathComponent("coordinator").path],
+                                         timeout: timeout)
     }
 
     func tearDown() {

@@ -130,19 +130,7 @@ public struct ClusterRestore: Sendable {
 
         // 1. Every host answers before anything is touched.
         onEvent(.step("Reaching every host"))
-        let reached = await withTaskGroup(of: (Int, String?).self) { group in
-            for (index, member) in inventory.members.enumerated() {
-                group.addTask {
-                    do {
-                        let outcome = try await connection(member).run([member.console, "--version"], timeout: .seconds(30))
-                        return (index, outcome.succeeded ? nil : "\(member.label): \(member.console) --version failed (exit \(outcome.status)): \(outcome.tail(2)); is etcd-console installed there?")
-                    } catch { return (index, "\(error)") }
-                }
-            }
-            var results = [String?](repeating: nil, count: inventory.members.count)
-            for await (index, problem) in group { results[index] = problem }
-            return results
-        }
+        let reached = await reachAll(inventory.members)
         for (index, problem) in reached.enumerated() {
             hosts[index].phase = problem == nil ? .reached : .failed
             hosts[index].detail = problem
@@ -205,6 +193,23 @@ public struct ClusterRestore: Sendable {
             onEvent(.phase(host: member.name, .prepared))
         }
         return await startAll(&journal, onEvent: onEvent)
+    }
+
+    /// Asks every host for `etcd-console --version` at once: nil for a host that answers, else why not.
+    public func reachAll(_ members: [ClusterMember]) async -> [String?] {
+        await withTaskGroup(of: (Int, String?).self) { group in
+            for (index, member) in members.enumerated() {
+                group.addTask {
+                    do {
+                        let outcome = try await connection(member).run([member.console, "--version"], timeout: .seconds(30))
+                        return (index, outcome.succeeded ? nil : "\(member.label): \(member.console) --version failed (exit \(outcome.status)): \(outcome.tail(2)); is etcd-console installed there?")
+                    } catch { return (index, "\(error)") }
+                }
+            }
+            var results = [String?](repeating: nil, count: members.count)
+            for await (index, problem) in group { results[index] = problem }
+            return results
+        }
     }
 
     /// Continues an interrupted cluster restore: hosts that were prepared are started together and checked.

@@ -71,6 +71,25 @@ public struct HostConnection: Sendable {
         return outcome
     }
 
+    /// Copies `remotePath` on the host to a local file (scp, with the same options as ssh).
+    public func fetch(_ remotePath: String, to localPath: String, timeout: Duration) async throws {
+        guard let destination = member.ssh else {
+            throw ClusterRestoreError("\(member.label): fetch is for a host reached over SSH")
+        }
+        var arguments = ["-q"] + ssh.common
+        if let port = member.sshPort { arguments += ["-P", String(port)] }
+        arguments += ["\(destination):\(remotePath)", localPath]
+        let outcome: ProcessOutcome
+        do {
+            outcome = try await runner.run(ProcessRequest("scp", arguments, timeout: timeout), onLine: { _ in })
+        } catch {
+            throw ClusterRestoreError("\(member.label): cannot run scp: \(error)")
+        }
+        guard outcome.succeeded else {
+            throw ClusterRestoreError("\(member.label): copying \(remotePath) from there failed\(outcome.timedOut ? " (timed out)" : ""): \(outcome.tail(3))")
+        }
+    }
+
     /// Copies a local file to `remotePath` on the host (scp, with the same options as ssh).
     public func copy(_ localPath: String, to remotePath: String, timeout: Duration) async throws {
         guard let destination = member.ssh else { return }
