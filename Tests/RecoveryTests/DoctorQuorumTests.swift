@@ -23,6 +23,7 @@ struct DoctorQuorumTests {
         let lost = try #require(probe(["10.0.0.1"]).finding(dataIntact: true))
         #expect(lost.severity == .critical && lost.code == "quorum-lost")
         #expect(lost.message == "only 1 of 3 members answer on their peer URLs (answering: m1 (this member); not answering: m2 at https://10.0.0.2:2380, m3 at https://10.0.0.3:2380,https://[fd00::3]:2380): without 2 the cluster cannot elect a leader or accept writes")
+        #expect(lost.action.contains("etcd-console restore --cluster --inventory <cluster.yaml> --from-survivor m1 restores every member from it over SSH"), "\(lost.action)")
         #expect(lost.action.contains("start this member alone with --force-new-cluster, then add the others back one at a time (etcdctl member add NAME --peer-urls URL, an empty data dir, --initial-cluster-state existing)"))
         let damaged = try #require(probe([]).finding(dataIntact: false))
         #expect(damaged.message.hasPrefix("only 0 of 3 members answer on their peer URLs (answering: none; "))
@@ -50,7 +51,7 @@ struct DoctorQuorumTests {
         let finding = try #require(lost.findings("quorum-lost").first, "\(lost.findings)")
         #expect(finding.message.hasPrefix("only 1 of 3 members answer on their peer URLs (answering: m1 (this member); not answering: m2 at \(cluster.members[1].peerURL), m3 at \(cluster.members[2].peerURL))"),
                 "\(finding.message)")
-        #expect(lost.recommendation.hasPrefix("Quorum is lost and this member's data is intact: if the others are gone for good, start this member alone with --force-new-cluster"),
+        #expect(lost.recommendation.hasPrefix("Quorum is lost and this member's data is intact: if the others are gone for good, restore every member from this member's data: etcd-console restore --cluster --inventory <cluster.yaml> --from-survivor m1 (by hand: start this member alone with --force-new-cluster"),
                 "\(lost.recommendation)")
 
         // The command takes the membership from the config file (discovery gives it on a real master).

@@ -12,7 +12,7 @@ import Glibc
 /// 1. every host answers (refused before anything changes when one does not);
 /// 2. the snapshot is copied to every host and its SHA-256 checked there;
 /// 3. every host plans its restore (`restore --dry-run`: the snapshot verified there, the settings resolved);
-/// 4. one host after the other: etcd stopped, the data dir moved aside, the snapshot restored with the member's
+/// 4. on every host at once: etcd stopped, the data dir moved aside, the snapshot restored with the member's
 ///    own `--name` and peer URLs, the same `--initial-cluster` and a new token, etcd left stopped
 ///    (`restore --no-start`); a failure on any host rolls every host back and starts the old cluster again;
 /// 5. every member started at once (`restore --resume`: a member of a cluster is ready only with a quorum);
@@ -140,26 +140,47 @@ public struct ClusterRestore: Sendable {
             return report(hosts: hosts, sha: sha, error: "\(problem); nothing was changed on any host", dryRun: dryRun, oldID: oldID)
         }
 
-        // 2. The snapshot on every host, its SHA-256 checked there. 3. Every host's own plan.
-        for (index, member) in inventory.members.enumerated() {
-            do {
-                let remote = try await place(member, sha: sha, onEvent: onEvent)
-                hosts[index].snapshot = remote
-                hosts[index].phase = .copied
-                onEvent(.phase(host: member.name, .copied))
-                onEvent(.step("Planning on \(member.label)"))
-                let outcome = try await connection(member).run(restoreCommand(member, snapshot: remote) + ["--dry-run"],
-                                                               timeout: .seconds(600)) { line in onEvent(.output(host: member.name, line: line)) }
-                guard outcome.succeeded else {
-                    throw ClusterRestoreError("\(member.label): the restore plan failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
+        // 2. The snapshot on every host, its SHA-256 checked there. 3. Every host's own plan. The hosts are
+        // separate machines: each does this at the same time.
+        let placed = await withTaskGroup(of: (Int, Result<String, ClusterRestoreError>).self) { group in
+            for (index, member) in inventory.members.enumerated() {
+                group.addTask {
+                    do {
+                        let remote = try await place(member, sha: sha, onEvent: onEvent)
+                        onEvent(.phase(host: member.name, .copied))
+                        onEvent(.step("Planning on \(member.label)"))
+                        let outcome = try await connection(member).run(restoreCommand(member, snapshot: remote) + ["--dry-run"],
+                                                                       timeout: .seconds(600)) { line in onEvent(.output(host: member.name, line: line)) }
+                        guard outcome.succeeded else {
+                            throw ClusterRestoreError("\(member.label): the restore plan failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
+                        }
+                        onEvent(.phase(host: member.name, .planned))
+                        return (index, .success(remote))
+                    } catch let error as ClusterRestoreError {
+                        return (index, .failure(error))
+                    } catch {
+                        return (index, .failure(ClusterRestoreError("\(member.label): \(error)")))
+                    }
                 }
+            }
+            var results = [Result<String, ClusterRestoreError>?](repeating: nil, count: inventory.members.count)
+            for await (index, result) in group { results[index] = result }
+            return results.map { $0! }
+        }
+        var firstProblem: String?
+        for (index, result) in placed.enumerated() {
+            switch result {
+            case .success(let remote):
+                hosts[index].snapshot = remote
                 hosts[index].phase = .planned
-                onEvent(.phase(host: member.name, .planned))
-            } catch {
+            case .failure(let error):
                 hosts[index].phase = .failed
                 hosts[index].detail = "\(error)"
-                return report(hosts: hosts, sha: sha, error: "\(error); nothing was changed on any host (the copies of the snapshot are kept)", dryRun: dryRun, oldID: oldID)
+                firstProblem = firstProblem ?? "\(error)"
             }
+        }
+        if let firstProblem {
+            return report(hosts: hosts, sha: sha, error: "\(firstProblem); nothing was changed on any host (the copies of the snapshot are kept)", dryRun: dryRun, oldID: oldID)
         }
         if dryRun { return report(hosts: hosts, sha: sha, error: nil, dryRun: true, oldID: oldID) }
 
@@ -170,27 +191,34 @@ public struct ClusterRestore: Sendable {
             return report(hosts: hosts, sha: sha, error: "cannot write the cluster journal \(journalPath): \(error); nothing was changed on any host", dryRun: false, oldID: oldID)
         }
 
-        // 4. One host after the other: restored, left stopped.
-        for (index, member) in inventory.members.enumerated() {
-            onEvent(.step("Restoring on \(member.label)"))
-            let failure: String?
-            do {
-                let outcome = try await connection(member).run(restoreCommand(member, snapshot: journal.hosts[index].snapshot!) + ["--yes", "--no-start"],
-                                                               timeout: prepareTimeout) { line in onEvent(.output(host: member.name, line: line)) }
-                failure = outcome.succeeded ? nil : "\(member.label): the restore failed (exit \(outcome.status)): \(Self.failureLine(outcome))"
-            } catch { failure = "\(error)" }
-            if let failure {
-                journal.hosts[index].phase = .failed
-                journal.hosts[index].detail = failure
-                try? write(journal)
-                onEvent(.phase(host: member.name, .failed))
-                var result = await rollBack(&journal, reason: failure, onEvent: onEvent)
-                result.error = "\(failure); every host was rolled back" + (result.error.map { " with problems: \($0)" } ?? "")
-                return result
+        // 4. Every host restored, etcd left stopped (all at once: separate machines). A failure on any host
+        // rolls every host back once all have finished.
+        let snapshots = journal.hosts.map { $0.snapshot! }
+        let prepared = await withTaskGroup(of: (Int, String?).self) { group in
+            for (index, member) in inventory.members.enumerated() {
+                group.addTask {
+                    onEvent(.step("Restoring on \(member.label)"))
+                    do {
+                        let outcome = try await connection(member).run(restoreCommand(member, snapshot: snapshots[index]) + ["--yes", "--no-start"],
+                                                                       timeout: prepareTimeout) { line in onEvent(.output(host: member.name, line: line)) }
+                        return (index, outcome.succeeded ? nil : "\(member.label): the restore failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
+                    } catch { return (index, "\(error)") }
+                }
             }
-            journal.hosts[index].phase = .prepared
-            try? write(journal)
-            onEvent(.phase(host: member.name, .prepared))
+            var results = [String?](repeating: nil, count: inventory.members.count)
+            for await (index, problem) in group { results[index] = problem }
+            return results
+        }
+        for (index, problem) in prepared.enumerated() {
+            journal.hosts[index].phase = problem == nil ? .prepared : .failed
+            journal.hosts[index].detail = problem
+            onEvent(.phase(host: journal.hosts[index].name, journal.hosts[index].phase))
+        }
+        try? write(journal)
+        if let failure = prepared.compactMap({ $0 }).first {
+            var result = await rollBack(&journal, reason: failure, onEvent: onEvent)
+            result.error = "\(failure); every host was rolled back" + (result.error.map { " with problems: \($0)" } ?? "")
+            return result
         }
         return await startAll(&journal, onEvent: onEvent)
     }

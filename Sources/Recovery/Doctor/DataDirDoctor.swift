@@ -342,8 +342,9 @@ public struct DataDirDoctor: Sendable {
             $0.severity == .critical && !$0.code.hasPrefix("backup") && $0.code != "quorum-lost"
         }
         if !report.findings("quorum-lost").isEmpty && !dataDirCritical {
-            return "Quorum is lost and this member's data is intact: if the others are gone for good, start this member alone with --force-new-cluster and add the others back one at a time"
-                + (candidate.map { "; or restore every member from \(Self.describe($0, now: now))" } ?? "")
+            let me = quorum?.localName.map { " --from-survivor \($0)" } ?? " --from-survivor <this member>"
+            return "Quorum is lost and this member's data is intact: if the others are gone for good, restore every member from this member's data: etcd-console restore --cluster --inventory <cluster.yaml>\(me) (by hand: start this member alone with --force-new-cluster and add the others back one at a time)"
+                + (candidate.map { "; or restore every member from \(Self.describe($0, now: now)) (etcd-console restore --cluster)" } ?? "")
         }
         if report.hasCritical && !dataDirCritical, let backupDirectory {
             return "Take a snapshot now, the data dir itself looks usable: etcd-console snapshot save --dir \(backupDirectory)"
