@@ -16,6 +16,7 @@ extension Console {
         case .browse(let screen): screen.render(into: &grid, area: area, context: context)
         case .diff(let screen): screen.render(into: &grid, area: area, context: context)
         case .wizard: wizard?.render(into: &grid, area: area, context: context)
+        case .cluster: cluster?.render(into: &grid, area: area, context: context)
         case nil:
             switch tab {
             case .members: members.render(into: &grid, area: area, context: context)

@@ -26,6 +26,8 @@ public struct Console: Sendable {
         case diff(DiffScreen)
         /// The restore wizard (its state is `wizard`, kept when the operator steps away).
         case wizard
+        /// The cluster restore (`:cluster`; its state is `cluster`, kept while it runs).
+        case cluster
     }
 
     public enum Overlay: Sendable, Equatable {
@@ -44,6 +46,8 @@ public struct Console: Sendable {
     public var jobs = JobsScreen()
     /// The restore wizard, once opened: kept while a restore runs so `:restore` returns to it.
     public var wizard: WizardScreen?
+    /// The cluster restore, once planned: kept while it runs so `:cluster` returns to it.
+    public var cluster: ClusterRestoreScreen?
     /// One line at the bottom: the result of the last action or why a key did nothing.
     public var message: (text: String, isError: Bool)?
     public let readonly: Bool
@@ -74,7 +78,7 @@ public struct Console: Sendable {
 
     static let globalBindings: [KeyBinding] = [
         KeyBinding([.character("?")], "help: this list", footer: "help"),
-        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :check :upload :pull :help :q", footer: "command"),
+        KeyBinding([.character(":")], "command: :members :snapshots :jobs :restore :cluster :check :upload :pull :q", footer: "command"),
         KeyBinding([.tab, .backTab], "next / previous screen"),
         KeyBinding([.character("1"), .character("2"), .character("3")], "Members / Snapshots / Jobs"),
         KeyBinding([.escape], "back: close a dialog, browse or diff, clear a filter"),
@@ -88,6 +92,7 @@ public struct Console: Sendable {
         case .browse: screen = BrowseScreen.bindings
         case .diff: screen = DiffScreen.bindings
         case .wizard: screen = wizard?.currentBindings ?? WizardScreen.bindings
+        case .cluster: screen = cluster?.bindings ?? ClusterRestoreScreen.plannedBindings
         case nil:
             switch tab {
             case .members: screen = MembersScreen.bindings
@@ -124,6 +129,8 @@ public struct Console: Sendable {
             } else {
                 action = .close
             }
+        case .cluster:
+            action = cluster?.handle(key, readonly: readonly) ?? .close
         case nil:
             switch tab {
             case .members: action = members.handle(key)
@@ -299,12 +306,14 @@ public struct Console: Sendable {
                 case .backspace: if !confirmation.typed.isEmpty { confirmation.typed.removeLast() }
                 case .enter:
                     guard confirmation.typed == word || confirmation.typed == "yes" else {
-                        message = ("type \(word) or yes exactly to confirm, or esc to cancel", true)
+                        message = (word == "yes" ? "type yes exactly to confirm, or esc to cancel"
+                                                 : "type \(word) or yes exactly to confirm, or esc to cancel", true)
                         confirmation.typed = ""
                         overlay = .confirm(confirmation)
                         return []
                     }
                     overlay = nil
+                    message = nil
                     return confirmed(confirmation.action)
                 default: break
                 }
@@ -327,6 +336,15 @@ public struct Console: Sendable {
         case .prune(let names):
             let id = startJob(.prune, target: "\(names.count) snapshot(s) in \(snapshots.directory)")
             return [.prune(job: id, names: names)]
+        case .restoreCluster:
+            guard var screen = cluster, screen.phase == .planned else { return [] }
+            let id = startJob(.restore, target: "cluster restore of \(screen.ref.name) (\(screen.view.hosts.count) members)")
+            screen.phase = .running
+            screen.job = id
+            cluster = screen
+            tab = .snapshots
+            pushed = .cluster
+            return [.runClusterRestore(job: id, screen.ref)]
         case .restore, .resumeRestore, .rollbackRestore:
             guard var screen = wizard, let plan = screen.plan else { return [] }
             let verb = action == .restore ? "restore" : action == .resumeRestore ? "resume restore" : "roll back restore"
@@ -345,18 +363,19 @@ public struct Console: Sendable {
     /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:check`, `:help`, `:q` (and unique prefixes).
     mutating func runCommand(_ text: String) -> [Effect] {
         let commands: [(String, Tab?)] = [("members", .members), ("snapshots", .snapshots), ("jobs", .jobs),
-                                          ("restore", nil), ("check", .members), ("upload", nil), ("pull", nil),
+                                          ("restore", nil), ("cluster", nil), ("check", .members), ("upload", nil), ("pull", nil),
                                           ("help", nil), ("quit", nil), ("q", nil)]
         let word = text.lowercased()
         if word == "q" || word == "q!" || word == "quit" { return word == "q!" ? [.quit] : requestQuit() }
         let matches = commands.filter { $0.0.hasPrefix(word) && !word.isEmpty }
         guard matches.count == 1 || matches.contains(where: { $0.0 == word }) else {
-            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :check, :upload, :pull, :help, :q)", true)
+            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :cluster, :check, :upload, :pull, :help, :q)", true)
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
         if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help(offset: 0) }
         if match.0 == "restore" { return openRestore() }
+        if match.0 == "cluster" { return openClusterRestore() }
         if match.0 == "check" { return perform(.effect(.checkCluster)) }
         if match.0 == "upload" || match.0 == "pull" { return offsiteCommand(match.0) }
         return []
@@ -387,6 +406,28 @@ public struct Console: Sendable {
         }
         tab = .snapshots
         return perform(.effect(.planRestore(SnapshotRef(name: entry.name, path: entry.path))))
+    }
+
+    /// `:cluster`: back to a cluster restore that runs (or was planned), else a plan for the selected (or newest
+    /// good) snapshot on every member of the configured inventory.
+    private mutating func openClusterRestore() -> [Effect] {
+        if let screen = cluster, screen.phase != .finished {
+            tab = .snapshots
+            pushed = .cluster
+            return []
+        }
+        guard !readonly else {
+            message = ("read-only session (--readonly): restore is not available", true)
+            return []
+        }
+        let entry = tab == .snapshots ? snapshots.selectedEntry : nil
+        guard let entry = entry ?? snapshots.entries.first(where: { $0.health == .good }) else {
+            message = ("no good snapshot to restore in \(snapshots.directory)", true)
+            return []
+        }
+        tab = .snapshots
+        loading = "planning the cluster restore of \(entry.name)"
+        return [.planClusterRestore(SnapshotRef(name: entry.name, path: entry.path))]
     }
 
     // MARK: - Events
@@ -496,6 +537,26 @@ public struct Console: Sendable {
         case .failed(let error):
             loading = nil
             message = (error, true)
+        case .clusterRestorePlanned(let ref, let view):
+            loading = nil
+            cluster = ClusterRestoreScreen(ref: ref, view: view)
+            tab = .snapshots
+            pushed = .cluster
+        case .clusterRestorePlanFailed(let error):
+            loading = nil
+            message = ("cluster restore: \(error)", true)
+        case .clusterRestore(let id, let view):
+            guard var screen = cluster, screen.job == id else { break }
+            screen.view = view
+            if let succeeded = view.succeeded {
+                screen.phase = .finished
+                jobs.update(id) {
+                    $0.state = succeeded ? .succeeded : .failed
+                    $0.finishedAt = now
+                    $0.message = view.result ?? (succeeded ? "restored every member" : "failed")
+                }
+            }
+            cluster = screen
         case .restorePlanned(let ref, let plan):
             guard wizard?.snapshot == ref, wizard?.phase == .planning else { break }
             wizard?.apply(plan: plan)

@@ -49,6 +49,10 @@ public enum Effect: Sendable, Equatable {
     case rollbackRestore(job: Int)
     /// `etcd-console check`: every member's KV hash at one revision, alarms, quota (Members `c`, `:check`).
     case checkCluster
+    /// Plans `restore --cluster` of the snapshot from the configured inventory (`cluster-inventory`).
+    case planClusterRestore(SnapshotRef)
+    /// Runs it; updates come back as `.clusterRestore`.
+    case runClusterRestore(job: Int, SnapshotRef)
     /// The offsite copies: the cached catalog and the record (`refresh: false`, no request to the bucket), or a
     /// fresh listing of the bucket that also rewrites the cache (`refresh: true`).
     case loadRemote(refresh: Bool)
@@ -94,6 +98,10 @@ public enum ConsoleEvent: Sendable {
     case browsePageLoaded(SnapshotRef, BrowsePage)
     case diffLoaded(from: SnapshotRef, to: SnapshotRef, SnapshotDiff, damage: String? = nil)
     /// A browse or diff that could not be done: shown as a message.
+    case clusterRestorePlanned(SnapshotRef, ClusterRestoreView)
+    case clusterRestorePlanFailed(String)
+    /// The cluster restore's view after each of its events; `succeeded` set on the last.
+    case clusterRestore(job: Int, ClusterRestoreView)
     case failed(String)
     case restorePlanned(SnapshotRef, RestorePlan)
     case restorePlanFailed(SnapshotRef, String)
@@ -115,6 +123,7 @@ public struct Confirmation: Sendable, Equatable {
         case restore
         case resumeRestore
         case rollbackRestore
+        case restoreCluster
     }
 
     public var title: String

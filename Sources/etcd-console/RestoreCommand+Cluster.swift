@@ -11,7 +11,7 @@ struct ClusterRestoreOptions: ParsableArguments {
     @Flag(help: "Restore every member of a multi-member cluster from this snapshot: copied to each host over SSH and checked there, each member restored with its own name and peer URLs, the same --initial-cluster and a new token, all started together, hashKV compared. A failure before the members start rolls every host back.")
     var cluster = false
 
-    @Option(help: ArgumentHelp("With --cluster: the members and their hosts (YAML; see the README). Default: the live member list (--endpoints), else the snapshot's sidecar.", valueName: "file"))
+    @Option(help: ArgumentHelp("With --cluster: the members and their hosts (YAML; see the README). Default: cluster-inventory from the config file, else the live member list (--endpoints), else the snapshot's sidecar.", valueName: "file"))
     var inventory: String?
 
     @Option(help: ArgumentHelp("With --cluster: the SSH login for hosts whose destination names none.", valueName: "user"))
@@ -37,9 +37,7 @@ struct ClusterRestoreOptions: ParsableArguments {
         if fromSurvivor != nil && (snapshot != nil || resume || rollback) {
             throw ValidationError("--from-survivor takes the survivor's data instead of a snapshot: leave out the snapshot (and --resume/--rollback)")
         }
-        if fromSurvivor != nil && inventory == nil {
-            throw ValidationError("--from-survivor needs --inventory: the survivor's host and data dir, and every other member's host")
-        }
+
     }
 }
 
@@ -63,7 +61,8 @@ extension RestoreCommand {
                 throw ExitCode(1)
             }
             journal = found
-            restore = ClusterRestore(snapshotPath: found.snapshot, inventory: ClusterInventory(members: found.members, source: "the journal \(journalPath)"),
+            restore = ClusterRestore(snapshotPath: found.snapshot, inventory: ClusterInventory(members: found.members, source: "the journal \(journalPath)",
+                                                                                sshOptions: found.sshOptions ?? []),
                                      ssh: ssh, runner: SystemProcessRunner(), clientConfiguration: configuration,
                                      token: found.token, journalPath: journalPath)
             printError("Found an unfinished cluster restore of \(found.snapshot): " +
@@ -72,7 +71,10 @@ extension RestoreCommand {
             let inventory: ClusterInventory
             let copy: String
             do {
-                inventory = try ClusterInventory.load(path: absolutePath(cluster.inventory!))
+                guard let file = cluster.inventory.map(absolutePath) ?? resolved[.clusterInventory] else {
+                    throw ClusterRestoreError("--from-survivor needs the inventory: --inventory FILE or cluster-inventory in the config file")
+                }
+                inventory = try ClusterInventory.load(path: file)
                 guard let member = inventory.members.first(where: { $0.name == survivor }) else {
                     throw ClusterRestoreError("the survivor \(survivor) is not a member in \(inventory.source) (members: \(inventory.members.map(\.name).joined(separator: ", ")))")
                 }
@@ -87,7 +89,8 @@ extension RestoreCommand {
                     return
                 }
                 if !yes { try confirmCluster("This stops etcd on \(member.label), copies its db, then restores every member from it.") }
-                copy = try await ClusterRestore.takeSurvivorCopy(of: member, ssh: ssh, runner: SystemProcessRunner(),
+                let survivorSSH = SSHSettings(user: ssh.user, options: inventory.sshOptions + ssh.options)
+                copy = try await ClusterRestore.takeSurvivorCopy(of: member, ssh: survivorSSH, runner: SystemProcessRunner(),
                                                                  directory: resolved.snapshotDirectory) { event in
                     if !json, case .step(let text) = event { printError("== \(text)") }
                 }
@@ -106,7 +109,7 @@ extension RestoreCommand {
             }
             let inventory: ClusterInventory
             do {
-                inventory = try await membership(snapshot: path, configuration: configuration)
+                inventory = try await membership(snapshot: path, configuration: configuration, resolved: resolved)
             } catch let error as ClusterRestoreError {
                 printError("error: \(error)")
                 throw ExitCode(1)
@@ -153,8 +156,10 @@ extension RestoreCommand {
     }
 
     /// The members, in order: the inventory file, the live member list, the snapshot's sidecar.
-    private func membership(snapshot path: String, configuration: EtcdClientConfiguration) async throws -> ClusterInventory {
+    private func membership(snapshot path: String, configuration: EtcdClientConfiguration,
+                            resolved: ResolvedConfiguration) async throws -> ClusterInventory {
         if let file = cluster.inventory { return try ClusterInventory.load(path: absolutePath(file)) }
+        if let file = resolved[.clusterInventory] { return try ClusterInventory.load(path: file) }
         var quick = configuration
         quick.connectTimeout = .seconds(2)
         quick.callTimeout = .seconds(3)

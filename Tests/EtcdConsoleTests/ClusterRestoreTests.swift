@@ -146,6 +146,40 @@ struct ClusterRestoreTests {
         #expect(lab.members.allSatisfy { $0.practice.pid(unit: "etcd") != nil })
     }
 
+    @Test("The console's :cluster at 80x24: one column per host, yes, every member restored (the inventory from cluster-inventory)")
+    func console() async throws {
+        let lab = try await HALab.make()
+        defer { lab.tearDown() }
+        let coordinator = (lab.snapshot as NSString).deletingLastPathComponent
+        let config = coordinator + "/config.yaml"
+        try Data("cluster-inventory: \(lab.inventory)\n".utf8).write(to: URL(fileURLWithPath: config))
+        let tmux = try TmuxSession(["--endpoints", lab.members[0].clientURL, "--dir", coordinator, "--data-dir", "/nonexistent"],
+                                   environment: ["ETCD_CONSOLE_CONFIG": config])
+        defer { tmux.kill() }
+        try await tmux.waitFor("3/3 members healthy")
+        try tmux.press("2")
+        try await tmux.waitFor("cluster-before")
+        try tmux.press(":", "cluster", "Enter")
+        // One column per host, side by side.
+        let plan = try await tmux.waitUntil("the plan with a column per host") { screen in
+            screen.contains("Cluster restore: plan")
+                && screen.split(separator: "\n").contains { $0.contains("m1") && $0.contains("m2") && $0.contains("m3") }
+        }
+        #expect(plan.contains("members from the inventory"), "\(plan)")
+        try tmux.press("Enter")
+        try await tmux.waitFor("type yes")
+        try tmux.press("yes", "Enter")
+        let done = try await tmux.waitUntil("the restore's verdict") { $0.contains("Restored every member") || $0.contains("FAILED") }
+        #expect(done.contains("Restored every member: hashKV equal"), "\(done)")
+        #expect(done.split(separator: "\n").contains { $0.split(separator: " ").filter { $0 == "started" }.count == 3 }, "\(done)")
+        for member in lab.members {
+            let client = lab.client([member.clientURL])
+            #expect(try await client.count(prefix: "/registry/test/") == HALab.keys, "\(member.name)")
+            #expect(try await client.get("/after-snapshot") == nil, "\(member.name)")
+            await client.close()
+        }
+    }
+
     @Test("Bad inventories get a clear error and change nothing")
     func badInventory() throws {
         let directory = try TestDirectories.make("ha-inventory")
@@ -279,7 +313,8 @@ final class HALab: @unchecked Sendable {
         _ = try await lab0.put("/after-snapshot", value: Data("written after the snapshot".utf8))
         await lab0.close()
 
-        var yaml = "ssh-user: root\netcd-console: \(EtcdConsoleBinary.path)\nmembers:\n"
+        var yaml = "ssh-user: root\netcd-console: \(EtcdConsoleBinary.path)\nssh-options:\n"
+            + sshClient.options.map { "  - \($0)\n" }.joined() + "members:\n"
         for (index, member) in members.enumerated() {
             var tool = etcdutl
             if member.name == failing {

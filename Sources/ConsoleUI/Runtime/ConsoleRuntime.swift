@@ -295,6 +295,19 @@ public final class ConsoleRuntime {
                     events.post(.restorePlanFailed(ref, "\(error)"))
                 }
             }
+        case .planClusterRestore(let ref):
+            Task.detached {
+                do {
+                    events.post(.clusterRestorePlanned(ref, try await services.planClusterRestore(ref)))
+                } catch {
+                    events.post(.clusterRestorePlanFailed("\(error)"))
+                }
+            }
+        case .runClusterRestore(let job, let ref):
+            Task.detached {
+                let last = await services.runClusterRestore(ref) { view in events.post(.clusterRestore(job: job, view)) }
+                events.post(.clusterRestore(job: job, last))
+            }
         case .runRestore(let job, let plan):
             runRestore(job) { try await services.runRestore(plan, onEvent: $0) }
         case .resumeRestore(let job):

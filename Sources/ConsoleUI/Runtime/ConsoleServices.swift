@@ -45,6 +45,11 @@ public protocol ConsoleServices: Sendable {
     func rollbackRestore(onEvent: @escaping @Sendable (RestoreEvent) -> Void) async throws -> RestoreReport
     /// `etcd-console check`: hashes every member at one revision; throws only when no member answers.
     func checkCluster() async throws -> ConsistencyCheck
+    /// The members of the configured cluster inventory, for a cluster restore of `snapshot` (none: an error naming
+    /// the `cluster-inventory` setting).
+    func planClusterRestore(_ snapshot: SnapshotRef) async throws -> ClusterRestoreView
+    /// Runs the cluster restore, calling `update` with the view after each of its events; returns the last one.
+    func runClusterRestore(_ snapshot: SnapshotRef, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView
 
     // Offsite copies (issue 14). The defaults (test doubles, no remote configured) know of no remote.
     /// `n`: takes, verifies and records a snapshot, and says which file it is (so it can be uploaded).
@@ -68,6 +73,12 @@ public struct NoRemoteConfigured: Error, CustomStringConvertible {
     public var description: String { "no remote is configured (remote.endpoint and remote.bucket)" }
 }
 
+/// What the default cluster-restore service answers: no inventory is configured.
+public struct ConsoleServiceError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 extension ConsoleServices {
     public func listSnapshotsIfChanged() async throws -> CatalogListing? { try await listSnapshots() }
 
@@ -76,6 +87,13 @@ extension ConsoleServices {
     }
 
     public func offsite(refresh: Bool) async -> OffsiteView? { nil }
+    public func planClusterRestore(_ snapshot: SnapshotRef) async throws -> ClusterRestoreView {
+        throw ConsoleServiceError("no cluster inventory: set cluster-inventory in the config file (see the README: Restoring a multi-member cluster)")
+    }
+    public func runClusterRestore(_ snapshot: SnapshotRef, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView {
+        ClusterRestoreView(snapshot: snapshot.name, membership: "", initialCluster: "", hosts: [], succeeded: false,
+                           result: "cluster restore is not available here")
+    }
     public func controlPlane() async -> ControlPlaneView? { nil }
 
     public func upload(_ snapshot: SnapshotRef, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String {

@@ -58,12 +58,15 @@ public struct ClusterMember: Codable, Sendable, Equatable {
 /// snapshot's sidecar (the `--initial-cluster` recorded at save time).
 public struct ClusterInventory: Sendable, Equatable {
     public var members: [ClusterMember]
+    /// `ssh-options:` of the file: `ssh -o` options for every host (IdentityFile=..., UserKnownHostsFile=...).
+    public var sshOptions: [String] = []
     /// "inventory /etc/etcd-console/cluster.yaml", "the live member list (https://...)", "the snapshot's sidecar".
     public var source: String
 
-    public init(members: [ClusterMember], source: String) {
+    public init(members: [ClusterMember], source: String, sshOptions: [String] = []) {
         self.members = members
         self.source = source
+        self.sshOptions = sshOptions
     }
 
     /// `--initial-cluster` for the restore: every member's name and peer URLs.
@@ -77,6 +80,8 @@ public struct ClusterInventory: Sendable, Equatable {
     ///
     /// ```yaml
     /// ssh-user: root            # optional, for every host
+    /// ssh-options:              # optional `ssh -o` options for every host
+    ///   - IdentityFile=/root/.ssh/etcd-restore
     /// snapshot-dir: /var/lib/etcd-backup
     /// members:
     ///   - name: master-1
@@ -111,13 +116,20 @@ public struct ClusterInventory: Sendable, Equatable {
         guard let top = root as? [String: Any] else {
             throw ClusterRestoreError("the inventory \(path) must be a mapping with a members: list")
         }
-        let known: Set<String> = ["members", "ssh-user", "snapshot-dir", "etcd-console"]
+        let known: Set<String> = ["members", "ssh-user", "ssh-options", "snapshot-dir", "etcd-console"]
         if let unknown = top.keys.sorted().first(where: { !known.contains($0) }) {
             throw ClusterRestoreError("the inventory \(path) has an unknown key \(unknown) (known: \(known.sorted().joined(separator: ", ")))")
         }
         let user = try string(top["ssh-user"], "ssh-user", path)
         let snapshotDir = try string(top["snapshot-dir"], "snapshot-dir", path) ?? "/var/lib/etcd-backup"
         let console = try string(top["etcd-console"], "etcd-console", path) ?? "etcd-console"
+        var sshOptions: [String] = []
+        if let value = top["ssh-options"] {
+            guard let list = value as? [Any], let texts = list as? [String], texts.allSatisfy({ $0.contains("=") && !$0.hasPrefix("-") }) else {
+                throw ClusterRestoreError("the inventory \(path): ssh-options must be a list of ssh -o options like IdentityFile=/root/.ssh/id_ed25519")
+            }
+            sshOptions = texts
+        }
         guard let list = top["members"] as? [Any], !list.isEmpty else {
             throw ClusterRestoreError("the inventory \(path) has no members: list (one entry per member, each with name, host and peer-urls)")
         }
@@ -155,7 +167,7 @@ public struct ClusterInventory: Sendable, Equatable {
                                          snapshotDir: try string(entry["snapshot-dir"], "\(name) snapshot-dir", path) ?? snapshotDir))
         }
         try checkDistinct(members, source: "the inventory \(path)")
-        return ClusterInventory(members: members, source: "the inventory \(path)")
+        return ClusterInventory(members: members, source: "the inventory \(path)", sshOptions: sshOptions)
     }
 
     /// The members of a live cluster (names, peer and client URLs); each host reached over SSH at its peer URL's

@@ -45,6 +45,8 @@ public struct ClusterRestore: Sendable {
         public var members: [ClusterMember]
         public var hosts: [HostState]
         public var finished: Bool
+        /// The inventory's ssh-options (nil in a journal of a run without them).
+        public var sshOptions: [String]? = nil
     }
 
     public struct Report: Encodable, Sendable {
@@ -93,6 +95,8 @@ public struct ClusterRestore: Sendable {
                 clientConfiguration: EtcdClientConfiguration, token: String? = nil, journalPath: String) {
         self.snapshotPath = snapshotPath
         self.inventory = inventory
+        var ssh = ssh
+        ssh.options = inventory.sshOptions + ssh.options
         self.ssh = ssh
         self.runner = runner
         self.clientConfiguration = clientConfiguration
@@ -186,7 +190,8 @@ public struct ClusterRestore: Sendable {
 
         var journal = Journal(createdAt: Date(), snapshot: snapshotPath, sha256: sha, token: token,
                               initialCluster: inventory.initialCluster, oldClusterID: oldID,
-                              members: inventory.members, hosts: hosts, finished: false)
+                              members: inventory.members, hosts: hosts, finished: false,
+                              sshOptions: inventory.sshOptions.isEmpty ? nil : inventory.sshOptions)
         do { try write(journal) } catch {
             return report(hosts: hosts, sha: sha, error: "cannot write the cluster journal \(journalPath): \(error); nothing was changed on any host", dryRun: false, oldID: oldID)
         }

@@ -23,6 +23,8 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
     case initialAdvertisePeerURLs = "initial-advertise-peer-urls"
     case initialClusterToken = "initial-cluster-token"
     case restoreTool = "restore-tool"
+    /// `restore --cluster` and the console's `:cluster`: the members and their hosts (an inventory YAML file).
+    case clusterInventory = "cluster-inventory"
     /// The backend quota etcd runs with (`--quota-backend-bytes`), for the doctor.
     case quotaBackendBytes = "quota-backend-bytes"
     /// Local snapshots as `.db.zst` (issue 14): `compression: zstd`, `compression-level: 3`.
@@ -94,7 +96,7 @@ public enum ConfigurationKey: String, CaseIterable, Sendable, Codable, Comparabl
         switch self {
         case .endpoints: return .list
         case .cacert, .cert, .key, .passwordFile, .dir, .metricsFile, .dataDir, .walDir, .staticPodManifest,
-             .restoreTool: return .path
+             .restoreTool, .clusterInventory: return .path
         case .user, .unit, .name, .initialCluster, .initialAdvertisePeerURLs, .initialClusterToken: return .text
         case .keepLast, .hourly, .daily, .weekly, .monthly, .quotaBackendBytes: return .count
         case .insecureSkipTLSVerify: return .flag
