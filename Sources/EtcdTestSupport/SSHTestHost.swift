@@ -103,7 +103,8 @@ public final class SSHTestHost: @unchecked Sendable {
         guard status == 0 else { throw EtcdTestSupportError("could not start sshd: \(String(cString: strerror(status)))") }
         SpawnedProcesses.shared.record(pid: child)
         lock.withLock { self.pid = child }
-        let deadline = ContinuousClock.now + .seconds(20)
+        // Generous: under a full parallel test run on 2 cores sshd can take long to reach its listen().
+        let deadline = ContinuousClock.now + .seconds(90)
         while ContinuousClock.now < deadline {
             if Self.accepts(address: address, port: port) { return }
             var code: Int32 = 0
@@ -114,7 +115,7 @@ public final class SSHTestHost: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw EtcdTestSupportError("sshd on \(address):\(port) did not accept connections within 20 s")
+        throw EtcdTestSupportError("sshd on \(address):\(port) did not accept connections within 90 s; its log: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
     }
 
     /// Stops sshd (the host becomes unreachable) and waits for it to exit.

@@ -383,48 +383,42 @@ public struct ClusterRestore: Sendable {
         }
     }
 
-    /// Every host the run touched goes back to its old data; then every one of them is started together (a
-    /// member of the old cluster is ready only once a quorum of them runs).
+    /// Every host the run touched goes back to its old data and starts, all at once (`restore --rollback` on each:
+    /// a member of the old cluster is ready only once a quorum of them runs, so one after the other would wait
+    /// forever). Each host's rollback uses its own plan: systemctl, or the static pod manifest moved back.
     func rollBack(_ journal: inout Journal, reason: String, onEvent: @escaping EventHandler) async -> Report {
-        onEvent(.step("Rolling back every host: \(reason)"))
-        var problems: [String] = []
-        var touched: [Int] = []
-        for (index, member) in journal.members.enumerated() {
-            let phase = journal.hosts[index].phase
-            guard [.prepared, .failed, .started].contains(phase), journal.hosts[index].snapshot != nil else { continue }
-            touched.append(index)
-            let host = connection(member)
-            do {
-                // A host whose own restore failed already rolled itself back (etcd left stopped); the others
-                // undo theirs from their journals.
-                let outcome = try await host.run([member.console, "restore", "--rollback", "--yes", "--no-start"] + journalSettings(member),
-                                                 timeout: prepareTimeout) { line in onEvent(.output(host: member.name, line: line)) }
-                if !outcome.succeeded && !outcome.output.contains("no unfinished restore journal") {
-                    problems.append("\(member.label): rollback failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
-                    continue
-                }
-                journal.hosts[index].phase = .rolledBack
-                onEvent(.phase(host: member.name, .rolledBack))
-            } catch { problems.append("\(error)") }
-            try? write(journal)
+        onEvent(.step("Rolling back every host and starting the old members together: \(reason)"))
+        let touched = journal.hosts.indices.filter {
+            [.prepared, .failed, .started].contains(journal.hosts[$0].phase) && journal.hosts[$0].snapshot != nil
         }
-        onEvent(.step("Starting the old members together"))
         let members = journal.members
-        let started = await withTaskGroup(of: String?.self) { group in
-            for index in touched where journal.hosts[index].phase == .rolledBack {
+        let timeout = prepareTimeout
+        let outcomes = await withTaskGroup(of: (Int, String?).self) { group in
+            for index in touched {
                 let member = members[index]
                 group.addTask {
                     do {
-                        let outcome = try await connection(member).run(["systemctl", "start", member.unit ?? "etcd"], timeout: startTimeout) { line in onEvent(.output(host: member.name, line: line)) }
-                        return outcome.succeeded ? nil : "\(member.label): systemctl start \(member.unit ?? "etcd") failed: \(outcome.tail(3))"
-                    } catch { return "\(error)" }
+                        let outcome = try await connection(member).run([member.console, "restore", "--rollback", "--yes"] + journalSettings(member),
+                                                                       timeout: timeout) { line in onEvent(.output(host: member.name, line: line)) }
+                        // No journal: that host's restore never began (nothing to undo there).
+                        if outcome.succeeded || outcome.output.contains("no unfinished restore journal") { return (index, nil) }
+                        return (index, "\(member.label): rollback failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
+                    } catch { return (index, "\(error)") }
                 }
             }
-            var results: [String] = []
-            for await problem in group { if let problem { results.append(problem) } }
+            var results: [(Int, String?)] = []
+            for await result in group { results.append(result) }
             return results
         }
-        problems += started
+        var problems: [String] = []
+        for (index, problem) in outcomes.sorted(by: { $0.0 < $1.0 }) {
+            if let problem {
+                problems.append(problem)
+            } else {
+                journal.hosts[index].phase = .rolledBack
+                onEvent(.phase(host: journal.hosts[index].name, .rolledBack))
+            }
+        }
         journal.finished = problems.isEmpty
         try? write(journal)
         var result = report(hosts: journal.hosts, sha: journal.sha256, error: problems.isEmpty ? nil : problems.joined(separator: "; "),

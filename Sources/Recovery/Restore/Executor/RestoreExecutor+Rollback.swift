@@ -50,6 +50,10 @@ extension RestoreExecutor {
             } catch { problems.append("\(error)") }
         } else if !plan.dataDirExisted {
             problems.append("there was no data dir before the restore: nothing to bring back; etcd is left stopped")
+        } else if !originalAvailable && fileSystem.exists(plan.dataDir) {
+            // The restore stopped before the data dir was moved aside: it is still the original.
+            originalRestored = true
+            say("the data dir \(plan.dataDir) was never moved: it is the original")
         }
         var running = false
         if originalRestored && leaveStopped {

@@ -33,7 +33,8 @@ public struct RestoreExecutor: Sendable {
 
     public let plan: RestorePlan
     /// One member of a cluster restore (`restore --no-start`): the run ends before "start etcd", leaving the journal
-    /// open at that step (`resume` starts it), and neither a failure nor a rollback starts etcd again. A member of a
+    /// open at that step (`resume` starts it); a failed step leaves the journal open too, for the coordinator to roll
+    /// every member back together; a rollback (`--rollback --no-start`) does not start etcd. A member of a
     /// multi-member cluster only becomes ready once a quorum runs, so the coordinator starts every member together.
     public var leaveStopped = false
     /// Checked before each step.
@@ -170,12 +171,14 @@ public struct RestoreExecutor: Sendable {
             }
             var rollback: RollbackResult?
             var notes: [String] = []
-            if dataMoved {
+            if leaveStopped {
+                // One member of a cluster restore: the coordinator rolls every host back together (a member of
+                // the old cluster starts only with a quorum of them), so the journal stays open for it.
+                notes.append("left for the cluster restore to roll back together with the other members (restore --rollback here does it for this member alone)")
+            } else if dataMoved {
                 rollback = await rollBack(reason: "step \(kind.rawValue) failed: \(error)", writer: writer, onEvent: onEvent)
             } else {
-                if etcdStopped && leaveStopped {
-                    notes.append("nothing was changed; etcd is left stopped for the cluster restore to start every member together")
-                } else if etcdStopped {
+                if etcdStopped {
                     let started = try? await service.start(timeout: .seconds(plan.startTimeoutSeconds)) { line in onEvent(.output(kind, line)) }
                     notes.append(started != nil ? "nothing was changed; etcd was started again" : "nothing was changed, but etcd could not be started again: start it by hand")
                 }
