@@ -8,6 +8,7 @@ extension RestoreCommand {
     /// a snapshot was named (and not --files-only), etcd's data restored from it with the settings of the files
     /// just put back (journaled, started, checked: the normal restore).
     func runRebuild() async throws {
+        if rollback { return try rollbackRebuild() }
         guard let name = snapshot else { throw ValidationError("name the snapshot (or bundle) to rebuild from (etcd-console bundle list shows them)") }
         let directory: String
         if let dir {
@@ -18,6 +19,15 @@ extension RestoreCommand {
             directory = try connection.resolve().snapshotDirectory
         }
         let store = BundleStore(directory: directory)
+        let unfinished = try? BundleRebuildJournal.read(directory: directory)
+        if let journal = unfinished ?? nil, !journal.isFinished, !resume {
+            printError("""
+            error: an unfinished rebuild of \(journal.plan?.bundle ?? "a bundle") onto \(journal.plan?.root ?? "?") (journal \(journal.path)).
+            Finish it first: etcd-console restore --rebuild --resume \(name)   (the plan is made again; files in place are left)
+                         or: etcd-console restore --rebuild --rollback --dir \(directory)   (undo what it wrote)
+            """)
+            throw ExitCode(1)
+        }
         var target = name.contains("/") ? absolutePath(name) : name
         var pulledSnapshot: String?
         if (try? store.resolve(target)) == nil, !name.contains("/") {
@@ -57,8 +67,22 @@ extension RestoreCommand {
             }
         }
         let written: [BundleRebuildPlan.Step]
-        do { written = try plan.apply(opened) } catch {
+        do {
+            try BundleRebuildJournal.append(.init(.planned, plan: plan), directory: directory, truncate: true)
+            written = try plan.apply(opened, journal: directory)
+            try BundleRebuildJournal.append(.init(.finished), directory: directory)
+        } catch {
             printError("error: \(error.message)")
+            // Half placed is worse than not at all: what was done is undone from the journal (never deleting a
+            // file that differs from what the rebuild wrote, and putting every moved-aside file back).
+            if let journal = try? BundleRebuildJournal.read(directory: directory), journal.plan != nil {
+                let (actions, problems) = journal.rollBack()
+                for action in actions { printError("rolled back: \(action)") }
+                for problem in problems { printError("could not roll back: \(problem)") }
+                try? BundleRebuildJournal.append(.init(.rolledBack), directory: directory)
+                printError(problems.isEmpty ? "Rolled back: the files under \(plan.root) are as they were before the rebuild."
+                                            : "Rolled back with problems (above); the journal is \(journal.path)")
+            }
             throw ExitCode(1)
         }
         switch output.output {
@@ -81,6 +105,49 @@ extension RestoreCommand {
         guard thenRestore, let snapshotPath else { return }
         if output.output == .table { print("restoring etcd's data from \(snapshotPath) with the settings under \(plan.root):") }
         try await restoreEtcd(snapshot: snapshotPath, discoveryRoot: absolutePath(root ?? "/"))
+    }
+}
+
+extension RestoreCommand {
+    /// `restore --rebuild --rollback`: undoes the last rebuild's file placement from its journal.
+    func rollbackRebuild() throws {
+        let directory = try dir.map(absolutePath) ?? connection.resolve().snapshotDirectory
+        let journal: BundleRebuildJournal
+        do {
+            guard let found = try BundleRebuildJournal.read(directory: directory), found.plan != nil else {
+                printError("error: no rebuild journal in \(directory) (\(BundleRebuildJournal.path(directory: directory)))")
+                throw ExitCode(1)
+            }
+            journal = found
+        } catch let error as BundleError {
+            printError("error: \(error.message)")
+            throw ExitCode(1)
+        }
+        if journal.isRolledBack {
+            printError("error: the rebuild of \(journal.plan!.bundle) onto \(journal.plan!.root) was already rolled back")
+            throw ExitCode(1)
+        }
+        let changes = journal.records.filter { [.wrote, .movedAside, .createdDirectory].contains($0.event) }.count
+        if !yes {
+            guard Terminal.stdinIsTTY else {
+                printError("error: refusing to roll back without confirmation: there is no terminal to ask on; pass --yes to go ahead")
+                throw ExitCode(2)
+            }
+            printError("This undoes \(changes) changes of the rebuild of \(journal.plan!.bundle) under \(journal.plan!.root). Type yes to roll back: ", newline: false)
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                printError("Not confirmed; nothing was changed.")
+                throw ExitCode(1)
+            }
+        }
+        let (actions, problems) = journal.rollBack()
+        do { try BundleRebuildJournal.append(.init(.rolledBack), directory: directory) } catch {
+            printError("warning: \(error.message)")
+        }
+        for action in actions { print("rolled back: \(action)") }
+        for problem in problems { print("could not roll back: \(problem)") }
+        print(problems.isEmpty ? "Rolled back the rebuild of \(journal.plan!.bundle): the files under \(journal.plan!.root) are as they were before it (etcd's data is not touched: restore --rollback does that)."
+                               : "Rolled back with problems (above).")
+        if !problems.isEmpty { throw ExitCode(1) }
     }
 }
 

@@ -30,7 +30,10 @@ struct RestoreCommand: AsyncParsableCommand {
         <path>.before-rebuild-<UTC time>, never overwritten; one already identical is left alone. The plan lists \
         every file first. Then it restores etcd's data from the snapshot as above, with the settings of the unit \
         or manifest just put back (--files-only stops after the files). A snapshot or bundle not in the \
-        directory is pulled from the remote first. \
+        directory is pulled from the remote first. The file placement is journaled (.rebuild-journal in the \
+        snapshot directory): one that fails half way is undone at once, --rebuild --rollback undoes the last \
+        one (a file changed since is kept at <path>.after-rebuild-<time>), --rebuild --resume continues one \
+        that was interrupted. \
         With --cluster it restores every member of a multi-member cluster from the one snapshot over SSH (the \
         system's ssh and scp, host keys checked): copied to each host and its SHA-256 checked there, each host \
         planned, then each member restored with its own name and peer URLs, the same --initial-cluster and a new \
@@ -113,13 +116,13 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if rebuild && (resume || rollback) { throw ValidationError("--rebuild puts a bundle's files back; it does not take --resume or --rollback") }
+        if rebuild && rollback && snapshot != nil { throw ValidationError("--rebuild --rollback undoes the last rebuild from its journal in the snapshot directory (--dir): leave out the snapshot") }
         if !rebuild && (root != nil || dir != nil || filesOnly) { throw ValidationError("--root, --dir and --files-only are for --rebuild") }
         if resume && rollback { throw ValidationError("--resume and --rollback exclude each other") }
         if noStart && (resume || rebuild) { throw ValidationError("--no-start is for a restore or a --rollback of one member (--resume starts etcd)") }
         try cluster.validate(restoring: snapshot, resume: resume, rollback: rollback, rebuild: rebuild, noStart: noStart)
-        if (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
-        if !(resume || rollback) && snapshot == nil && cluster.fromSurvivor == nil { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
+        if !rebuild && (resume || rollback) && snapshot != nil { throw ValidationError("--resume and --rollback take the snapshot from the journal: leave out the snapshot") }
+        if !(resume || rollback) && snapshot == nil && cluster.fromSurvivor == nil && !rebuild { throw ValidationError("name the snapshot to restore (etcd-console snapshot list shows them)") }
         if staticPodManifest != nil && unit != nil { throw ValidationError("--unit and --static-pod-manifest exclude each other") }
         _ = try parseDuration(stopTimeout, flag: "--stop-timeout")
         _ = try parseDuration(startTimeout, flag: "--start-timeout")

@@ -275,4 +275,93 @@ struct BundleCommandTests {
         let usage = try ConsoleBinary.run(["restore", "--root", target, snapshot])
         #expect(usage.status == 2 && usage.stderr.contains("--root, --dir and --files-only are for --rebuild"), "\(usage.output)")
     }
+
+    /// A binary-install backup and an empty target root holding one different etcd.service (moved aside by a rebuild).
+    static func rebuildLab(_ name: String) async throws -> (fixture: ControlPlaneRoot, dir: String, snapshot: String, target: String) {
+        let fixture = try ControlPlaneRoot.binaryInstall()
+        let dir = try TestDirectories.make("\(name)").appendingPathComponent("backups").path
+        let backup = try await Self.backup(fixture, dir: dir)
+        #expect(backup.status == 0, "\(backup.output)")
+        let snapshot = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".db") })
+        let target = try TestDirectories.make("\(name)-target").path
+        try FileManager.default.createDirectory(atPath: target + "/etc/systemd/system", withIntermediateDirectories: true)
+        try "[Service]\nExecStart=/usr/bin/etcd\n".write(toFile: target + "/etc/systemd/system/etcd.service", atomically: false, encoding: .utf8)
+        return (fixture, dir, snapshot, target)
+    }
+
+    /// Every path under `root`, relative, sorted.
+    static func tree(_ root: String) -> [String] {
+        (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).sorted()
+    }
+
+    @Test("restore --rebuild: a placement that fails half way is rolled back at once from its journal: written files gone, the moved-aside file back, a file not ours kept")
+    func rebuildFailureRollsBack() async throws {
+        let lab = try await Self.rebuildLab("rebuild-fail")
+        let before = Self.tree(lab.target)
+        // A stale .part where the last file of the plan goes: not ours, so the write of that file fails.
+        // The plan's order (its JSON): the last file written, after etcd.service was moved aside.
+        let dry = try ConsoleBinary.run(["restore", "--rebuild", "--dry-run", "-o", "json", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        let steps = try #require((try ConsoleBinary.json(dry)["plan"] as? [String: Any])?["steps"] as? [[String: Any]])
+        let order = steps.compactMap { $0["path"] as? String }
+        let last = try #require(order.last)
+        let movedAt = try #require(order.firstIndex(of: "/etc/systemd/system/etcd.service"))
+        #expect(movedAt < order.count - 1, "etcd.service is moved aside before the last file: \(order)")
+        let parent = (lab.target + last as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: lab.target + last + ".part", contents: Data("someone else's".utf8))
+        let planted = Self.tree(lab.target)
+
+        let run = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        #expect(run.status == 1, "\(run.output)")
+        #expect(run.stderr.contains("error: could not create \(lab.target)\(last).part"), "\(run.stderr)")
+        #expect(run.stderr.contains("rolled back: moved \(lab.target)/etc/systemd/system/etcd.service.before-rebuild-"), "\(run.stderr)")
+        #expect(run.stderr.contains("Rolled back: the files under \(lab.target) are as they were before the rebuild."), "\(run.stderr)")
+        #expect(Self.tree(lab.target) == planted, "\(Self.tree(lab.target)) vs \(planted)")
+        #expect(try String(contentsOfFile: lab.target + "/etc/systemd/system/etcd.service", encoding: .utf8) == "[Service]\nExecStart=/usr/bin/etcd\n")
+        #expect(FileManager.default.contents(atPath: lab.target + last + ".part") == Data("someone else's".utf8))
+        #expect(before.allSatisfy { planted.contains($0) })
+        // The journal ends rolled back: the next rebuild is not refused for it.
+        let journal = try #require(try BundleRebuildJournal.read(directory: lab.dir))
+        #expect(journal.isRolledBack)
+    }
+
+    @Test("restore --rebuild --rollback undoes a finished rebuild (a file changed since is kept aside, not deleted); an interrupted one refuses a new run until --resume or --rollback")
+    func rebuildRollbackAndResume() async throws {
+        let lab = try await Self.rebuildLab("rebuild-undo")
+        let before = Self.tree(lab.target)
+        let run = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        #expect(run.status == 0, "\(run.output)")
+        let changed = try #require(lab.fixture.files.keys.sorted().first { $0.hasSuffix(".conf") || $0.hasSuffix(".env") || $0.contains("etcd.conf") } ?? lab.fixture.files.keys.sorted().first)
+        try Data("edited after the rebuild\n".utf8).write(to: URL(fileURLWithPath: lab.target + changed))
+
+        let refused = try ConsoleBinary.run(["restore", "--rebuild", "--rollback", "--dir", lab.dir])
+        #expect(refused.status == 2 && refused.stderr.contains("refusing to roll back without confirmation"), "\(refused.output)")
+        let undo = try ConsoleBinary.run(["restore", "--rebuild", "--rollback", "--yes", "--dir", lab.dir])
+        #expect(undo.status == 0, "\(undo.output)")
+        #expect(undo.stdout.contains("\(lab.target)\(changed) changed after the rebuild: kept at \(lab.target)\(changed).after-rebuild-"), "\(undo.stdout)")
+        #expect(undo.stdout.contains("Rolled back the rebuild of "), "\(undo.stdout)")
+        // As before, but for the edited file kept aside (and the directories that hold it).
+        let keptAside = try #require(Self.tree(lab.target).first { $0.contains(".after-rebuild-") })
+        var ancestors = Set<String>()
+        var up = (keptAside as NSString).deletingLastPathComponent
+        while !up.isEmpty && up != "." && up != "/" { ancestors.insert(up); up = (up as NSString).deletingLastPathComponent }
+        #expect(Set(Self.tree(lab.target)) == Set(before).union([keptAside]).union(ancestors), "\(Self.tree(lab.target)) vs \(before)")
+        #expect(try String(contentsOfFile: lab.target + "/etc/systemd/system/etcd.service", encoding: .utf8) == "[Service]\nExecStart=/usr/bin/etcd\n")
+        #expect(FileManager.default.contents(atPath: lab.target + "/" + keptAside) == Data("edited after the rebuild\n".utf8))
+        let again = try ConsoleBinary.run(["restore", "--rebuild", "--rollback", "--yes", "--dir", lab.dir])
+        #expect(again.status == 1 && again.stderr.contains("was already rolled back"), "\(again.output)")
+
+        // An interrupted rebuild (its journal has no end): a new run is refused; --resume goes on.
+        let path = BundleRebuildJournal.path(directory: lab.dir)
+        let complete = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        #expect(complete.status == 0, "\(complete.output)")
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        try (lines.dropLast().joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let blocked = try ConsoleBinary.run(["restore", "--rebuild", "--yes", "--files-only", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        #expect(blocked.status == 1 && blocked.stderr.contains("error: an unfinished rebuild of "), "\(blocked.output)")
+        #expect(blocked.stderr.contains("restore --rebuild --resume \(lab.snapshot)"), "\(blocked.stderr)")
+        let resumed = try ConsoleBinary.run(["restore", "--rebuild", "--resume", "--yes", "--files-only", lab.snapshot, "--dir", lab.dir, "--root", lab.target])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(try #require(try BundleRebuildJournal.read(directory: lab.dir)).isFinished)
+    }
 }

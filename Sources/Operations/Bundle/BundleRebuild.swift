@@ -128,14 +128,30 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
     /// (0755 root), writes `.part` (O_EXCL, O_NOFOLLOW), sets owner and mode, fsyncs, renames over nothing, fsyncs
     /// the directory. Stops at the first failure with an error naming the file; what was done stays done (every
     /// moved-aside file is still there under its new name).
-    public func apply(_ opened: BundleStore.Opened) throws(BundleError) -> [Step] {
+    ///
+    /// With `journal` (a directory), each change is recorded in `BundleRebuildJournal` once made, so a failure can be
+    /// rolled back from it.
+    public func apply(_ opened: BundleStore.Opened, journal: String? = nil) throws(BundleError) -> [Step] {
+        func note(_ record: BundleRebuildJournal.Record) throws(BundleError) {
+            if let journal { try BundleRebuildJournal.append(record, directory: journal) }
+        }
+        func parents(of target: String) throws(BundleError) {
+            for created in try Self.makeParents(of: target, bundle: opened.path) { try note(.init(.createdDirectory, path: created)) }
+        }
         for directory in directories where directory.action != .exists {
-            if let aside = directory.movedAsideTo, rename(directory.target, aside) != 0 {
-                throw BundleError(.io, bundle: opened.path, "could not move \(directory.target) aside to \(aside): \(BundleSources.errnoText(errno)); nothing more was written")
+            if let aside = directory.movedAsideTo {
+                if rename(directory.target, aside) != 0 {
+                    throw BundleError(.io, bundle: opened.path, "could not move \(directory.target) aside to \(aside): \(BundleSources.errnoText(errno)); nothing more was written")
+                }
+                try note(.init(.movedAside, path: directory.target, to: aside))
             }
-            try Self.makeParents(of: directory.target, bundle: opened.path)
+            try parents(of: directory.target)
             let mode = mode_t(UInt32(directory.mode, radix: 8) ?? 0o755)
-            if mkdir(directory.target, 0o700) != 0 || lchown(directory.target, directory.uid, directory.gid) != 0 || chmod(directory.target, mode) != 0 {
+            if mkdir(directory.target, 0o700) != 0 {
+                throw BundleError(.io, bundle: opened.path, "could not create the directory \(directory.target): \(BundleSources.errnoText(errno))")
+            }
+            try note(.init(.createdDirectory, path: directory.target))
+            if lchown(directory.target, directory.uid, directory.gid) != 0 || chmod(directory.target, mode) != 0 {
                 throw BundleError(.io, bundle: opened.path, "could not create the directory \(directory.target): \(BundleSources.errnoText(errno))")
             }
             try Self.syncDirectory(of: directory.target, bundle: opened.path)
@@ -146,9 +162,10 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
                 if rename(step.target, aside) != 0 {
                     throw BundleError(.io, bundle: opened.path, "could not move \(step.target) aside to \(aside): \(BundleSources.errnoText(errno)); nothing more was written")
                 }
+                try note(.init(.movedAside, path: step.target, to: aside))
                 try Self.syncDirectory(of: step.target, bundle: opened.path)
             }
-            try Self.makeParents(of: step.target, bundle: opened.path)
+            try parents(of: step.target)
             let content = opened.contents[step.path] ?? Data()
             switch step.kind {
             case .symlink:
@@ -159,6 +176,9 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
                 try Self.write(content, to: step.target, mode: mode_t(UInt32(step.mode, radix: 8) ?? 0o600), uid: step.uid, gid: step.gid,
                                bundle: opened.path)
             }
+            let hasher = SHA256Hasher()
+            hasher.update(content)
+            try note(.init(.wrote, path: step.target, sha256: hasher.finalize().hexString, link: step.kind == .symlink ? true : nil))
             try Self.syncDirectory(of: step.target, bundle: opened.path)
             done.append(step)
         }
@@ -197,15 +217,19 @@ public struct BundleRebuildPlan: Codable, Sendable, Equatable {
         }
     }
 
-    private static func makeParents(of path: String, bundle: String) throws(BundleError) {
+    /// Creates the missing parents of `path` (0755), outermost first; returns the ones it created.
+    private static func makeParents(of path: String, bundle: String) throws(BundleError) -> [String] {
         let parent = (path as NSString).deletingLastPathComponent
         var info = stat()
-        if parent.isEmpty || lstat(parent, &info) == 0 { return }
-        try makeParents(of: parent, bundle: bundle)
-        if mkdir(parent, 0o755) != 0 && errno != EEXIST {
+        if parent.isEmpty || lstat(parent, &info) == 0 { return [] }
+        var created = try makeParents(of: parent, bundle: bundle)
+        if mkdir(parent, 0o755) != 0 {
+            if errno == EEXIST { return created }
             throw BundleError(.io, bundle: bundle, "could not create the directory \(parent): \(BundleSources.errnoText(errno))")
         }
+        created.append(parent)
         _ = chmod(parent, 0o755)
+        return created
     }
 
     private static func syncDirectory(of path: String, bundle: String) throws(BundleError) {
