@@ -20,7 +20,7 @@ struct ClusterRestoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --cluster: an `ssh -o` option for every host (repeatable), e.g. IdentityFile=/root/.ssh/restore.", valueName: "option"))
     var sshOption: [String] = []
 
-    @Option(help: ArgumentHelp("With --cluster, when quorum is lost and no snapshot will do: restore every member from this surviving member's data (its etcd stopped, its member/snap/db copied and verified); leave out the snapshot.", valueName: "member"))
+    @Option(help: ArgumentHelp("With --cluster, when quorum is lost and no snapshot will do: restore every member from this surviving member's data (its etcd stopped, its member/snap/db copied and verified); `newest` picks the member whose db has the highest revision. Leave out the snapshot.", valueName: "member"))
     var fromSurvivor: String?
 
     @Option(help: ArgumentHelp("With --cluster: the coordinator's journal (default: .cluster-restore-journal.json in the snapshot directory).", valueName: "file"))
@@ -75,6 +75,20 @@ extension RestoreCommand {
                     throw ClusterRestoreError("--from-survivor needs the inventory: --inventory FILE or cluster-inventory in the config file")
                 }
                 inventory = try ClusterInventory.load(path: file)
+                var survivor = survivor
+                if survivor == "newest" {
+                    // Which member's data is newest: each db inspected on its own host.
+                    let candidates = await ClusterRestore.survivorCandidates(inventory, ssh: SSHSettings(user: ssh.user, options: inventory.sshOptions + ssh.options),
+                                                                             runner: SystemProcessRunner())
+                    for candidate in candidates {
+                        printError("  \(candidate.member): " + (candidate.revision.map { "data at revision \($0)" } ?? (candidate.problem ?? "?")))
+                    }
+                    guard let newest = ClusterRestore.newest(candidates) else {
+                        throw ClusterRestoreError("no member has readable data (above): restore every member from a snapshot instead (restore --cluster SNAPSHOT)")
+                    }
+                    printError("newest data: \(newest.member) at revision \(newest.revision!)")
+                    survivor = newest.member
+                }
                 guard let member = inventory.members.first(where: { $0.name == survivor }) else {
                     throw ClusterRestoreError("the survivor \(survivor) is not a member in \(inventory.source) (members: \(inventory.members.map(\.name).joined(separator: ", ")))")
                 }

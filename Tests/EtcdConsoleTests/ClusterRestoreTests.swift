@@ -51,10 +51,14 @@ struct ClusterRestoreTests {
         }
     }
 
-    @Test("One host unreachable over SSH: refused before anything changes, on every host")
+    @Test("One host unreachable over SSH: refused before anything changes, on every host; --from-survivor naming no member: a clear error")
     func unreachableHost() async throws {
         let lab = try await HALab.make()
         defer { lab.tearDown() }
+        let unknown = try lab.restore(["--yes"], survivor: "m9")
+        #expect(unknown.status == 1, "\(unknown.output)")
+        #expect(unknown.stderr.contains("the survivor m9 is not a member in the inventory"), "\(unknown.stderr)")
+        #expect(lab.members.allSatisfy { $0.practice.pid(unit: "etcd") != nil })
         lab.members[2].ssh.stop()
         let restore = try lab.restore(["--yes"])
         #expect(restore.status == 1, "\(restore.output)")
@@ -105,7 +109,7 @@ struct ClusterRestoreTests {
         let lab = try await HALab.make()
         defer { lab.tearDown() }
         for member in lab.members.suffix(2) {
-            let stopped = try runCommand(member.practice.executable, ["stop", "etcd"], timeout: .seconds(60))
+            let stopped = try spawnAndWait([member.practice.executable, "stop", "etcd"])
             #expect(stopped.status == 0, "\(stopped.output)")
             try FileManager.default.moveItem(atPath: member.dataDir, toPath: member.dataDir + ".lost-disk")
         }
@@ -115,7 +119,10 @@ struct ClusterRestoreTests {
         #expect(dry.stdout.contains("nothing was changed (the survivor's etcd keeps running)"), "\(dry.output)")
         #expect(lab.members[0].practice.pid(unit: "etcd") != nil)
 
-        let restore = try lab.restore(["--yes", "-o", "json"], survivor: "m1", timeout: .seconds(300))
+        // `newest`: each member's db inspected on its host; only m1 has one.
+        let restore = try lab.restore(["--yes", "-o", "json"], survivor: "newest", timeout: .seconds(300))
+        #expect(restore.stderr.contains("newest data: m1 at revision "), "\(restore.stderr)")
+        #expect(restore.stderr.contains("  m2: \(lab.members[1].dataDir)/member/snap/db cannot be read"), "\(restore.stderr)")
         #expect(restore.status == 0, "\(restore.output)")
         let report = try ConsoleBinary.json(restore)
         #expect(report["succeeded"] as? Bool == true, "\(restore.stdout)")
@@ -134,16 +141,6 @@ struct ClusterRestoreTests {
         // The survivor's own data dir is kept beside the restored one.
         let siblings = try FileManager.default.contentsOfDirectory(atPath: lab.members[0].directory.path)
         #expect(siblings.contains { $0.hasPrefix("data.before-restore-") }, "\(siblings)")
-    }
-
-    @Test("--from-survivor names a member the inventory does not have: a clear error, etcd untouched")
-    func unknownSurvivor() async throws {
-        let lab = try await HALab.make()
-        defer { lab.tearDown() }
-        let restore = try lab.restore(["--yes"], survivor: "m9")
-        #expect(restore.status == 1, "\(restore.output)")
-        #expect(restore.stderr.contains("the survivor m9 is not a member in the inventory"), "\(restore.stderr)")
-        #expect(lab.members.allSatisfy { $0.practice.pid(unit: "etcd") != nil })
     }
 
     @Test("The console's :cluster at 80x24: one column per host, yes, every member restored (the inventory from cluster-inventory)")
@@ -296,7 +293,9 @@ final class HALab: @unchecked Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for member in members {
                 group.addTask {
-                    let started = try runCommand(member.practice.executable, ["start", "etcd"], timeout: .seconds(120))
+                    // spawnAndWait, not Foundation's Process: the etcd it leaves running must not inherit this
+                    // process's descriptors (see spawnAndWait).
+                    let started = try spawnAndWait([member.practice.executable, "start", "etcd"])
                     guard started.status == 0 else { throw EtcdTestSupportError("\(member.name) did not start: \(started.output)") }
                 }
             }
@@ -364,7 +363,7 @@ final class HALab: @unchecked Sendable {
 
     func tearDown() {
         for member in members {
-            _ = try? runCommand(member.practice.executable, ["stop", "etcd"], timeout: .seconds(30))
+            _ = try? spawnAndWait([member.practice.executable, "stop", "etcd"])
             member.ssh.stop()
         }
     }

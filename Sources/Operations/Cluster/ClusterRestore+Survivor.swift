@@ -57,3 +57,54 @@ extension ClusterRestore {
         return local
     }
 }
+
+extension ClusterRestore {
+    /// One member's data as its host reads it (`snapshot inspect` of its `member/snap/db`, run there).
+    public struct SurvivorCandidate: Sendable, Equatable {
+        public var member: String
+        public var revision: Int64?
+        /// Why it cannot be the survivor (no data dir in the inventory, no db, damaged, host unreachable).
+        public var problem: String?
+    }
+
+    /// Which member has the newest intact data: every member's db inspected on its own host at once (its etcd may
+    /// run; the read is read-only). The newest is the highest revision; a tie goes to the first in the inventory.
+    public static func survivorCandidates(_ inventory: ClusterInventory, ssh: SSHSettings,
+                                          runner: any ProcessRunner) async -> [SurvivorCandidate] {
+        await withTaskGroup(of: (Int, SurvivorCandidate).self) { group in
+            for (index, member) in inventory.members.enumerated() {
+                group.addTask {
+                    guard let dataDir = member.dataDir else {
+                        return (index, SurvivorCandidate(member: member.name, problem: "no data-dir in the inventory"))
+                    }
+                    let db = dataDir + "/member/snap/db"
+                    do {
+                        let outcome = try await HostConnection(member: member, ssh: ssh, runner: runner)
+                            .run([member.console, "snapshot", "inspect", db], timeout: .seconds(600))
+                        let revision = outcome.output.split(separator: "\n")
+                            .first { $0.hasPrefix("revision:") }
+                            .flatMap { Int64($0.dropFirst("revision:".count).trimmingCharacters(in: .whitespaces)) }
+                        guard outcome.succeeded, let revision else {
+                            return (index, SurvivorCandidate(member: member.name, problem: "\(db) cannot be read: \(failureLine(outcome))"))
+                        }
+                        return (index, SurvivorCandidate(member: member.name, revision: revision))
+                    } catch {
+                        return (index, SurvivorCandidate(member: member.name, problem: "\(error)"))
+                    }
+                }
+            }
+            var results = [SurvivorCandidate?](repeating: nil, count: inventory.members.count)
+            for await (index, candidate) in group { results[index] = candidate }
+            return results.compactMap { $0 }
+        }
+    }
+
+    /// The candidate with the highest revision (the first of equals), nil when none has readable data.
+    public static func newest(_ candidates: [SurvivorCandidate]) -> SurvivorCandidate? {
+        candidates.reduce(nil) { best, next in
+            guard let revision = next.revision else { return best }
+            guard let current = best?.revision else { return next }
+            return revision > current ? next : best
+        }
+    }
+}
