@@ -338,12 +338,14 @@ public struct Console: Sendable {
             return [.prune(job: id, names: names)]
         case .restoreCluster:
             guard var screen = cluster, screen.phase == .planned else { return [] }
-            let id = startJob(.restore, target: "cluster restore of \(screen.ref.name) (\(screen.view.hosts.count) members)")
+            let id = startJob(.restore, target: screen.view.survivor.map { "quorum recovery from \($0) (\(screen.view.hosts.count) members)" }
+                              ?? "cluster restore of \(screen.ref.name) (\(screen.view.hosts.count) members)")
             screen.phase = .running
             screen.job = id
             cluster = screen
             tab = .snapshots
             pushed = .cluster
+            if let survivor = screen.view.survivor { return [.runQuorumRecovery(job: id, survivor: survivor)] }
             return [.runClusterRestore(job: id, screen.ref)]
         case .restore, .resumeRestore, .rollbackRestore:
             guard var screen = wizard, let plan = screen.plan else { return [] }
@@ -363,19 +365,20 @@ public struct Console: Sendable {
     /// `:members`, `:snapshots`, `:jobs`, `:restore`, `:check`, `:help`, `:q` (and unique prefixes).
     mutating func runCommand(_ text: String) -> [Effect] {
         let commands: [(String, Tab?)] = [("members", .members), ("snapshots", .snapshots), ("jobs", .jobs),
-                                          ("restore", nil), ("cluster", nil), ("check", .members), ("upload", nil), ("pull", nil),
+                                          ("restore", nil), ("cluster", nil), ("recover", nil), ("check", .members), ("upload", nil), ("pull", nil),
                                           ("help", nil), ("quit", nil), ("q", nil)]
         let word = text.lowercased()
         if word == "q" || word == "q!" || word == "quit" { return word == "q!" ? [.quit] : requestQuit() }
         let matches = commands.filter { $0.0.hasPrefix(word) && !word.isEmpty }
         guard matches.count == 1 || matches.contains(where: { $0.0 == word }) else {
-            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :cluster, :check, :upload, :pull, :help, :q)", true)
+            message = ("unknown command :\(text) (try :members, :snapshots, :jobs, :restore, :cluster, :recover, :check, :upload, :pull, :help, :q)", true)
             return []
         }
         let match = matches.first { $0.0 == word } ?? matches[0]
         if let tab = match.1 { switchTo(tab) } else if match.0 == "help" { overlay = .help(offset: 0) }
         if match.0 == "restore" { return openRestore() }
         if match.0 == "cluster" { return openClusterRestore() }
+        if match.0 == "recover" { return openQuorumRecovery() }
         if match.0 == "check" { return perform(.effect(.checkCluster)) }
         if match.0 == "upload" || match.0 == "pull" { return offsiteCommand(match.0) }
         return []
@@ -428,6 +431,21 @@ public struct Console: Sendable {
         tab = .snapshots
         loading = "planning the cluster restore of \(entry.name)"
         return [.planClusterRestore(SnapshotRef(name: entry.name, path: entry.path))]
+    }
+
+    /// `:recover`: lost quorum, no snapshot to use: every member restored from the member with the newest data.
+    private mutating func openQuorumRecovery() -> [Effect] {
+        if let screen = cluster, screen.phase == .running {
+            tab = .snapshots
+            pushed = .cluster
+            return []
+        }
+        guard !readonly else {
+            message = ("read-only session (--readonly): recovery is not available", true)
+            return []
+        }
+        loading = "finding the member with the newest data"
+        return [.planQuorumRecovery]
     }
 
     // MARK: - Events

@@ -53,6 +53,10 @@ public enum Effect: Sendable, Equatable {
     case planClusterRestore(SnapshotRef)
     /// Runs it; updates come back as `.clusterRestore`.
     case runClusterRestore(job: Int, SnapshotRef)
+    /// Lost quorum: which member has the newest data (each db inspected on its host); comes back as `.clusterRestorePlanned`.
+    case planQuorumRecovery
+    /// Every member restored from that member's data; updates come back as `.clusterRestore`.
+    case runQuorumRecovery(job: Int, survivor: String)
     /// The offsite copies: the cached catalog and the record (`refresh: false`, no request to the bucket), or a
     /// fresh listing of the bucket that also rewrites the cache (`refresh: true`).
     case loadRemote(refresh: Bool)

@@ -104,4 +104,27 @@ struct ClusterRestoreConsoleTests {
         let header = grid.lines.first { $0.contains("master-1") } ?? ""
         #expect(["master-1", "master-2", "master-3", "master-4"].allSatisfy { header.contains($0) }, "\(grid.text)")
     }
+
+    @Test(":recover (lost quorum): plans from the member with the newest data; yes runs the recovery from it")
+    func recover() throws {
+        var c = F.withSnapshots(3)
+        _ = c.handle(.character(":"))
+        #expect(Self.type(&c, "recover") + c.handle(.enter) == [.planQuorumRecovery])
+        var view = Self.planned
+        view.snapshot = "master-1's data (revision 4242, the newest)"
+        view.survivor = "master-1"
+        view.append("data at revision 4242", to: "master-1")
+        view.append("/var/lib/etcd/member/snap/db cannot be read: no such file", to: "master-2")
+        _ = c.apply(.clusterRestorePlanned(SnapshotRef(name: view.snapshot, path: ""), view))
+        let grid = GoldenScreen.render(c, width: 80, height: 24)
+        #expect(grid.text.contains("Quorum recovery: plan"), "\(grid.text)")
+        #expect(grid.text.contains("from master-1's data (revision 4242, the newest)"), "\(grid.text)")
+        _ = c.handle(.enter)
+        guard case .confirm(let confirmation) = c.overlay else { Issue.record("no confirmation"); return }
+        #expect(confirmation.title == "Recover the cluster from master-1's data")
+        let effects = Self.type(&c, "yes") + c.handle(.enter)
+        let job = try #require(c.jobs.running.first)
+        #expect(effects == [.runQuorumRecovery(job: job.id, survivor: "master-1")])
+        #expect(job.target == "quorum recovery from master-1 (3 members)")
+    }
 }

@@ -81,7 +81,7 @@ struct KeyHandlingTests {
 
     @Test("Command mode: :jobs, a unique prefix, :q and an unknown command", arguments: [
         ("jobs", Console.Tab.jobs, nil as String?), ("mem", .members, nil), ("snap", .snapshots, nil),
-        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :restore, :cluster, :check, :upload, :pull, :help, :q)"),
+        ("restart", .snapshots, "unknown command :restart (try :members, :snapshots, :jobs, :restore, :cluster, :recover, :check, :upload, :pull, :help, :q)"),
     ])
     func command(_ text: String, _ tab: Console.Tab, _ error: String?) {
         var c = F.withSnapshots(3)

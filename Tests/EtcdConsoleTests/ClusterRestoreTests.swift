@@ -143,7 +143,7 @@ struct ClusterRestoreTests {
         #expect(siblings.contains { $0.hasPrefix("data.before-restore-") }, "\(siblings)")
     }
 
-    @Test("The console's :cluster at 80x24: one column per host, yes, every member restored (the inventory from cluster-inventory)")
+    @Test("The console's :cluster at 80x24: one column per host, yes, every member restored (the inventory from cluster-inventory); then quorum lost, :recover restores all from the newest member's data")
     func console() async throws {
         let lab = try await HALab.make()
         defer { lab.tearDown() }
@@ -173,6 +173,29 @@ struct ClusterRestoreTests {
             let client = lab.client([member.clientURL])
             #expect(try await client.count(prefix: "/registry/test/") == HALab.keys, "\(member.name)")
             #expect(try await client.get("/after-snapshot") == nil, "\(member.name)")
+            await client.close()
+        }
+
+        // Then quorum is lost: m2 and m3 stop and lose their disks. :recover finds m1's data the newest and
+        // restores every member from it, with the key written after the restore.
+        let writer = lab.client(lab.members.map(\.clientURL))
+        _ = try await writer.put("/after-restore", value: Data("only in m1's data".utf8))
+        await writer.close()
+        for member in lab.members.suffix(2) {
+            _ = try spawnAndWait([member.practice.executable, "stop", "etcd"])
+            try FileManager.default.moveItem(atPath: member.dataDir, toPath: member.dataDir + ".lost-disk")
+        }
+        try tmux.press(":", "recover", "Enter")
+        let recovery = try await tmux.waitUntil("the recovery plan") { $0.contains("Quorum recovery: plan") && $0.contains("the newest") }
+        #expect(recovery.contains("m1's data (revision "), "\(recovery)")
+        try tmux.press("Enter")
+        try await tmux.waitFor("type yes")
+        try tmux.press("yes", "Enter")
+        let recovered = try await tmux.waitUntil("the recovery's verdict") { $0.contains("Quorum recovery: finished") }
+        #expect(recovered.contains("Restored every member: hashKV equal"), "\(recovered)")
+        for member in lab.members {
+            let client = lab.client([member.clientURL])
+            #expect(try await client.get("/after-restore") != nil, "\(member.name)")
             await client.close()
         }
     }

@@ -308,6 +308,20 @@ public final class ConsoleRuntime {
                 let last = await services.runClusterRestore(ref) { view in events.post(.clusterRestore(job: job, view)) }
                 events.post(.clusterRestore(job: job, last))
             }
+        case .planQuorumRecovery:
+            Task.detached {
+                do {
+                    let view = try await services.planQuorumRecovery()
+                    events.post(.clusterRestorePlanned(SnapshotRef(name: view.snapshot, path: ""), view))
+                } catch {
+                    events.post(.clusterRestorePlanFailed("\(error)"))
+                }
+            }
+        case .runQuorumRecovery(let job, let survivor):
+            Task.detached {
+                let last = await services.runQuorumRecovery(survivor: survivor) { view in events.post(.clusterRestore(job: job, view)) }
+                events.post(.clusterRestore(job: job, last))
+            }
         case .runRestore(let job, let plan):
             runRestore(job) { try await services.runRestore(plan, onEvent: $0) }
         case .resumeRestore(let job):

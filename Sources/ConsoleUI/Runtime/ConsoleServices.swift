@@ -50,6 +50,10 @@ public protocol ConsoleServices: Sendable {
     func planClusterRestore(_ snapshot: SnapshotRef) async throws -> ClusterRestoreView
     /// Runs the cluster restore, calling `update` with the view after each of its events; returns the last one.
     func runClusterRestore(_ snapshot: SnapshotRef, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView
+    /// Lost quorum: the inventory's members with each one's data (revision or why not); `survivor` the newest.
+    func planQuorumRecovery() async throws -> ClusterRestoreView
+    /// Restores every member from `survivor`'s data (stopped, its db copied), as `runClusterRestore` does.
+    func runQuorumRecovery(survivor: String, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView
 
     // Offsite copies (issue 14). The defaults (test doubles, no remote configured) know of no remote.
     /// `n`: takes, verifies and records a snapshot, and says which file it is (so it can be uploaded).
@@ -89,6 +93,13 @@ extension ConsoleServices {
     public func offsite(refresh: Bool) async -> OffsiteView? { nil }
     public func planClusterRestore(_ snapshot: SnapshotRef) async throws -> ClusterRestoreView {
         throw ConsoleServiceError("no cluster inventory: set cluster-inventory in the config file (see the README: Restoring a multi-member cluster)")
+    }
+    public func planQuorumRecovery() async throws -> ClusterRestoreView {
+        throw ConsoleServiceError("no cluster inventory: set cluster-inventory in the config file (see the README: Restoring a multi-member cluster)")
+    }
+    public func runQuorumRecovery(survivor: String, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView {
+        ClusterRestoreView(snapshot: survivor, membership: "", initialCluster: "", hosts: [], succeeded: false,
+                           result: "quorum recovery is not available here", survivor: survivor)
     }
     public func runClusterRestore(_ snapshot: SnapshotRef, update: @escaping @Sendable (ClusterRestoreView) -> Void) async -> ClusterRestoreView {
         ClusterRestoreView(snapshot: snapshot.name, membership: "", initialCluster: "", hosts: [], succeeded: false,

@@ -30,9 +30,12 @@ public struct ClusterRestoreView: Sendable, Equatable {
     /// nil while planned or running; the verdict once finished.
     public var succeeded: Bool?
     public var result: String?
+    /// Lost quorum (`:recover`): the member whose data every member is restored from, instead of a snapshot.
+    public var survivor: String?
 
     public init(snapshot: String, membership: String, initialCluster: String, hosts: [Host], step: String = "",
-                succeeded: Bool? = nil, result: String? = nil) {
+                succeeded: Bool? = nil, result: String? = nil, survivor: String? = nil) {
+        self.survivor = survivor
         self.snapshot = snapshot
         self.membership = membership
         self.initialCluster = initialCluster
@@ -83,7 +86,7 @@ public struct ClusterRestoreScreen: Sendable, Equatable {
         case .enter where phase == .planned:
             if readonly { return .refused("read-only session (--readonly): restore is not available") }
             return .confirm(Confirmation(
-                title: "Restore every member of the cluster",
+                title: view.survivor == nil ? "Restore every member of the cluster" : "Recover the cluster from \(view.survivor!)'s data",
                 lines: ["from \(view.snapshot):"] + view.hosts.map { "  \($0.name) on \($0.host)" }
                     + ["etcd stops on every host; each data dir is moved aside (kept)."],
                 action: .restoreCluster, typedWord: "yes"))
@@ -95,17 +98,18 @@ public struct ClusterRestoreScreen: Sendable, Equatable {
     func render(into grid: inout TextGrid, area: Area, context: RenderContext) {
         var row = area.top
         let bottom = area.top + area.height
-        let title = phase == .planned ? "Cluster restore: plan" : phase == .running ? "Cluster restore: running" : "Cluster restore: finished"
+        let what = view.survivor == nil ? "Cluster restore" : "Quorum recovery"
+        let title = "\(what): " + (phase == .planned ? "plan" : phase == .running ? "running" : "finished")
         _ = grid.put(title, row: row, column: 0, style: .header, limit: area.width)
         row += 1
-        _ = grid.put("snapshot \(view.snapshot)", row: row, column: 0, limit: area.width)
+        _ = grid.put(view.survivor == nil ? "snapshot \(view.snapshot)" : "from \(view.snapshot)", row: row, column: 0, limit: area.width)
         row += 1
         _ = grid.put("members from \(view.membership)", row: row, column: 0, style: .dim, limit: area.width)
         row += 1
         if !view.step.isEmpty || phase == .planned {
-            let step = phase == .planned
-                ? "on each host: copy + SHA-256, plan, restore (left stopped); start all; hashKV"
-                : view.step
+            let step = phase != .planned ? view.step
+                : view.survivor == nil ? "on each host: copy + SHA-256, plan, restore (left stopped); start all; hashKV"
+                : "stop \(view.survivor!), copy its db; then each host: copy, plan, restore; start all"
             _ = grid.put(step, row: row, column: 0, style: phase == .planned ? .dim : .normal, limit: area.width)
             row += 1
         }

@@ -280,7 +280,10 @@ public struct MembersScreen: Sendable {
             let command = "etcd-console " + doctor.recommendation[range.upperBound...]
             recommendation = wrap(text, width: area.width - 2).map { (" " + $0, CellStyle.title) }
             // A restore is what the wizard does, step by step and confirmed: say so before the shell form.
-            if command.hasPrefix("etcd-console restore ") && !command.contains("--rebuild") {
+            if command.contains("--from-survivor") {
+                recommendation += wrap(":recover does it here (the member with the newest data, cluster-inventory's hosts); in a shell:", width: area.width - 3)
+                    .map { ("   " + $0, CellStyle.normal) }
+            } else if command.hasPrefix("etcd-console restore ") && !command.contains("--rebuild") {
                 recommendation += wrap(":restore opens the guided restore here; in a shell:", width: area.width - 3)
                     .map { ("   " + $0, CellStyle.normal) }
             }

@@ -342,9 +342,11 @@ public struct DataDirDoctor: Sendable {
             $0.severity == .critical && !$0.code.hasPrefix("backup") && $0.code != "quorum-lost"
         }
         if !report.findings("quorum-lost").isEmpty && !dataDirCritical {
-            let me = quorum?.localName.map { " --from-survivor \($0)" } ?? " --from-survivor <this member>"
-            return "Quorum is lost and this member's data is intact: if the others are gone for good, restore every member from this member's data: etcd-console restore --cluster --inventory <cluster.yaml>\(me) (by hand: start this member alone with --force-new-cluster and add the others back one at a time)"
-                + (candidate.map { "; or restore every member from \(Self.describe($0, now: now)) (etcd-console restore --cluster)" } ?? "")
+            let me = quorum?.localName ?? "<this member>"
+            // The command last, so the console can show it on lines of its own.
+            return "Quorum is lost and this member's data is intact: if the others are gone for good, restore every member from this member's data (by hand: start it alone with --force-new-cluster, then add the others back one at a time)"
+                + (candidate.map { ", or every member from \(Self.describe($0, now: now)) with restore --cluster" } ?? "")
+                + ": etcd-console restore --cluster --inventory <cluster.yaml> --from-survivor \(me)"
         }
         if report.hasCritical && !dataDirCritical, let backupDirectory {
             return "Take a snapshot now, the data dir itself looks usable: etcd-console snapshot save --dir \(backupDirectory)"
