@@ -92,36 +92,10 @@ public final class SSHTestHost: @unchecked Sendable {
         self.logFile = directory.appendingPathComponent("sshd.log")
     }
 
-    /// Starts (or starts again) sshd and waits until its port accepts connections. Spawned with posix_spawn, not
+    /// Starts (or starts again) sshd and waits until its port accepts connections. Spawned with `CleanSpawn`, not
     /// Foundation's Process: sshd closes every inherited descriptor, which Process takes for the child's exit.
     public func launch() async throws {
-        let arguments = ["/usr/sbin/sshd", "-D", "-f", configFile.path, "-E", logFile.path]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        // Nothing of this test process goes along (a daemon holding the descriptor through which Foundation learns
-        // that another test's command exited makes that test wait until the daemon ends), and signals as a shell
-        // leaves them (test threads block most; sshd needs SIGCHLD and SIGTERM).
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        _ = Self.closeFrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var child: pid_t = 0
-        let status = posix_spawn(&child, "/usr/sbin/sshd", &actions, &attributes, &argv, environ)
-        guard status == 0 else { throw EtcdTestSupportError("could not start sshd: \(String(cString: strerror(status)))") }
+        let child = try CleanSpawn.spawn(["/usr/sbin/sshd", "-D", "-f", configFile.path, "-E", logFile.path])
         SpawnedProcesses.shared.record(pid: child)
         lock.withLock { self.pid = child }
         // Generous: under a full parallel test run on 2 cores sshd can take long to reach its listen().
@@ -148,14 +122,6 @@ public final class SSHTestHost: @unchecked Sendable {
         SpawnedProcesses.shared.forget(pid: child)
         lock.withLock { self.pid = nil }
     }
-
-    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module does not export.
-    static let closeFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
-            preconditionFailure("glibc without posix_spawn_file_actions_addclosefrom_np (needs 2.34+)")
-        }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
 
     static func accepts(address: String, port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -88,44 +88,11 @@ final class TmuxSession: @unchecked Sendable {
 func spawnAndWait(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let output = try TestDirectories.make("spawn").appendingPathComponent("out").path
     defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    // Nothing else of this test process goes along: a tmux server that kept, say, the descriptor through which
-    // Foundation learns that another test's etcdctl exited would make that test wait until tmux ends.
-    closeFrom(&actions, 3)
-    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
-    let cArguments = argv.map { strdup($0) } + [nil]
-    let cEnvironment = env.map { strdup($0) } + [nil]
-    defer { (cArguments + cEnvironment).forEach { free($0) } }
-    // Signals as a shell would leave them: this test thread blocks most signals, and a tmux server that inherited
-    // the mask never saw its panes exit (SIGCHLD) and outlived kill-server.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var none = sigset_t()
-    sigemptyset(&none)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
-    guard spawned == 0 else { throw EtcdTestSupportError("could not run \(argv[0]): \(String(cString: strerror(spawned)))") }
+    // Nothing else of this test process goes along, signals as a shell leaves them (CleanSpawn): a tmux server
+    // that inherited the mask never saw its panes exit (SIGCHLD) and outlived kill-server.
+    let pid = try CleanSpawn.spawn(argv, environment: environment, output: output)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
 
-/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module does not export.
-private let closeFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
-    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
-        preconditionFailure("glibc without posix_spawn_file_actions_addclosefrom_np (needs 2.34+)")
-    }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-}()

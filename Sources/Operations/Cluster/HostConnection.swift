@@ -76,26 +76,21 @@ public struct HostConnection: Sendable {
         guard let destination = member.ssh else {
             throw ClusterRestoreError("\(member.label): fetch is for a host reached over SSH")
         }
-        var arguments = ["-q"] + ssh.common
-        if let port = member.sshPort { arguments += ["-P", String(port)] }
-        arguments += ["\(destination):\(remotePath)", localPath]
-        let outcome: ProcessOutcome
-        do {
-            outcome = try await runner.run(ProcessRequest("scp", arguments, timeout: timeout), onLine: { _ in })
-        } catch {
-            throw ClusterRestoreError("\(member.label): cannot run scp: \(error)")
-        }
-        guard outcome.succeeded else {
-            throw ClusterRestoreError("\(member.label): copying \(remotePath) from there failed\(outcome.timedOut ? " (timed out)" : ""): \(outcome.tail(3))")
-        }
+        try await scp(from: "\(destination):\(remotePath)", to: localPath, timeout: timeout,
+                      failure: "copying \(remotePath) from there failed")
     }
 
     /// Copies a local file to `remotePath` on the host (scp, with the same options as ssh).
     public func copy(_ localPath: String, to remotePath: String, timeout: Duration) async throws {
         guard let destination = member.ssh else { return }
+        try await scp(from: localPath, to: "\(destination):\(remotePath)", timeout: timeout,
+                      failure: "copying the snapshot to \(remotePath) failed")
+    }
+
+    private func scp(from source: String, to target: String, timeout: Duration, failure: String) async throws {
         var arguments = ["-q"] + ssh.common
         if let port = member.sshPort { arguments += ["-P", String(port)] }
-        arguments += [localPath, "\(destination):\(remotePath)"]
+        arguments += [source, target]
         let outcome: ProcessOutcome
         do {
             outcome = try await runner.run(ProcessRequest("scp", arguments, timeout: timeout), onLine: { _ in })
@@ -103,7 +98,7 @@ public struct HostConnection: Sendable {
             throw ClusterRestoreError("\(member.label): cannot run scp: \(error)")
         }
         guard outcome.succeeded else {
-            throw ClusterRestoreError("\(member.label): copying the snapshot to \(remotePath) failed\(outcome.timedOut ? " (timed out)" : ""): \(outcome.tail(3))")
+            throw ClusterRestoreError("\(member.label): \(failure)\(outcome.timedOut ? " (timed out)" : ""): \(outcome.tail(3))")
         }
     }
 }
