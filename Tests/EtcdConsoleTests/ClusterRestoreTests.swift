@@ -3,6 +3,9 @@ import EtcdTestSupport
 import Foundation
 import Practice
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Issue 16: a whole 3-member cluster restored from one snapshot by `restore --cluster`, each member on its own
 /// test host: a real OpenSSH sshd on 127.0.0.2-4 (its own port, host key and client key made here), the host's own
@@ -10,7 +13,7 @@ import Testing
 /// system's ssh/scp, host keys checked against a known_hosts file holding only these hosts.
 @Suite("restore --cluster over SSH", .serialized)
 struct ClusterRestoreTests {
-    @Test("All three members restored from one snapshot: every key back, the later key gone, hashKV equal, a new cluster id, old data dirs kept")
+    @Test("All three members restored from one snapshot: every key back, the later key gone, hashKV equal, a new cluster id, old data dirs kept; a coordinator killed mid-run is finished by --resume")
     func fullRestore() async throws {
         let lab = try await HALab.make()
         defer { lab.tearDown() }
@@ -48,6 +51,34 @@ struct ClusterRestoreTests {
             let siblings = try FileManager.default.contentsOfDirectory(atPath: member.directory.path)
             #expect(siblings.contains { $0.hasPrefix("data.before-restore-") }, "\(member.name): \(siblings)")
             #expect(FileManager.default.fileExists(atPath: member.backups + "/" + (lab.snapshot as NSString).lastPathComponent))
+        }
+
+        // The coordinator dies once every host is restored (its journal says so): restore --cluster --resume
+        // finishes from the journal: every member started, checked.
+        let output = lab.root.appendingPathComponent("killed-run.log").path
+        let arguments = [EtcdConsoleBinary.path] + lab.restoreArguments(["--yes"], survivor: nil)
+        let coordinator = try CleanSpawn.spawn(arguments, environment: lab.restoreEnvironment, output: output)
+        let deadline = ContinuousClock.now + .seconds(180)
+        var prepared = false
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: lab.journal, encoding: .utf8)) ?? ""
+            if text.components(separatedBy: "\"phase\" : \"prepared\"").count == 4 { prepared = true; break }
+            var status: Int32 = 0
+            if waitpid(coordinator, &status, WNOHANG) == coordinator { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        kill(coordinator, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(coordinator, &status, 0)
+        #expect(prepared, "the journal never showed every host prepared: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+        let resumed = try EtcdConsoleBinary.run(lab.restoreArguments(["--yes", "--resume", "-o", "json"], survivor: nil, snapshot: false),
+                                                environment: lab.restoreEnvironment, timeout: .seconds(240))
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(try ConsoleBinary.json(resumed)["consistent"] as? Bool == true, "\(resumed.stdout)")
+        for member in lab.members {
+            let client = lab.client([member.clientURL])
+            #expect(try await client.count(prefix: "/registry/test/") == HALab.keys, "\(member.name)")
+            await client.close()
         }
     }
 
@@ -374,14 +405,22 @@ final class HALab: @unchecked Sendable {
 
     /// `etcd-console restore SNAPSHOT --cluster` with this lab's inventory, keys and journal.
     func restore(_ extra: [String], survivor: String? = nil, timeout: Duration = .seconds(240)) throws -> CommandResult {
-        var arguments = ["restore"] + (survivor.map { ["--from-survivor", $0] } ?? [snapshot])
+        try EtcdConsoleBinary.run(restoreArguments(extra, survivor: survivor), environment: restoreEnvironment, timeout: timeout)
+    }
+
+    /// `restore SNAPSHOT --cluster` (or `--from-survivor`, or neither for --resume/--rollback) with this lab's
+    /// inventory, keys and journal.
+    func restoreArguments(_ extra: [String], survivor: String?, snapshot withSnapshot: Bool = true) -> [String] {
+        var arguments = ["restore"] + (survivor.map { ["--from-survivor", $0] } ?? (withSnapshot ? [snapshot] : []))
             + ["--cluster", "--inventory", inventory, "--cluster-journal", journal, "--discovery-root", root.path]
         for option in sshClient.options { arguments += ["--ssh-option", option] }
+        return arguments + extra
+    }
+
+    var restoreEnvironment: [String: String] {
         let config = root.appendingPathComponent("coordinator/config.yaml").path
         if !FileManager.default.fileExists(atPath: config) { FileManager.default.createFile(atPath: config, contents: Data("{}\n".utf8)) }
-        return try EtcdConsoleBinary.run(arguments + extra, environment: ["ETCD_CONSOLE_CONFIG": config,
-                                                                          "ETCD_CONSOLE_DIR": root.appendingPathComponent("coordinator").path],
-                                         timeout: timeout)
+        return ["ETCD_CONSOLE_CONFIG": config, "ETCD_CONSOLE_DIR": root.appendingPathComponent("coordinator").path]
     }
 
     func tearDown() {
