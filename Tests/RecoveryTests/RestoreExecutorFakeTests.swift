@@ -37,6 +37,70 @@ struct RestoreExecutorFakeTests {
         #expect(try host.journal().isFinished)
     }
 
+    // MARK: one member of a cluster restore (`restore --no-start`)
+
+    @Test("--no-start: every step up to the start runs, etcd is not started, the journal stays open before start-etcd; resume starts it")
+    func leaveStoppedThenResume() async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        let upToStart = RestoreStepKind.allCases.prefix { $0 != .startEtcd }.flatMap(host.calls(for:))
+        var (executor, runner) = host.executor(upToStart)
+        executor.leaveStopped = true
+        let report = await executor.run()
+        #expect(report.succeeded, "\(report.summary)")
+        #expect(report.steps.map(\.kind) == Array(RestoreStepKind.allCases.prefix { $0 != .startEtcd }))
+        #expect(report.notes.contains { $0.hasPrefix("etcd is left stopped on the restored data dir") }, "\(report.notes)")
+        #expect(runner.unmet.isEmpty)
+        #expect(!runner.requests.contains { $0.arguments.first == "start" }, "etcd is never started")
+        let journal = try host.journal()
+        #expect(!journal.isFinished && journal.resumeStep == .startEtcd, "\(journal.summary)")
+
+        let rest = RestoreStepKind.allCases.drop { $0 != .startEtcd }.flatMap(host.calls(for:))
+        let (resumer, resumeRunner) = host.executor(rest)
+        let resumed = await resumer.resume(journal)
+        #expect(resumed.succeeded, "\(resumed.summary)")
+        #expect(resumeRunner.unmet.isEmpty)
+        #expect(try host.journal().isFinished)
+    }
+
+    @Test("--no-start: a failed step after the move does not roll back alone; the journal stays open for the coordinator, whose rollback starts the original")
+    func leaveStoppedFailureLeavesJournal() async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        var (executor, _) = host.executor(FakeRestoreHost.preflight + FakeRestoreHost.stop
+                                          + [host.restoreTool(status: 1, output: "no space left on device", writes: [])])
+        executor.leaveStopped = true
+        let report = await executor.run()
+        #expect(!report.succeeded && !report.rolledBack, "\(report.summary)")
+        #expect(report.notes.contains { $0.hasPrefix("left for the cluster restore to roll back together with the other members") }, "\(report.notes)")
+        #expect(host.fileSystem.exists(host.plan.asidePath), "the original stays aside until the coordinator's rollback")
+        let journal = try host.journal()
+        #expect(!journal.isFinished)
+
+        let (rollbacker, runner) = host.executor(FakeRestoreHost.rollback)
+        let rolled = await rollbacker.rollback(journal)
+        #expect(rolled.rollback?.originalRestored == true && rolled.rollback?.etcdRunning == true, "\(rolled.summary)")
+        #expect(runner.unmet.isEmpty)
+        #expect(host.fileSystem.exists(host.dataDir) && !host.fileSystem.exists(host.plan.asidePath))
+    }
+
+    @Test("A rollback of a run stopped before the move finds the original in place and starts it")
+    func rollbackBeforeMoveStartsOriginal() async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        var (executor, _) = host.executor(FakeRestoreHost.preflight + [Call("systemctl", ["stop", "etcd"], status: 1, output: "Access denied")])
+        executor.leaveStopped = true
+        _ = await executor.run()
+        let journal = try host.journal()
+        #expect(!journal.isFinished && !journal.movedAside)
+        let (rollbacker, runner) = host.executor(FakeRestoreHost.rollback)
+        let rolled = await rollbacker.rollback(journal)
+        #expect(rolled.rollback?.originalRestored == true && rolled.rollback?.etcdRunning == true, "\(rolled.summary)")
+        #expect(rolled.rollback?.actions.contains("the data dir \(host.dataDir) was never moved: it is the original") == true, "\(rolled.rollback?.actions ?? [])")
+        #expect(runner.unmet.isEmpty)
+        #expect(host.fileSystem.changes.isEmpty, "nothing was moved")
+    }
+
     // MARK: failures before the move: nothing changed, etcd started again when it was stopped
 
     @Test("Not enough free space fails preflight: no command runs, nothing moves, no rollback")
