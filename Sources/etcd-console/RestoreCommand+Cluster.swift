@@ -102,7 +102,7 @@ extension RestoreCommand {
                     print("Dry run: every host answers; nothing was changed (the survivor's etcd keeps running).")
                     return
                 }
-                if !yes { try confirmCluster("This stops etcd on \(member.label), copies its db, then restores every member from it.") }
+                if !yes { try askYes("This stops etcd on \(member.label), copies its db, then restores every member from it.", to: "restore the cluster") }
                 let survivorSSH = SSHSettings(user: ssh.user, options: inventory.sshOptions + ssh.options)
                 copy = try await ClusterRestore.takeSurvivorCopy(of: member, ssh: survivorSSH, runner: SystemProcessRunner(),
                                                                  directory: resolved.snapshotDirectory) { event in
@@ -131,7 +131,7 @@ extension RestoreCommand {
             restore = ClusterRestore(snapshotPath: path, inventory: inventory, ssh: ssh, runner: SystemProcessRunner(),
                                      clientConfiguration: configuration, token: initialClusterToken, journalPath: journalPath)
             if !json || !yes { printError(Self.renderPlan(restore)) }
-            if !dryRun && !yes { try confirmCluster("This stops etcd on every host above and replaces each member's data dir.") }
+            if !dryRun && !yes { try askYes("This stops etcd on every host above and replaces each member's data dir.", to: "restore the cluster") }
         }
 
         let onEvent: ClusterRestore.EventHandler = { event in
@@ -155,18 +155,6 @@ extension RestoreCommand {
         }
         let rolledBackAsAsked = rollback && report.rolledBack && report.error == nil
         if !report.succeeded && !rolledBackAsAsked { throw ExitCode(1) }
-    }
-
-    private func confirmCluster(_ what: String) throws {
-        guard Terminal.stdinIsTTY else {
-            printError("error: refusing to restore the cluster without confirmation: there is no terminal to ask on; pass --yes to go ahead")
-            throw ExitCode(2)
-        }
-        printError("\(what) Type yes to restore the cluster: ", newline: false)
-        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-            printError("Not confirmed; nothing was changed.")
-            throw ExitCode(1)
-        }
     }
 
     /// The members, in order: the inventory file, the live member list, the snapshot's sidecar.

@@ -56,15 +56,8 @@ extension RestoreCommand {
             if dryRun { return }
         }
         if !yes {
-            guard Terminal.stdinIsTTY else {
-                printError("error: refusing to rebuild without confirmation: there is no terminal to ask on; pass --yes to go ahead")
-                throw ExitCode(2)
-            }
-            printError("This writes \(plan.writes.count) files under \(plan.root)\(thenRestore ? ", then restores etcd from \(snapshotPath!)" : ""). Type yes to rebuild: ", newline: false)
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                printError("Not confirmed; nothing was changed.")
-                throw ExitCode(1)
-            }
+            try askYes("This writes \(plan.writes.count) files under \(plan.root)\(thenRestore ? ", then restores etcd from \(snapshotPath!)" : "").",
+                       to: "rebuild")
         }
         let written: [BundleRebuildPlan.Step]
         do {
@@ -129,15 +122,7 @@ extension RestoreCommand {
         }
         let changes = journal.records.filter { [.wrote, .movedAside, .createdDirectory].contains($0.event) }.count
         if !yes {
-            guard Terminal.stdinIsTTY else {
-                printError("error: refusing to roll back without confirmation: there is no terminal to ask on; pass --yes to go ahead")
-                throw ExitCode(2)
-            }
-            printError("This undoes \(changes) changes of the rebuild of \(journal.plan!.bundle) under \(journal.plan!.root). Type yes to roll back: ", newline: false)
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                printError("Not confirmed; nothing was changed.")
-                throw ExitCode(1)
-            }
+            try askYes("This undoes \(changes) changes of the rebuild of \(journal.plan!.bundle) under \(journal.plan!.root).", to: "roll back")
         }
         let (actions, problems) = journal.rollBack()
         do { try BundleRebuildJournal.append(.init(.rolledBack), directory: directory) } catch {
@@ -148,6 +133,21 @@ extension RestoreCommand {
         print(problems.isEmpty ? "Rolled back the rebuild of \(journal.plan!.bundle): the files under \(journal.plan!.root) are as they were before it (etcd's data is not touched: restore --rollback does that)."
                                : "Rolled back with problems (above).")
         if !problems.isEmpty { throw ExitCode(1) }
+    }
+}
+
+extension RestoreCommand {
+    /// Asks "<question> Type yes to <action>: " on the terminal; refuses (exit 2) without one, exit 1 unless yes.
+    func askYes(_ question: String, to action: String) throws {
+        guard Terminal.stdinIsTTY else {
+            printError("error: refusing to \(action) without confirmation: there is no terminal to ask on; pass --yes to go ahead")
+            throw ExitCode(2)
+        }
+        printError("\(question) Type yes to \(action): ", newline: false)
+        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+            printError("Not confirmed; nothing was changed.")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -26,11 +26,7 @@ extension ClusterRestore {
         guard stopped.succeeded else {
             throw ClusterRestoreError("\(member.label): systemctl stop \(unit) failed: \(stopped.tail(3)); nothing was changed")
         }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let name = "survivor-\(member.name)-\(formatter.string(from: now)).db"
+        let name = "survivor-\(member.name)-\(BundleStore.stamp(now)).db"
         let remote = member.snapshotDir + "/" + name
         let local = directory + "/" + name
         onEvent(.step("Copying \(dataDir)/member/snap/db on \(member.label)"))

@@ -106,13 +106,7 @@ public struct ClusterRestore: Sendable {
 
     /// "etcd-console-20261203T061500Z": a new `--initial-cluster-token`, so a member of the old cluster that comes
     /// back can never join the restored one.
-    public static func newToken(now: Date = Date()) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "etcd-console-" + formatter.string(from: now)
-    }
+    public static func newToken(now: Date = Date()) -> String { "etcd-console-" + BundleStore.stamp(now) }
 
     /// The default journal: beside the snapshot directory, hidden from the catalog.
     public static func defaultJournalPath(directory: String) -> String { directory + "/.cluster-restore-journal.json" }
@@ -199,20 +193,14 @@ public struct ClusterRestore: Sendable {
         // 4. Every host restored, etcd left stopped (all at once: separate machines). A failure on any host
         // rolls every host back once all have finished.
         let snapshots = journal.hosts.map { $0.snapshot! }
-        let prepared = await withTaskGroup(of: (Int, String?).self) { group in
-            for (index, member) in inventory.members.enumerated() {
-                group.addTask {
-                    onEvent(.step("Restoring on \(member.label)"))
-                    do {
-                        let outcome = try await connection(member).run(restoreCommand(member, snapshot: snapshots[index]) + ["--yes", "--no-start"],
-                                                                       timeout: prepareTimeout) { line in onEvent(.output(host: member.name, line: line)) }
-                        return (index, outcome.succeeded ? nil : "\(member.label): the restore failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
-                    } catch { return (index, "\(error)") }
-                }
-            }
-            var results = [String?](repeating: nil, count: inventory.members.count)
-            for await (index, problem) in group { results[index] = problem }
-            return results
+        let prepared = await onEveryHost(inventory.members) { member in
+            onEvent(.step("Restoring on \(member.label)"))
+            let index = inventory.members.firstIndex(of: member)!
+            do {
+                let outcome = try await connection(member).run(restoreCommand(member, snapshot: snapshots[index]) + ["--yes", "--no-start"],
+                                                               timeout: prepareTimeout) { line in onEvent(.output(host: member.name, line: line)) }
+                return outcome.succeeded ? nil : "\(member.label): the restore failed (exit \(outcome.status)): \(Self.failureLine(outcome))"
+            } catch { return "\(error)" }
         }
         for (index, problem) in prepared.enumerated() {
             journal.hosts[index].phase = problem == nil ? .prepared : .failed
@@ -228,20 +216,26 @@ public struct ClusterRestore: Sendable {
         return await startAll(&journal, onEvent: onEvent)
     }
 
-    /// Asks every host for `etcd-console --version` at once: nil for a host that answers, else why not.
-    public func reachAll(_ members: [ClusterMember]) async -> [String?] {
+    /// Runs `body` for each of `members` at once (they are separate machines) and returns each one's problem (nil:
+    /// went well), in the order given.
+    func onEveryHost(_ members: [ClusterMember], _ body: @escaping @Sendable (ClusterMember) async -> String?) async -> [String?] {
         await withTaskGroup(of: (Int, String?).self) { group in
             for (index, member) in members.enumerated() {
-                group.addTask {
-                    do {
-                        let outcome = try await connection(member).run([member.console, "--version"], timeout: .seconds(30))
-                        return (index, outcome.succeeded ? nil : "\(member.label): \(member.console) --version failed (exit \(outcome.status)): \(outcome.tail(2)); is etcd-console installed there?")
-                    } catch { return (index, "\(error)") }
-                }
+                group.addTask { (index, await body(member)) }
             }
             var results = [String?](repeating: nil, count: members.count)
             for await (index, problem) in group { results[index] = problem }
             return results
+        }
+    }
+
+    /// Asks every host for `etcd-console --version` at once: nil for a host that answers, else why not.
+    public func reachAll(_ members: [ClusterMember]) async -> [String?] {
+        await onEveryHost(members) { member in
+            do {
+                let outcome = try await connection(member).run([member.console, "--version"], timeout: .seconds(30))
+                return outcome.succeeded ? nil : "\(member.label): \(member.console) --version failed (exit \(outcome.status)): \(outcome.tail(2)); is etcd-console installed there?"
+            } catch { return "\(error)" }
         }
     }
 
@@ -328,22 +322,15 @@ public struct ClusterRestore: Sendable {
         onEvent(.step("Starting every member together"))
         let members = journal.members
         let timeout = startTimeout
-        let outcomes = await withTaskGroup(of: (Int, String?).self) { group in
-            for (index, member) in members.enumerated() {
-                group.addTask {
-                    do {
-                        let outcome = try await connection(member).run([member.console, "restore", "--resume", "--yes"] + journalSettings(member),
-                                                                       timeout: timeout) { line in onEvent(.output(host: member.name, line: line)) }
-                        // No open journal there: that host's restore already ran to its end (a resumed run whose
-                        // coordinator died after starting it); the cluster check below says whether all is well.
-                        if outcome.succeeded || outcome.output.contains("no unfinished restore journal") { return (index, nil) }
-                        return (index, "\(member.label): start and checks failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
-                    } catch { return (index, "\(error)") }
-                }
-            }
-            var results = [String?](repeating: nil, count: members.count)
-            for await (index, problem) in group { results[index] = problem }
-            return results
+        let outcomes = await onEveryHost(members) { member in
+            do {
+                let outcome = try await connection(member).run([member.console, "restore", "--resume", "--yes"] + journalSettings(member),
+                                                               timeout: timeout) { line in onEvent(.output(host: member.name, line: line)) }
+                // No open journal there: that host's restore already ran to its end (a resumed run whose
+                // coordinator died after starting it); the cluster check below says whether all is well.
+                if outcome.succeeded || outcome.output.contains("no unfinished restore journal") { return nil }
+                return "\(member.label): start and checks failed (exit \(outcome.status)): \(Self.failureLine(outcome))"
+            } catch { return "\(error)" }
         }
         for (index, problem) in outcomes.enumerated() {
             journal.hosts[index].phase = problem == nil ? .started : .failed
@@ -361,9 +348,7 @@ public struct ClusterRestore: Sendable {
 
     /// hashKV equal on every member, every member listed, a new cluster id.
     func check(_ result: inout Report, expected: [String]) async {
-        var configuration = clientConfiguration
-        configuration.endpoints = inventory.clientURLs.compactMap { try? Endpoint(parsing: $0) }
-        let client = EtcdClient(configuration)
+        let client = EtcdClient(membersConfiguration)
         var problems: [String] = []
         do {
             let list = try await client.memberList()
@@ -396,25 +381,18 @@ public struct ClusterRestore: Sendable {
         }
         let members = journal.members
         let timeout = prepareTimeout
-        let outcomes = await withTaskGroup(of: (Int, String?).self) { group in
-            for index in touched {
-                let member = members[index]
-                group.addTask {
-                    do {
-                        let outcome = try await connection(member).run([member.console, "restore", "--rollback", "--yes"] + journalSettings(member),
-                                                                       timeout: timeout) { line in onEvent(.output(host: member.name, line: line)) }
-                        // No journal: that host's restore never began (nothing to undo there).
-                        if outcome.succeeded || outcome.output.contains("no unfinished restore journal") { return (index, nil) }
-                        return (index, "\(member.label): rollback failed (exit \(outcome.status)): \(Self.failureLine(outcome))")
-                    } catch { return (index, "\(error)") }
-                }
-            }
-            var results: [(Int, String?)] = []
-            for await result in group { results.append(result) }
-            return results
+        let problemsByHost = await onEveryHost(touched.map { members[$0] }) { member in
+            do {
+                let outcome = try await connection(member).run([member.console, "restore", "--rollback", "--yes"] + journalSettings(member),
+                                                               timeout: timeout) { line in onEvent(.output(host: member.name, line: line)) }
+                // No journal: that host's restore never began (nothing to undo there).
+                if outcome.succeeded || outcome.output.contains("no unfinished restore journal") { return nil }
+                return "\(member.label): rollback failed (exit \(outcome.status)): \(Self.failureLine(outcome))"
+            } catch { return "\(error)" }
         }
+        let outcomes = zip(touched, problemsByHost).map { ($0, $1) }
         var problems: [String] = []
-        for (index, problem) in outcomes.sorted(by: { $0.0 < $1.0 }) {
+        for (index, problem) in outcomes {
             if let problem {
                 problems.append(problem)
             } else {
@@ -434,9 +412,15 @@ public struct ClusterRestore: Sendable {
 
     // MARK: helpers
 
-    func clusterID() async -> String? {
+    /// The connection settings aimed at every member's client URLs.
+    var membersConfiguration: EtcdClientConfiguration {
         var configuration = clientConfiguration
         configuration.endpoints = inventory.clientURLs.compactMap { try? Endpoint(parsing: $0) }
+        return configuration
+    }
+
+    func clusterID() async -> String? {
+        var configuration = membersConfiguration
         configuration.connectTimeout = .seconds(2)
         configuration.callTimeout = .seconds(3)
         let client = EtcdClient(configuration)
