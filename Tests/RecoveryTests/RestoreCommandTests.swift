@@ -88,6 +88,65 @@ struct RestoreCommandTests {
         #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
     }
 
+    @Test("Two restore --resume at once on one journal: the second waits for the first, then finds it finished; etcd started once, every key back")
+    func twoResumesAtOnce() async throws {
+        let lab = try await RestoreLab.make(.v3_5)
+        defer { lab.tearDownNow() }
+        try await killAfterMove(lab)
+        // The first resume runs the journal's restore tool, the slow wrapper, which waits again (its once-marker
+        // and release file removed) until the release file: the second resume starts while the first holds the journal's lock.
+        try? FileManager.default.removeItem(atPath: lab.root.appendingPathComponent("release-tool.once").path)
+        try FileManager.default.removeItem(atPath: lab.root.appendingPathComponent("release-tool").path)
+        let arguments = [EtcdConsoleBinary.path, "restore", "--resume", "--yes"] + lab.flags.filter { $0 != lab.snapshot }
+        let environment = ["PATH": lab.environment["PATH"]!]
+        let outputs = ["first", "second"].map { lab.root.appendingPathComponent("resume-\($0).log").path }
+        let first = try CleanSpawn.spawn(arguments, environment: environment, output: outputs[0])
+        let lockFile = RestoreJournal.path(forDataDir: lab.dataDir) + ".lock"
+        try await poll("the first resume to hold the lock and its restore tool to wait") {
+            (try? String(contentsOfFile: lockFile, encoding: .utf8))?.hasPrefix("\(first) ") == true
+                && FileManager.default.fileExists(atPath: lab.root.appendingPathComponent("release-tool.once").path)
+        }
+        // Doctor, meanwhile, says a restore is running (not "resume it"), and names it.
+        let during = DataDirDoctor(dataDir: lab.dataDir, now: Date()).examine()
+        #expect(during.findings("restore-running").first?.message.contains("a restore is running on \(lab.dataDir) now (pid \(first), started ") == true,
+                "\(during.summary)")
+        #expect(during.findings("restore-unfinished").isEmpty)
+        #expect(during.recommendation == "A restore is running on \(lab.dataDir) now: let it finish, then run doctor again")
+        let second = try CleanSpawn.spawn(arguments, environment: environment, output: outputs[1])
+        try await poll("the second resume to say it waits") {
+            ((try? String(contentsOfFile: outputs[1], encoding: .utf8)) ?? "").contains("waiting for another etcd-console restore (pid \(first), started ")
+        }
+        FileManager.default.createFile(atPath: lab.root.appendingPathComponent("release-tool").path, contents: nil)
+        var statuses: [Int32] = []
+        for pid in [first, second] {
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            statuses.append((status >> 8) & 0xff)
+        }
+        let logs = outputs.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }
+        #expect(statuses == [0, 1], "\(logs)")
+        #expect(logs[1].contains("no unfinished restore journal at \(RestoreJournal.path(forDataDir: lab.dataDir)) any more: another etcd-console restore (pid \(first), started "),
+                "\(logs[1])")
+        #expect(!logs[1].contains("/\(RestoreStepKind.allCases.count)] "), "the second run ran no step: \(logs[1])")
+        #expect(try await lab.isActive() == "active")
+        #expect(try await lab.contents().keys == lab.snapshotKeys)
+        #expect(RestoreJournal.unfinished(dataDir: lab.dataDir) == nil)
+        let after = DataDirDoctor(dataDir: lab.dataDir, now: Date()).examine()
+        #expect(after.findings("restore-running").isEmpty && after.findings("restore-unfinished").isEmpty, "\(after.summary)")
+    }
+
+    /// Polls `condition` every 20 ms for up to 120 s.
+    private func poll(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting for \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     @Test("Killed after the move step: restore --rollback brings the original data dir back and starts etcd")
     func killedAfterMoveThenRollback() async throws {
         let lab = try await RestoreLab.make(.v3_4)
@@ -197,6 +256,9 @@ struct RestoreCommandTests {
             }
         }
         process.waitUntilExit()
+        // Killed before its tool began (the signal can land between the journal's step-started line and the
+        // tool's start), the first wrapper never ran: without the release file the resume's run would wait.
+        FileManager.default.createFile(atPath: lab.root.appendingPathComponent("release-tool").path, contents: nil)
         try #require(killed, "the restore never recorded the move step")
         return (process.terminationStatus, (try? String(contentsOf: stderr, encoding: .utf8)) ?? "")
     }

@@ -525,4 +525,91 @@ struct RestoreExecutorFakeTests {
         #expect(report.error?.contains("stopped before step move-data-dir") == true)
         #expect(runner.requests.isEmpty)
     }
+
+    // MARK: one run of a journal at a time (RestoreLock)
+
+    enum LockedCall: String, CaseIterable, Sendable { case resume, rollback }
+
+    @Test("A resume or rollback while another run holds the journal's lock waits, runs nothing, then finds the journal ended by the other run and says so",
+          arguments: LockedCall.allCases)
+    func waitsForTheOtherRun(call: LockedCall) async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        try interrupt(host, after: .restore)
+        let journal = try host.journal()
+        guard case .acquired(let other) = try RestoreLock.tryAcquire(journalPath: host.plan.journalPath) else {
+            Issue.record("the lock should be free")
+            return
+        }
+        let (executor, runner) = host.executor([])
+        let events = EventLog()
+        let waiting = Task { call == .resume ? await executor.resume(journal, onEvent: events.handler)
+                                             : await executor.rollback(journal, onEvent: events.handler) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !events.outputs.contains(where: { $0.hasPrefix("waiting for another etcd-console restore (pid \(getpid()), started ") }),
+              ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(events.outputs.contains { $0.hasSuffix("working on \(host.plan.journalPath)") }, "\(events.outputs)")
+        #expect(runner.requests.isEmpty, "nothing runs while the other run holds the lock")
+        // The other run ends the restore, then lets go.
+        try JournalWriter(path: host.plan.journalPath, truncate: false).append(.init(event: .finished, status: .ok))
+        other.release()
+        let report = await waiting.value
+
+        #expect(!report.succeeded && report.errorKind == .journal)
+        #expect(report.error?.hasPrefix("no unfinished restore journal at \(host.plan.journalPath) any more: another etcd-console restore (pid \(getpid())") == true,
+                "\(report.error ?? "")")
+        #expect(report.error?.hasSuffix("ended it while this one waited") == true)
+        #expect(runner.requests.isEmpty)
+        #expect(try host.journal().records.last?.event == .finished, "nothing appended after the other run's end")
+    }
+
+    @Test("A resume whose journal is still locked after lockWait gives up naming the holder; nothing runs")
+    func givesUpWaiting() async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        try interrupt(host, after: .moveAside)
+        guard case .acquired(let other) = try RestoreLock.tryAcquire(journalPath: host.plan.journalPath) else {
+            Issue.record("the lock should be free")
+            return
+        }
+        defer { other.release() }
+        var (executor, runner) = host.executor([])
+        executor.lockWait = .seconds(1)
+        let report = await executor.resume(try host.journal())
+
+        #expect(report.errorKind == .journal)
+        #expect(report.error == "another etcd-console restore (pid \(getpid()), started \(report.error.flatMap(Self.started) ?? "?")) still holds \(host.plan.journalPath).lock after 1s; let it finish (or stop it), then run this again",
+                "\(report.error ?? "")")
+        #expect(runner.requests.isEmpty)
+        #expect(try host.journal().resumeStep == .restore, "the journal is as it was")
+    }
+
+    @Test("A new restore while another run holds the lock is refused at once, naming the holder; the other's journal is untouched")
+    func newRunRefusedWhileLocked() async throws {
+        let host = try FakeRestoreHost()
+        defer { host.remove() }
+        try interrupt(host, after: .stopEtcd)
+        let before = try Data(contentsOf: URL(fileURLWithPath: host.plan.journalPath))
+        guard case .acquired(let other) = try RestoreLock.tryAcquire(journalPath: host.plan.journalPath) else {
+            Issue.record("the lock should be free")
+            return
+        }
+        defer { other.release() }
+        let (executor, runner) = host.executor([])
+        let report = await executor.run()
+
+        #expect(report.errorKind == .journal)
+        #expect(report.error?.hasPrefix("another etcd-console restore (pid \(getpid()), started ") == true, "\(report.error ?? "")")
+        #expect(report.error?.hasSuffix(") is running on \(host.dataDir) now; let it end, then see `etcd-console doctor`") == true)
+        #expect(runner.requests.isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: host.plan.journalPath)) == before)
+    }
+
+    /// The start time in "(pid N, started T)".
+    private static func started(_ text: String) -> String? {
+        guard let start = text.range(of: ", started ")?.upperBound, let end = text[start...].firstIndex(of: ")") else { return nil }
+        return String(text[start..<end])
+    }
 }

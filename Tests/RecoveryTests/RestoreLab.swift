@@ -192,6 +192,11 @@ final class EventLog: @unchecked Sendable {
         all.compactMap { if case .stepStarted(let kind) = $0 { kind } else { nil } }
     }
 
+    /// The `.output` lines, in order.
+    var outputs: [String] {
+        all.compactMap { if case .output(_, let line) = $0 { line } else { nil } }
+    }
+
     var rollbackStarted: Bool {
         all.contains { if case .rollbackStarted = $0 { true } else { false } }
     }

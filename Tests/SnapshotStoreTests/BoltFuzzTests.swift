@@ -7,7 +7,7 @@ import SnapshotStore
 /// A failing seed and round replay exactly.
 @Suite("Randomly damaged snapshots never crash the reader")
 struct BoltFuzzTests {
-    @Test("300 seeded mutations of a real snapshot per etcd release: check, iterate, decode", .timeLimit(.minutes(3)),
+    @Test("300 seeded mutations of a real snapshot per etcd release: check, iterate, decode", .timeLimit(.minutes(6)),
           arguments: [(EtcdVersion.v3_4, UInt64(34)), (EtcdVersion.v3_5, UInt64(35))])
     func mutations(version: EtcdVersion, seed: UInt64) async throws {
         let fixture = try await SnapshotFixture.get(version)

@@ -95,7 +95,9 @@ struct EtcdDatabaseTests {
         #expect(members.first?.name == fixture.memberName)
         #expect(members.first?.peerURLs == [fixture.peerURL])
         #expect(members.first.map { $0.id != 0 && UInt64($0.hexID, radix: 16) == $0.id } == true)
-        #expect(try database.consistentIndex().map { $0 > 270 } == true)
+        // The fixture made 28 write requests (10 puts, 2 + 10 transactions, a compaction, 2 deletes, a lease
+        // grant, 2 more puts), each a raft entry applied before the snapshot.
+        #expect(try database.consistentIndex().map { $0 >= 28 } == true)
         if version == .v3_4 {
             #expect(try database.term() == nil)
             #expect(try database.clusterVersion() == "3.4.0")

@@ -8,7 +8,7 @@ import SnapshotStore
 /// reaches the structure and etcd checks instead of stopping at the checksum. A failing seed and round replay.
 @Suite("Randomly damaged snapshots never crash verify, inspect or diff")
 struct VerifyFuzzTests {
-    @Test("250 seeded mutations per etcd release: verify, inspect, browse, diff", .timeLimit(.minutes(4)),
+    @Test("250 seeded mutations per etcd release: verify, inspect, browse, diff", .timeLimit(.minutes(6)),
           arguments: [(EtcdVersion.v3_4, UInt64(340)), (EtcdVersion.v3_5, UInt64(350))])
     func mutations(version: EtcdVersion, seed: UInt64) async throws {
         let fixture = try await SnapshotFixture.get(version)

@@ -9,7 +9,7 @@ public enum RebuildOffer {
     /// snapshot was recommended and no restore is unfinished; `report` unchanged otherwise.
     public static func amend(_ report: DoctorReport, remote: RemoteCatalog?) -> DoctorReport {
         let codes = Set(report.findings.map(\.code))
-        guard codes.contains("data-dir-missing"), !codes.contains("restore-unfinished"),
+        guard codes.contains("data-dir-missing"), codes.isDisjoint(with: ["restore-unfinished", "restore-running"]),
               !report.recommendation.contains("etcd-console restore "),
               let remote, let newest = remote.snapshots.first(where: { $0.problem == nil }) else { return report }
         var amended = report

@@ -44,20 +44,32 @@ public struct DataDirDoctor: Sendable {
     var snapDir: String { dataDir + "/member/snap" }
     var dbPath: String { snapDir + "/db" }
 
+    /// The unfinished restore journal next to the data dir: running now (its lock is held by a live process:
+    /// leave it alone) or interrupted (resume or roll back).
+    func unfinishedRestore() -> DoctorFinding? {
+        guard let journal = RestoreJournal.unfinished(dataDir: dataDir) else { return nil }
+        if let holder = LockFile.holder(RestoreLock.path(forJournal: journal.path)) {
+            return DoctorFinding(.critical, "restore-running", "a restore is running on \(dataDir) now (\(holder)): \(journal.summary)",
+                                 action: "Let it finish; do not start etcd or another restore meanwhile. Then run etcd-console doctor again.")
+        }
+        return DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
+                             action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back.")
+    }
+
     public func examine() -> DoctorReport {
         var findings: [DoctorFinding] = []
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory) || !isDirectory.boolValue {
             // One finding, not a critical for each thing inside it: there is nothing here to examine. A restore
             // interrupted after moving the data dir aside is what matters then, as when the dir exists.
-            if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
-                findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
-                                              action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
-            }
+            if let finding = unfinishedRestore() { findings.append(finding) }
             findings.append(DoctorFinding(.warning, "data-dir-missing",
                 "no data dir at \(dataDir)\(dataDirSource.map { " (from \($0))" } ?? "")",
                 action: "If etcd keeps its data elsewhere, name it: --data-dir DIR, data-dir in the config file or ETCD_CONSOLE_DATA_DIR. If the disk was lost, restore a snapshot into it."))
             let candidate = examineBackups(&findings)
+            if findings.contains(where: { $0.code == "restore-running" }) {
+                return DoctorReport(findings: findings, recommendation: "A restore is running on \(dataDir) now: let it finish, then run doctor again")
+            }
             if findings.contains(where: { $0.code == "restore-unfinished" }) {
                 return DoctorReport(findings: findings, recommendation: "Finish the unfinished restore first: etcd-console restore --resume, or etcd-console restore --rollback")
             }
@@ -65,10 +77,7 @@ public struct DataDirDoctor: Sendable {
                 ?? "Nothing to examine at \(dataDir): name etcd's data dir (--data-dir), or restore a snapshot if it was lost"
             return DoctorReport(findings: findings, recommendation: recommendation)
         }
-        if let journal = RestoreJournal.unfinished(dataDir: dataDir) {
-            findings.append(DoctorFinding(.critical, "restore-unfinished", "there is \(journal.summary)",
-                                          action: "Finish it before anything else: etcd-console restore --resume, or etcd-console restore --rollback to put the original data dir back."))
-        }
+        if let finding = unfinishedRestore() { findings.append(finding) }
         let snaps = examineSnapFiles(walRecords: WALSnapshotRecords.read(paths: walFiles().map { walDir + "/" + $0.name }),
                                      &findings)
         let db = examineDatabase(&findings)
@@ -338,6 +347,9 @@ public struct DataDirDoctor: Sendable {
     // MARK: - recommendation
 
     func recommendation(_ report: DoctorReport, candidate: SnapshotEntry?) -> String {
+        if !report.findings("restore-running").isEmpty {
+            return "A restore is running on \(dataDir) now: let it finish, then run doctor again"
+        }
         let dataDirCritical = report.findings.contains {
             $0.severity == .critical && !$0.code.hasPrefix("backup") && $0.code != "quorum-lost"
         }

@@ -37,6 +37,8 @@ public struct RestoreExecutor: Sendable {
     /// every member back together; a rollback (`--rollback --no-start`) does not start etcd. A member of a
     /// multi-member cluster only becomes ready once a quorum runs, so the coordinator starts every member together.
     public var leaveStopped = false
+    /// How long a resume or rollback waits for another run holding the journal's lock (`RestoreLock`).
+    public var lockWait: Duration = .seconds(900)
     /// Checked before each step.
     public let stopRequest: StopRequest
     let runner: any ProcessRunner
@@ -75,6 +77,19 @@ public struct RestoreExecutor: Sendable {
 
     /// Runs the whole plan. The report says what happened; nothing is thrown.
     public func run(onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        // The lock first, then the journal check: two new restores started at once must not both pass it.
+        let lock: LockFile
+        do throws(RestoreError) {
+            switch try RestoreLock.tryAcquire(journalPath: plan.journalPath) {
+            case .acquired(let acquired): lock = acquired
+            case .held(let holder):
+                return finish(failedBeforeStart: RestoreError(.journal, "another etcd-console restore (\(holder ?? "pid unknown")) is running on \(plan.dataDir) now; let it end, then see `etcd-console doctor`"),
+                              onEvent: onEvent)
+            }
+        } catch {
+            return finish(failedBeforeStart: error, onEvent: onEvent)
+        }
+        defer { lock.release() }
         if let unfinished = RestoreJournal.unfinished(dataDir: plan.dataDir) {
             return finish(failedBeforeStart: RestoreError(.journal, "\(unfinished.summary): resume it (restore --resume) or roll it back (restore --rollback) first"),
                           onEvent: onEvent)
@@ -91,8 +106,15 @@ public struct RestoreExecutor: Sendable {
 
     /// Continues an interrupted restore from its journal: from the first step that did not end ok. A
     /// journal whose rollback had started is rolled back instead.
-    public func resume(_ journal: RestoreJournal, onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
-        if journal.rollbackStarted { return await rollback(journal, onEvent: onEvent) }
+    public func resume(_ found: RestoreJournal, onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        let journal: RestoreJournal
+        let lock: LockFile
+        switch await lockAndReload(found, onEvent: onEvent) {
+        case .ended(let report): return report
+        case .locked(let current, let held): (journal, lock) = (current, held)
+        }
+        defer { lock.release() }
+        if journal.rollbackStarted { return await rollBack(journal, onEvent: onEvent) }
         let writer: JournalWriter
         do { writer = try JournalWriter(path: journal.path, truncate: false) } catch {
             return finish(failedBeforeStart: error, onEvent: onEvent)
@@ -111,6 +133,44 @@ public struct RestoreExecutor: Sendable {
     /// Rolls an interrupted restore back from its journal: etcd stopped, the restored dir moved to the
     /// failed-restore path, the old data dir moved back, etcd started.
     public func rollback(_ journal: RestoreJournal, onEvent: @escaping EventHandler = { _ in }) async -> RestoreReport {
+        switch await lockAndReload(journal, onEvent: onEvent) {
+        case .ended(let report): return report
+        case .locked(let current, let lock):
+            defer { lock.release() }
+            return await rollBack(current, onEvent: onEvent)
+        }
+    }
+
+    /// The journal's lock, waited for up to `lockWait` (another run of this journal may be at work: a killed
+    /// coordinator's resume goes on over its ssh session), then the journal read again: the other run may have
+    /// finished it. A finished journal is the error the CLI gives when there is none ("no unfinished restore
+    /// journal ..."), which a cluster coordinator takes as done.
+    private enum Locked {
+        case locked(RestoreJournal, LockFile)
+        case ended(RestoreReport)
+    }
+
+    private func lockAndReload(_ journal: RestoreJournal, onEvent: @escaping EventHandler) async -> Locked {
+        var waitedFor: String?
+        do {
+            let lock = try await RestoreLock.acquire(journalPath: journal.path, timeout: lockWait) { holder in
+                waitedFor = holder
+                onEvent(.output(nil, "waiting for another etcd-console restore (\(holder)) working on \(journal.path)"))
+            }
+            let current = try RestoreJournal.load(path: journal.path)
+            guard !current.isFinished else {
+                lock.release()
+                let who = waitedFor.map { "another etcd-console restore (\($0)) ended it while this one waited" } ?? "it ended before this run began"
+                return .ended(finish(failedBeforeStart: RestoreError(.journal, "no unfinished restore journal at \(journal.path) any more: \(who)"),
+                                     onEvent: onEvent))
+            }
+            return .locked(current, lock)
+        } catch {
+            return .ended(finish(failedBeforeStart: error, onEvent: onEvent))
+        }
+    }
+
+    private func rollBack(_ journal: RestoreJournal, onEvent: @escaping EventHandler) async -> RestoreReport {
         let writer: JournalWriter
         do { writer = try JournalWriter(path: journal.path, truncate: false) } catch {
             return finish(failedBeforeStart: error, onEvent: onEvent)
