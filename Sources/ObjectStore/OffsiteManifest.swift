@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// Where an offsite snapshot lives in the bucket (issue 14):
 /// `<prefix>/<cluster-id>/<member>/<UTC time>-r<revision>.db.zst[.age]`, its manifest beside it at
@@ -109,14 +110,14 @@ public struct OffsiteManifest: Codable, Sendable, Equatable {
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         return try encoder.encode(self)
     }
 
     /// Parses a manifest object; errors name the key and what is wrong.
     public static func decode(_ data: Data, key: String) throws(ObjectStoreError) -> OffsiteManifest {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         let manifest: OffsiteManifest
         do {
             manifest = try decoder.decode(OffsiteManifest.self, from: data)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SystemSupport
 
 /// AWS Signature Version 4 for S3, written once and pure: given a request's parts, the credentials and the
 /// time, it returns the headers to add. No I/O, so it is tested against AWS's published examples.
@@ -58,10 +59,7 @@ public struct SigV4Signer: Sendable {
 
     /// `yyyyMMdd'T'HHmmss'Z'` in UTC.
     static func timestamp(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        UTCCalendar.compact(date)
     }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import SnapshotStore
 
 /// Deterministic, realistic-looking Kubernetes objects as kube-apiserver would store them in etcd, for
@@ -290,21 +291,7 @@ public struct KubernetesSampleData: Sequence, Sendable {
         }
 
         static func rfc3339(_ date: Date) -> String {
-            let seconds = Int(date.timeIntervalSince1970)
-            var days = seconds / 86_400
-            let secondOfDay = seconds % 86_400
-            // civil_from_days
-            days += 719_468
-            let era = days / 146_097
-            let dayOfEra = days - era * 146_097
-            let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-            let monthIndex = (5 * dayOfYear + 2) / 153
-            let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-            let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-            let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-            func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-            return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
+            UTCCalendar.internetDateTime(Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.towardZero)))
         }
 
         static let apps = ["web", "api", "worker", "cache", "billing", "auth", "search", "ingest", "metrics", "frontend",

@@ -48,9 +48,7 @@ public final class LockFile: @unchecked Sendable {
             guard err == EWOULDBLOCK else { throw .lock(errno: err) }
             return .held(holder: holder)
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        let text = "\(pid) \(formatter.string(from: now))\n"
+        let text = "\(pid) \(UTCCalendar.internetDateTime(now))\n"
         ftruncate(fd, 0)
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         return .acquired(LockFile(path: path, fd: fd))

@@ -37,7 +37,7 @@ public struct SnapshotSaveResult: Sendable {
     /// Hex SHA-256 of the database bytes (the file's trailer).
     public var sha256: String
     /// The same digest as bytes, computed while the bytes arrived (the verify after the save reuses it).
-    var digest: [UInt8] = []
+    public internal(set) var digest: [UInt8] = []
     /// The store revision the snapshot holds (read from the saved file).
     public var revision: Int64
     public var duration: Duration
@@ -66,20 +66,12 @@ public enum SnapshotSaver {
             c.isLetter || c.isNumber || c == "-" || c == "_" || c == "." ? c : "_"
         }
         let member = safe.isEmpty ? "" : "-" + String(safe)
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
-        return "snapshot-\(formatter.string(from: takenAt))\(member).db"
+        return "snapshot-\(UTCCalendar.compact(takenAt, milliseconds: true))\(member).db"
     }
 
     /// UTC time for file names, sorting by time: `20261125T170521Z`. Also names a restore's moved-aside dirs.
     public static func compactTimestamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
+        UTCCalendar.compact(date)
     }
 
     /// "etcd stopped sending the snapshot after 12 MB for 30 s": the stall timeout ended the save.
@@ -113,11 +105,13 @@ public enum SnapshotSaver {
                       initialCluster: cluster.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    /// `source` saves the Status and MemberList calls when the caller already made them. `progress` is called as
+    /// `source` saves the Status and MemberList calls when the caller already made them. `following` is told the
+    /// `.part` file once it exists (a reader follows it: the upload beside the save). `progress` is called as
     /// soon as bytes are written, then at most every `progressInterval` (tests that act at a byte count pass zero:
     /// on a fast machine the whole stream can arrive between two 100 ms reports).
     public static func save(from client: EtcdClient, endpoint: Endpoint? = nil, to path: String, source: Source? = nil,
                             progressInterval: Duration = .milliseconds(100),
+                            following: GrowingSnapshotFile? = nil,
                             progress: (@Sendable (SnapshotProgress) -> Void)? = nil) async throws -> SnapshotSaveResult {
         let started = ContinuousClock.now
         let member: Source
@@ -126,6 +120,7 @@ public enum SnapshotSaver {
         let memberName = member.memberName
 
         let writer = try AtomicFileWriter(path: path)
+        following?.opened(partPath: writer.partPath, source: member)
         do {
             let stream: SnapshotStream
             do {

@@ -170,7 +170,7 @@ enum RemoteSnapshotList {
                         if letters[key] == nil { letters[key] = String(UnicodeScalar(UInt8(65 + letters.count % 26))) }
                         group = letters[key]!
                     }
-                    return [row.name, row.location.rawValue, row.health, ISO8601DateFormatter().string(from: row.takenAt), row.revision.map(String.init) ?? "-",
+                    return [row.name, row.location.rawValue, row.health, UTCCalendar.internetDateTime(row.takenAt), row.revision.map(String.init) ?? "-",
                             row.member ?? "-", group, row.localSize.map { formatBytes($0) } ?? "-", row.remoteSize.map { formatBytes(Int($0)) } ?? "-"]
                 }
                 print(renderTable(["NAME", "WHERE", "HEALTH", "TAKEN (UTC)", "REVISION", "MEMBER", "SAME REV", "SIZE", "REMOTE SIZE"], rowsText),

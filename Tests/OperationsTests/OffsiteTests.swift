@@ -194,7 +194,7 @@ struct RemoteConfigurationTests {
 
 @Suite("Offsite copies against a real SeaweedFS", .serialized)
 struct OffsiteStoreTests {
-    @Test("A backup uploads every good snapshot not yet offsite, oldest first, manifest beside each object")
+    @Test("A backup streams its new snapshot up beside the save, then catches up the older ones oldest first, manifest beside each object")
     func backupUploads() async throws {
         let server = try await OffsiteFixture.server.value
         let etcd = try await OffsiteFixture.etcd.value
@@ -212,7 +212,9 @@ struct OffsiteStoreTests {
         #expect(await run.perform())
         let uploads = captured.stdout.filter { $0.hasPrefix("backup: offsite: uploaded ") }
         #expect(uploads.count == 2, "\(captured.stdout)")
-        #expect(uploads.first?.hasPrefix("backup: offsite: uploaded \(old.name) to s3://\(bucket)/etcd/prod/\(old.clusterID!)/") == true, "\(uploads)")
+        // The new snapshot first (it followed the save), then the catch-up of the one already there.
+        #expect(uploads.last?.hasPrefix("backup: offsite: uploaded \(old.name) to s3://\(bucket)/etcd/prod/\(old.clusterID!)/") == true, "\(uploads)")
+        #expect(uploads.first?.hasPrefix("backup: offsite: uploaded \(old.name) ") == false, "\(uploads)")
         #expect(captured.stderr.isEmpty, "\(captured.stderr)")
         let record = OffsiteRecord.read(fromDirectory: dir)
         let entries = try OffsiteFixture.entries(dir)
@@ -489,7 +491,7 @@ struct OffsiteStoreTests {
 
     @Test("Disk full while pulling (a real 64 KiB tmpfs): the error says so and nothing is left behind")
     func diskFull() async throws {
-        let (_, bucket, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
+        let (_, _, dir, store, entry) = try await OffsiteFixture.scene("diskfull")
         #expect(entry.size > 256 << 10)
         _ = try store.push(entry, sidecar: nil)
         let small = (dir as NSString).deletingLastPathComponent + "/small"
@@ -506,6 +508,101 @@ struct OffsiteStoreTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: small)
         _ = try runCommand("/usr/bin/umount", [small])
         #expect(left.isEmpty, "\(left)")
+    }
+
+    /// A `.part` file written by hand, a chunk at a time, as the saver would; the upload follows it.
+    private func followedScene(_ name: String) async throws -> (scene: (server: SeaweedFS, bucket: String, dir: String, store: OffsiteStore, entry: SnapshotEntry),
+                                                                 bytes: [UInt8], part: String, file: GrowingSnapshotFile) {
+        let scene = try await OffsiteFixture.scene(name)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: scene.entry.path)))
+        let client = EtcdClient(try OffsiteFixture.configuration(try await OffsiteFixture.etcd.value))
+        let source = try await SnapshotSaver.source(from: client)
+        await client.close()
+        let part = scene.dir + "/followed.db.part"
+        #expect(FileManager.default.createFile(atPath: part, contents: nil, attributes: [.posixPermissions: 0o600]))
+        let file = GrowingSnapshotFile()
+        file.opened(partPath: part, source: source)
+        return (scene, bytes, part, file)
+    }
+
+    /// Runs `uploadFollowing` on a thread of its own (it blocks; the cooperative pool is two threads here) and
+    /// returns its outcome once it ends.
+    private func follow(_ store: OffsiteStore, _ file: GrowingSnapshotFile, read: TransferLog) -> Task<Result<OffsiteStore.FollowedUpload, OffsiteError>, Never> {
+        Task {
+            await withCheckedContinuation { continuation in
+                Thread {
+                    continuation.resume(returning: Result { () throws(OffsiteError) in
+                        try store.uploadFollowing(file, takenAt: Date()) { done, total in read.add(done, total) }
+                    })
+                }.start()
+            }
+        }
+    }
+
+    private func nothingLeft(_ server: SeaweedFS, _ store: OffsiteStore, _ bucket: String) throws {
+        #expect(try store.client.listAllObjects(bucket: bucket, prefix: "").isEmpty)
+        let pending = try server.aws(["s3api", "list-multipart-uploads", "--bucket", bucket, "--output", "json"])
+        #expect(!pending.output.contains("UploadId"), "an unfinished multipart upload is left: \(pending.output)")
+    }
+
+    /// The followed upload failed with `expected` in its message (`what` names the wrong success).
+    private func expectRefused(_ upload: Task<Result<OffsiteStore.FollowedUpload, OffsiteError>, Never>, _ what: String,
+                               containing expected: String) async {
+        switch await upload.value {
+        case .success(let followed): Issue.record("uploaded \(followed.objectKey) \(what)")
+        case .failure(let error): #expect(error.message.contains(expected), "\(error.message)")
+        }
+    }
+
+    @Test("A save that fails while its upload follows it: the upload is aborted, no object and no pending multipart upload left")
+    func followedSaveFails() async throws {
+        let (scene, bytes, part, file) = try await followedScene("followed-fails")
+        // The check below can fail: SeaweedFS lists an upload begun and not completed, until it is aborted.
+        let control = try scene.store.client.createMultipartUpload(bucket: scene.bucket, key: "control")
+        let listed = try scene.server.aws(["s3api", "list-multipart-uploads", "--bucket", scene.bucket, "--output", "json"])
+        #expect(listed.output.contains(control), "\(listed.output)")
+        try scene.store.client.abortMultipartUpload(bucket: scene.bucket, key: "control", uploadId: control)
+        let read = TransferLog()
+        let upload = follow(scene.store, file, read: read)
+        let handle = try #require(FileHandle(forWritingAtPath: part))
+        handle.write(Data(bytes[0..<(bytes.count / 2)]))
+        // Half the snapshot is there and the upload has read some of it: then etcd goes away.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (read.last?.0 ?? 0) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect((read.last?.0 ?? 0) > 0, "the upload never read the growing file")
+        file.finished(.failed("etcd closed the stream"))
+        try handle.close()
+        await expectRefused(upload, "from a failed save", containing: "the save failed: etcd closed the stream")
+        try nothingLeft(scene.server, scene.store, scene.bucket)
+    }
+
+    @Test("A followed file that does not end in the trailer the save verified is refused and aborted")
+    func followedTrailerMismatch() async throws {
+        let (scene, bytes, part, file) = try await followedScene("followed-trailer")
+        let read = TransferLog()
+        let upload = follow(scene.store, file, read: read)
+        try Data(bytes).write(to: URL(fileURLWithPath: part))
+        file.finished(.good(size: Int64(bytes.count), trailer: [UInt8](repeating: 7, count: 32)))
+        await expectRefused(upload, "with a trailer the save did not verify", containing: "are not the SHA-256 trailer the save verified")
+        try nothingLeft(scene.server, scene.store, scene.bucket)
+    }
+
+    @Test("A followed file shorter than the save says is refused; one the save ended before opening uploads nothing")
+    func followedShortAndNeverOpened() async throws {
+        let (scene, bytes, part, file) = try await followedScene("followed-short")
+        let upload = follow(scene.store, file, read: TransferLog())
+        try Data(bytes.dropLast(100)).write(to: URL(fileURLWithPath: part))
+        file.finished(.good(size: Int64(bytes.count), trailer: Array(bytes.suffix(32))))
+        await expectRefused(upload, "from a short file", containing: "ended at \(bytes.count - 100) bytes, but the save wrote \(bytes.count)")
+        try nothingLeft(scene.server, scene.store, scene.bucket)
+
+        let never = GrowingSnapshotFile()
+        never.finished(.failed("could not connect to etcd"))
+        switch await follow(scene.store, never, read: TransferLog()).value {
+        case .success(let followed): Issue.record("uploaded \(followed.objectKey) without a file")
+        case .failure(let error):
+            #expect(error.message == "nothing was uploaded: the save failed: could not connect to etcd", "\(error.message)")
+        }
     }
 }
 

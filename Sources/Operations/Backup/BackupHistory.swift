@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import SnapshotStore
 
 /// What the `backup` runs on a snapshot directory have done so far: the last attempt and the last success.
@@ -53,13 +54,13 @@ public struct BackupHistory: Codable, Sendable, Equatable {
     public static func read(fromDirectory directory: String) -> BackupHistory {
         guard let data = FileManager.default.contents(atPath: path(inDirectory: directory)) else { return BackupHistory() }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return (try? decoder.decode(BackupHistory.self, from: data)) ?? BackupHistory()
     }
 
     public func write(toDirectory directory: String) throws(SnapshotStoreError) {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data: Data
         do { data = try encoder.encode(self) } catch { preconditionFailure("BackupHistory always encodes: \(error)") }

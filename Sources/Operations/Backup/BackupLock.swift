@@ -46,9 +46,7 @@ public final class BackupLock: @unchecked Sendable {
 
 /// RFC 3339 UTC to the second.
 func iso8601(_ date: Date) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime]
-    return formatter.string(from: date)
+    UTCCalendar.internetDateTime(date)
 }
 
 /// A backup run failure, with the step it happened in.

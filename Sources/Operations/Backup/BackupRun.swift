@@ -54,6 +54,39 @@ final class SignalFlag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
 }
 
+/// A size known once the save's stream is complete.
+final class SizeBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Int64?
+    func set(_ value: Int64) { lock.withLock { stored = value } }
+    var value: Int64? { lock.withLock { stored } }
+}
+
+/// The outcome of the upload beside the save, awaited once the save is done.
+final class FollowedUpload: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: Result<OffsiteStore.FollowedUpload, OffsiteError>?
+
+    func finish(_ result: Result<OffsiteStore.FollowedUpload, OffsiteError>) {
+        lock.withLock { self.result = result }
+        done.signal()
+    }
+
+    /// Waits (off the cooperative pool) for the upload thread to end.
+    var value: Result<OffsiteStore.FollowedUpload, OffsiteError> {
+        get async {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    self.done.wait()
+                    self.done.signal()   // a second await gets it too
+                    continuation.resume(returning: self.lock.withLock { self.result! })
+                }
+            }
+        }
+    }
+}
+
 /// A task set once it exists; cancelling before that cancels it as soon as it is set.
 final class CancellableTask: @unchecked Sendable {
     private let lock = NSLock()
@@ -92,6 +125,9 @@ final class JobRecorder: @unchecked Sendable {
         self.log = log
         self.record = BackupJobRecord(startedAt: startedAt, phase: .connecting)
     }
+
+    /// The snapshot's file name, once the stream is complete.
+    var fileName: String? { lock.withLock { record.fileName } }
 
     /// Applies `change`; writes the record when `force`, when the phase changed, or when a second has passed.
     func update(force: Bool = true, _ change: (inout BackupJobRecord) -> Void) {
@@ -135,6 +171,8 @@ public struct BackupRun: Sendable {
     let interrupted = SignalFlag()
     /// The running save, for the signal handler to cancel.
     let saveTask = CancellableTask()
+    /// The saved file's size once the stream is complete (the upload beside it reports progress against it).
+    let streamedSize = SizeBox()
 
     public init(resolved: ResolvedConfiguration, configuration: EtcdClientConfiguration, log: BackupLog) {
         self.resolved = resolved
@@ -173,12 +211,22 @@ public struct BackupRun: Sendable {
         recorder.update { _ in }
         log.step("connecting to \(resolved.endpoints.joined(separator: ", ")) (snapshot directory \(directory))")
         let catalog = SnapshotCatalog.standard(directory: directory)
+        // With a remote, the upload runs beside the save: it follows the .part file as it grows and completes
+        // only once the save verified it good (issue 14: the two no longer take turns).
+        let takenAt = Date()
+        let following = offsite.map { _ in GrowingSnapshotFile() }
+        let followed = offsite.flatMap { store in following.map { follow($0, offsite: store, takenAt: takenAt, recorder: recorder) } }
         var saved: SnapshotCatalog.SavedSnapshot
         do {
-            saved = try await save(into: catalog, configuration: configuration, recorder: recorder)
+            saved = try await save(into: catalog, configuration: configuration, takenAt: takenAt, following: following,
+                                   recorder: recorder)
+            following?.finished(.good(size: Int64(saved.save.size), trailer: saved.save.digest))
         } catch {
             let reason = interrupted.isSet || error is CancellationError || (error as? SnapshotStoreError)?.kind == .cancelled
                 ? "interrupted by a signal (SIGINT/SIGTERM); nothing was saved" : "\(error)"
+            // The upload beside it is aborted: no object, no manifest.
+            following?.finished(.failed(reason))
+            _ = await followed?.value
             log.error("no snapshot was saved: \(reason)")
             finish(recorder: recorder, started: started, catalog: catalog,
                    run: .init(startedAt: started, finishedAt: Date(), succeeded: false, message: reason))
@@ -204,7 +252,8 @@ public struct BackupRun: Sendable {
         var offsiteFailure: String?
         if let offsite {
             recorder.update { $0.phase = .uploading }
-            offsiteFailure = upload(catalog, offsite: offsite, recorder: recorder)
+            offsiteFailure = upload(catalog, offsite: offsite, recorder: recorder,
+                                    followed: await followed?.value, savedPath: saved.save.path)
         }
 
         recorder.update { $0.phase = .retention }
@@ -257,15 +306,63 @@ public struct BackupRun: Sendable {
         }
     }
 
-    /// Uploads the good local snapshots that are not offsite yet; returns why it stopped, or nil when all are.
-    private func upload(_ catalog: SnapshotCatalog, offsite: OffsiteStore, recorder: JobRecorder) -> String? {
+    /// The upload beside the save, on a thread of its own (curl blocks). Its progress goes to the job record at
+    /// once, and to the terminal's hook only once the save's own progress line is done with.
+    private func follow(_ file: GrowingSnapshotFile, offsite: OffsiteStore, takenAt: Date,
+                        recorder: JobRecorder) -> FollowedUpload {
+        let hook = uploadProgress
+        let streamedSize = streamedSize
+        let followed = FollowedUpload()
+        Thread {
+            followed.finish(Result { () throws(OffsiteError) in
+                try offsite.uploadFollowing(file, takenAt: takenAt) { done, _ in
+                    let total = streamedSize.value
+                    recorder.update(force: false) { record in
+                        record.uploadFileName = record.fileName
+                        record.uploadBytes = done
+                        record.uploadTotal = total
+                    }
+                    if let total, let name = recorder.fileName { hook?(name, done, total) }
+                }
+            })
+        }.start()
+        return followed
+    }
+
+    /// Uploads the good local snapshots that are not offsite yet, after the manifest of the one uploaded beside
+    /// the save (`followed`, the snapshot at `savedPath`); returns why it stopped, or nil when all are.
+    private func upload(_ catalog: SnapshotCatalog, offsite: OffsiteStore, recorder: JobRecorder,
+                        followed: Result<OffsiteStore.FollowedUpload, OffsiteError>?, savedPath: String) -> String? {
         let entries: [SnapshotEntry]
         do { entries = try catalog.list().entries } catch {
+            uploaded?()
             return "could not list \(catalog.directory): \(error)"
         }
         let log = self.log
+        var first: [PushResult] = []
+        switch followed {
+        case .success(let upload)?:
+            do throws(OffsiteError) {
+                guard let entry = entries.first(where: { $0.path == savedPath }) else {
+                    throw OffsiteError("the saved snapshot \(savedPath) is not in the catalog; its upload is not recorded")
+                }
+                first = [try offsite.completeFollowed(upload, entry: entry, directory: catalog.directory)]
+            } catch {
+                uploaded?()
+                log.warning("offsite: \(error.message); the local snapshot is kept and the next backup uploads it")
+                return error.message
+            }
+        case .failure(let error)?:
+            // The store is what failed (a wrong key, a dead endpoint): trying the same store again for older
+            // snapshots would fail the same way, after the same timeouts.
+            uploaded?()
+            log.warning("offsite: \(error.message); the local snapshot is kept and the next backup uploads it")
+            return error.message
+        case nil:
+            break
+        }
         let hook = uploadProgress
-        let (pushed, error) = offsite.catchUp(catalog: catalog, entries: entries, progress: { name, done, total in
+        var (pushed, error) = offsite.catchUp(catalog: catalog, entries: entries, progress: { name, done, total in
             hook?(name, done, total)
             recorder.update(force: false) { record in
                 record.uploadFileName = name
@@ -274,6 +371,7 @@ public struct BackupRun: Sendable {
             }
         })
         uploaded?()
+        pushed = first + pushed
         for result in pushed {
             log.step("offsite: uploaded \(result.name) to s3://\(offsite.settings.bucket)/\(result.objectKey) (\(formatBytes(Int(result.manifest.objectSize))), \(result.manifest.codec.rawValue))")
         }
@@ -323,14 +421,15 @@ public struct BackupRun: Sendable {
         }
     }
 
-    private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration,
-                      recorder: JobRecorder) async throws -> SnapshotCatalog.SavedSnapshot {
+    private func save(into catalog: SnapshotCatalog, configuration: EtcdClientConfiguration, takenAt: Date,
+                      following: GrowingSnapshotFile?, recorder: JobRecorder) async throws -> SnapshotCatalog.SavedSnapshot {
         let client = EtcdClient(configuration)
         let bar = Bar(progress: progress, streamed: streamed)
         let log = self.log
+        let streamedSize = streamedSize
         let task = Task {
             try Task.checkCancellation()
-            return try await catalog.saveVerified(from: client, progress: { progress in
+            return try await catalog.saveVerified(from: client, takenAt: takenAt, following: following, progress: { progress in
                 bar.update(progress)
                 recorder.update(force: false) { record in
                     record.phase = .saving
@@ -339,6 +438,7 @@ public struct BackupRun: Sendable {
                 }
             }, streamed: { result in
                 bar.finish()
+                streamedSize.set(Int64(result.size))
                 let seconds = String(format: "%.1f", Double(result.duration.components.seconds)
                                      + Double(result.duration.components.attoseconds) / 1e18)
                 log.step("saved \(result.path) (\(formatBytes(result.size)) from \(result.endpoint) in \(seconds)s); verifying")

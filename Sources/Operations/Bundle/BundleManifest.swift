@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import SnapshotStore
 
 /// What a bundle holds: one entry per file, with what a rebuild needs to put it back (path, mode, owner) and
@@ -58,13 +59,13 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         return encoder
     }
 
     static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return decoder
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Glibc
 import SnapshotStore
 
@@ -55,7 +56,7 @@ public struct BundleRebuildJournal: Sendable {
         if fd < 0 { throw BundleError(.io, bundle: path, "cannot read the rebuild journal \(path): \(BundleSources.errnoText(errno))") }
         let data = (try? FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd()) ?? Data()
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         var records: [Record] = []
         for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
             // A line cut by a crash is the last one: what it would have said did not happen for sure.
@@ -73,7 +74,7 @@ public struct BundleRebuildJournal: Sendable {
         if fd < 0 { throw BundleError(.io, bundle: path, "cannot write the rebuild journal \(path): \(BundleSources.errnoText(errno))") }
         defer { close(fd) }
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         encoder.outputFormatting = [.sortedKeys]
         guard var line = try? encoder.encode(record) else { return }
         line.append(UInt8(ascii: "\n"))

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Glibc
 import SnapshotStore
 
@@ -311,11 +312,7 @@ public struct BundleStore: Sendable {
 
     /// "20261202T183000Z"
     public static func stamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
+        UTCCalendar.compact(date)
     }
 }
 

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import SystemSupport
 
 /// What OpenSSL reads from one X.509 certificate: enough to tell an operator which certificate it is and when
 /// it stops working. Never the key, never the certificate's bytes.
@@ -140,7 +141,7 @@ public struct CertificateExpiry: Sendable, Equatable {
 
     /// "the certificate /etc/kubernetes/pki/apiserver.crt (CN=kube-apiserver) expires on 2026-12-12 (in 10 days): renew it ..."
     public func warning(now: Date) -> String {
-        let day = Self.dayFormatter().string(from: notAfter)
+        let day = Self.day(notAfter)
         let seconds = notAfter.timeIntervalSince(now)
         let subjectText = subject.isEmpty ? "" : " (\(subject))"
         if seconds <= 0 {
@@ -151,11 +152,9 @@ public struct CertificateExpiry: Sendable, Equatable {
         return "the certificate \(path)\(subjectText) expires on \(day) (\(when)): renew it before then (kubeadm: kubeadm certs check-expiration, kubeadm certs renew)"
     }
 
-    static func dayFormatter() -> DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter
+    /// "2026-12-13 09:30 UTC".
+    static func day(_ date: Date) -> String {
+        let f = UTCCalendar.fields(Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)))
+        return "\(UTCCalendar.pad(f.year, 4))-\(UTCCalendar.pad(f.month))-\(UTCCalendar.pad(f.day)) \(UTCCalendar.pad(f.hour)):\(UTCCalendar.pad(f.minute)) UTC"
     }
 }

@@ -441,7 +441,7 @@ public struct ClusterRestore: Sendable {
     func write(_ journal: Journal) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         let data = try encoder.encode(journal)
         try AtomicFileWriter.replace(journalPath, with: data)
     }
@@ -449,7 +449,7 @@ public struct ClusterRestore: Sendable {
     public static func readJournal(_ path: String) -> Journal? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return try? decoder.decode(Journal.self, from: data)
     }
 

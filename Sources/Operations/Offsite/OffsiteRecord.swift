@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import SnapshotStore
 
 /// Which local snapshots have an offsite copy: `<dir>/.etcd-console-offsite.json` (mode 0600, written
@@ -35,14 +36,14 @@ public struct OffsiteRecord: Codable, Sendable, Equatable {
         let path = (directory as NSString).appendingPathComponent(fileName)
         guard let data = FileManager.default.contents(atPath: path) else { return OffsiteRecord() }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return (try? decoder.decode(OffsiteRecord.self, from: data)) ?? OffsiteRecord()
     }
 
     public func write(toDirectory directory: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         try AtomicFileWriter.replace((directory as NSString).appendingPathComponent(Self.fileName),
                                      with: try encoder.encode(self), mode: 0o600)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import ObjectStore
 import SnapshotStore
 #if canImport(Glibc)
@@ -40,9 +41,9 @@ public struct OffsiteBundleManifest: Codable, Sendable, Equatable {
     static func coder() -> (JSONEncoder, JSONDecoder) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return (encoder, decoder)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import ObjectStore
 import SnapshotStore
 #if canImport(Glibc)
@@ -36,7 +37,7 @@ public struct RemoteCatalog: Codable, Sendable, Equatable {
         let path = (directory as NSString).appendingPathComponent(cacheFileName)
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return try? decoder.decode(RemoteCatalog.self, from: data)
     }
 }
@@ -91,15 +92,20 @@ public struct OffsiteStore: Sendable {
                                          member: entry.memberName ?? entry.memberID ?? "unknown-member",
                                          takenAt: entry.takenAt, revision: entry.revision ?? 0,
                                          encrypted: !settings.recipients.isEmpty)
-        let key = layout.objectKey
-        let packed = try uploadPacked(path: entry.path, size: Int64(entry.size), key: key, label: entry.name,
+        let packed = try uploadPacked(path: entry.path, size: Int64(entry.size), key: layout.objectKey, label: entry.name,
                                       progress: progress)
-        let objectSize = packed.objectSize
+        return try writeManifest(entry, sidecar: sidecar, key: layout.objectKey, manifestKey: layout.manifestKey, packed: packed)
+    }
+
+    /// The manifest of an uploaded object, written last (an object without one is not a snapshot); when it
+    /// cannot be written the object is deleted again.
+    private func writeManifest(_ entry: SnapshotEntry, sidecar: SnapshotMetadata?, key: String, manifestKey: String,
+                               packed: PackedUpload) throws(OffsiteError) -> PushResult {
         let manifest = OffsiteManifest(
             clusterId: entry.clusterID ?? "", memberId: entry.memberID ?? "", memberName: entry.memberName ?? "",
             revision: entry.revision ?? 0, etcdVersion: entry.etcdVersion ?? "", takenAt: entry.takenAt,
             dbSHA256: packed.fileSHA256, dbSize: packed.fileSize, objectSHA256: packed.objectSHA256,
-            objectSize: objectSize, codec: settings.recipients.isEmpty ? .zstd : .zstdAge,
+            objectSize: packed.objectSize, codec: settings.recipients.isEmpty ? .zstd : .zstdAge,
             ageRecipients: settings.recipients.map(\.fingerprint), etcdConsoleVersion: version,
             fileName: CompressedSnapshot.plainName(entry.name),
             sidecar: (try? sidecar?.sidecarJSON()).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } },
@@ -107,13 +113,58 @@ public struct OffsiteStore: Sendable {
                 .pointer(forSnapshot: entry.path)?.bundle)
         do {
             try withRetry { () throws(ObjectStoreError) in
-                try client.putObject(bucket: settings.bucket, key: layout.manifestKey, data: try encode(manifest))
+                try client.putObject(bucket: settings.bucket, key: manifestKey, data: try encode(manifest))
             }
         } catch {
             try? client.deleteObject(bucket: settings.bucket, key: key)
             throw OffsiteError("uploaded s3://\(settings.bucket)/\(key) but could not write its manifest: \(error.detail); the object was deleted (an object without a manifest is not a snapshot)")
         }
         return PushResult(name: entry.name, objectKey: key, manifest: manifest)
+    }
+
+    /// An object uploaded while its snapshot was saved (`uploadFollowing`), waiting for its manifest.
+    public struct FollowedUpload: Sendable {
+        public var objectKey: String
+        public var manifestKey: String
+        var packed: PackedUpload
+    }
+
+    /// Uploads a snapshot while it is being saved: the `.part` file followed as it grows (`GrowingSnapshotFile`)
+    /// through zstd and age into a multipart upload, completed only once the save has verified the file good
+    /// (a failed save aborts it: nothing is left in the bucket). The key is made before the bytes arrive, so its
+    /// revision is the member's when the save began (the manifest, written by `completeFollowed` once the
+    /// snapshot is in the catalog, holds the snapshot's own). Blocks: run it on a thread of its own.
+    public func uploadFollowing(_ file: GrowingSnapshotFile, takenAt: Date,
+                                progress: ((Int64, Int64) -> Void)? = nil) throws(OffsiteError) -> FollowedUpload {
+        let opened: (partPath: String, source: SnapshotSaver.Source)
+        do { opened = try file.waitForFile() } catch {
+            throw OffsiteError("nothing was uploaded: \(Self.describe(error))")
+        }
+        let header = opened.source.status.header
+        let layout = OffsiteObjectLayout(prefix: settings.prefix, clusterId: String(header.clusterID, radix: 16),
+                                         member: opened.source.memberName ?? String(header.memberID, radix: 16),
+                                         takenAt: takenAt, revision: header.revision,
+                                         encrypted: !settings.recipients.isEmpty)
+        let name = (opened.partPath as NSString).lastPathComponent
+        let packed = try uploadPacked(source: { try file.reader() },
+                                      spoolDirectory: (opened.partPath as NSString).deletingLastPathComponent,
+                                      size: nil, key: layout.objectKey, label: String(name.dropLast(".part".count)),
+                                      progress: progress)
+        return FollowedUpload(objectKey: layout.objectKey, manifestKey: layout.manifestKey, packed: packed)
+    }
+
+    /// Writes the manifest of `upload` for the saved snapshot `entry` and records the copy in `directory`'s
+    /// `OffsiteRecord`. The object is deleted again when `entry` is not good or is not what was uploaded.
+    public func completeFollowed(_ upload: FollowedUpload, entry: SnapshotEntry, directory: String,
+                                 now: @Sendable () -> Date = Date.init) throws(OffsiteError) -> PushResult {
+        guard entry.health == .good else {
+            try? client.deleteObject(bucket: settings.bucket, key: upload.objectKey)
+            throw OffsiteError("\(entry.name) is \(entry.health.rawValue); its upload s3://\(settings.bucket)/\(upload.objectKey) was deleted (only good snapshots are copied offsite)")
+        }
+        let result = try writeManifest(entry, sidecar: Self.sidecar(for: entry.path), key: upload.objectKey,
+                                       manifestKey: upload.manifestKey, packed: upload.packed)
+        try record(result, name: entry.name, directory: directory, now: now)
+        return result
     }
 
     /// What streaming one local file up produced: the file's SHA-256 and size as read, the object's as stored.
@@ -129,12 +180,22 @@ public struct OffsiteStore: Sendable {
     /// so nothing is left in the bucket. `label` names the file in messages; `progress` gets bytes read of it.
     func uploadPacked(path: String, size: Int64, key: String, label: String,
                       progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) -> PackedUpload {
+        // A local .db.zst goes up as what it holds (the snapshot's bytes, whose SHA-256 the manifest records),
+        // compressed once more at the remote's level.
+        try uploadPacked(source: {
+            let file = try FileByteSource(path: path)
+            return CompressedSnapshot.isCompressed(path) ? try ZstdDecompressor(upstream: file, name: path) : file
+        }, spoolDirectory: (path as NSString).deletingLastPathComponent, size: size, key: key, label: label, progress: progress)
+    }
+
+    /// The same from any source of the snapshot's bytes; `size` (when known) is progress's total.
+    func uploadPacked(source makeSource: () throws -> ByteSource, spoolDirectory: String, size: Int64?, key: String,
+                      label: String, progress: ((Int64, Int64) -> Void)?) throws(OffsiteError) -> PackedUpload {
         let upload: MultipartUploadSink
         do {
             // Parts wait in an unlinked file beside the file, not in memory (the 64 MiB bound).
             upload = try MultipartUploadSink(client: client, bucket: settings.bucket, key: key, partSize: settings.partSize,
-                                             attempts: settings.attempts,
-                                             spoolDirectory: (path as NSString).deletingLastPathComponent,
+                                             attempts: settings.attempts, spoolDirectory: spoolDirectory,
                                              backoff: settings.backoff)
         } catch {
             throw OffsiteError("could not upload \(label) to \(settings.location): \(error.detail)")
@@ -146,11 +207,9 @@ public struct OffsiteStore: Sendable {
                 : try AgeEncryptor(recipients: settings.recipients, downstream: objectDigest)
             let compressor = try ZstdCompressor(level: settings.compressionLevel, downstream: packed)
             fileDigest = DigestingSink(downstream: compressor)
-            // Progress counts the file's bytes; a local .db.zst goes up as what it holds (the snapshot's bytes,
-            // whose SHA-256 the manifest records), compressed once more at the remote's level.
-            let file = DigestingSource(upstream: try FileByteSource(path: path))
-            file.progress = { progress?($0, size) }
-            let source: ByteSource = CompressedSnapshot.isCompressed(path) ? try ZstdDecompressor(upstream: file, name: path) : file
+            // Progress counts the snapshot's bytes (a .db.zst's as it reads them: compressed).
+            let source = DigestingSource(upstream: try makeSource())
+            source.progress = { progress?($0, size ?? 0) }
             _ = try source.pump(into: fileDigest)
         } catch {
             upload.abort()
@@ -181,15 +240,20 @@ public struct OffsiteStore: Sendable {
     public func pushRecorded(_ entry: SnapshotEntry, directory: String, now: @Sendable () -> Date = Date.init,
                              progress: ((Int64, Int64) -> Void)? = nil) throws(OffsiteError) -> PushResult {
         let result = try push(entry, sidecar: Self.sidecar(for: entry.path), progress: progress)
+        try record(result, name: entry.name, directory: directory, now: now)
+        return result
+    }
+
+    /// Records an upload in `directory`'s `OffsiteRecord`: no longer "not offsite".
+    private func record(_ result: PushResult, name: String, directory: String, now: () -> Date) throws(OffsiteError) {
         var record = OffsiteRecord.read(fromDirectory: directory)
-        record.uploads[entry.name] = .init(objectKey: result.objectKey, objectSHA256: result.manifest.objectSHA256,
-                                           objectSize: result.manifest.objectSize, uploadedAt: now(), bucket: settings.bucket)
+        record.uploads[name] = .init(objectKey: result.objectKey, objectSHA256: result.manifest.objectSHA256,
+                                     objectSize: result.manifest.objectSize, uploadedAt: now(), bucket: settings.bucket)
         record.lastSuccess = now()
         record.bytesUploaded += result.manifest.objectSize
         do { try record.write(toDirectory: directory) } catch {
-            throw OffsiteError("uploaded \(entry.name) to s3://\(settings.bucket)/\(result.objectKey) but could not record it in \(OffsiteRecord.fileName): \(error)")
+            throw OffsiteError("uploaded \(name) to s3://\(settings.bucket)/\(result.objectKey) but could not record it in \(OffsiteRecord.fileName): \(error)")
         }
-        return result
     }
 
     private func encode(_ manifest: OffsiteManifest) throws(ObjectStoreError) -> Data {
@@ -203,21 +267,13 @@ public struct OffsiteStore: Sendable {
     /// what was uploaded and the error, if any.
     public func catchUp(catalog: SnapshotCatalog, entries: [SnapshotEntry], now: @Sendable () -> Date = Date.init,
                         progress: ((String, Int64, Int64) -> Void)? = nil) -> (pushed: [PushResult], error: OffsiteError?) {
-        var record = OffsiteRecord.read(fromDirectory: catalog.directory)
         var pushed: [PushResult] = []
-        for entry in record.missing(entries, bucket: settings.bucket) {
+        for entry in OffsiteRecord.read(fromDirectory: catalog.directory).missing(entries, bucket: settings.bucket) {
             let sidecar = Self.sidecar(for: entry.path)
             do {
                 let result = try push(entry, sidecar: sidecar, progress: { progress?(entry.name, $0, $1) })
                 pushed.append(result)
-                record.uploads[entry.name] = .init(objectKey: result.objectKey, objectSHA256: result.manifest.objectSHA256,
-                                                   objectSize: result.manifest.objectSize, uploadedAt: now(),
-                                                   bucket: settings.bucket)
-                record.lastSuccess = now()
-                record.bytesUploaded += result.manifest.objectSize
-                do { try record.write(toDirectory: catalog.directory) } catch {
-                    return (pushed, OffsiteError("uploaded \(entry.name) but could not record it in \(OffsiteRecord.fileName): \(error)"))
-                }
+                try record(result, name: entry.name, directory: catalog.directory, now: now)
             } catch {
                 return (pushed, error)
             }
@@ -281,7 +337,7 @@ public struct OffsiteStore: Sendable {
         if let cacheDirectory {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
+            encoder.dateEncodingStrategy = .utcInternetDateTime
             if let data = try? encoder.encode(catalog) {
                 try? AtomicFileWriter.replace((cacheDirectory as NSString).appendingPathComponent(RemoteCatalog.cacheFileName),
                                               with: data, mode: 0o600)

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Recovery
 
 /// The doctor's advice on a machine whose data dir is gone and whose snapshot directory holds nothing to restore
@@ -13,8 +14,7 @@ public enum RebuildOffer {
               !report.recommendation.contains("etcd-console restore "),
               let remote, let newest = remote.snapshots.first(where: { $0.problem == nil }) else { return report }
         var amended = report
-        let formatter = ISO8601DateFormatter()
-        let taken = formatter.string(from: newest.manifest.takenAt)
+        let taken = UTCCalendar.internetDateTime(newest.manifest.takenAt)
         let what = "\(newest.name) (taken \(taken), revision \(newest.manifest.revision), member \(newest.manifest.memberName.isEmpty ? "?" : newest.manifest.memberName))"
         if let bundle = newest.manifest.bundle {
             amended.findings.append(DoctorFinding(.ok, "remote-copy",

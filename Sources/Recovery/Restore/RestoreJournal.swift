@@ -59,7 +59,7 @@ public struct RestoreJournal: Sendable {
             throw RestoreError(.journal, "cannot read the restore journal \(path)")
         }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         let records = data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(Record.self, from: Data($0)) }
         guard let plan = records.first(where: { $0.event == .planned })?.plan else {
             throw RestoreError(.journal, "the restore journal \(path) holds no plan (damaged?); move it away to start over")
@@ -105,7 +105,7 @@ public struct RestoreJournal: Sendable {
     public var summary: String {
         let started = records.first?.at ?? plan.createdAt
         let pid = records.first?.pid.map { " by pid \($0)" } ?? ""
-        var text = "an unfinished restore of \(plan.snapshotPath) into \(plan.dataDir) (started \(ISO8601DateFormatter().string(from: started))\(pid))"
+        var text = "an unfinished restore of \(plan.snapshotPath) into \(plan.dataDir) (started \(UTCCalendar.internetDateTime(started))\(pid))"
         if rollbackStarted {
             text += " was rolling back"
         } else if let step = interruptedStep {
@@ -137,7 +137,7 @@ final class JournalWriter: @unchecked Sendable {
             throw RestoreError(.journal, "could not open the restore journal \(path): \(error.detail)")
         }
         encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         encoder.outputFormatting = [.sortedKeys]
         if truncate { Self.fsyncDirectory(of: path) }
     }

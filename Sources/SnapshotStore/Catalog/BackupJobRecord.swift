@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// What a headless `etcd-console backup` run is doing, recorded in the snapshot directory so that a
 /// console (another process, maybe another SSH session) can show the job live on its Jobs screen.
@@ -60,7 +61,7 @@ public struct BackupJobRecord: Codable, Sendable, Equatable {
     /// and a console run by another user should be able to read it.
     public func write(toDirectory directory: String) throws(SnapshotStoreError) {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcInternetDateTime
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data: Data
         do { data = try encoder.encode(self) } catch {
@@ -73,7 +74,7 @@ public struct BackupJobRecord: Codable, Sendable, Equatable {
     public static func read(fromDirectory directory: String) -> BackupJobRecord? {
         guard let data = FileManager.default.contents(atPath: path(inDirectory: directory)) else { return nil }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcInternetDateTime
         return try? decoder.decode(BackupJobRecord.self, from: data)
     }
 

@@ -58,6 +58,7 @@ extension SnapshotCatalog {
     /// before it is verified (a headless run reports its phases with it).
     public func saveVerified(from client: EtcdClient, endpoint: Endpoint? = nil, takenAt: Date = Date(),
                              fileName: String? = nil,
+                             following: GrowingSnapshotFile? = nil,
                              progress: (@Sendable (SnapshotProgress) -> Void)? = nil,
                              streamed: (@Sendable (SnapshotSaveResult) -> Void)? = nil) async throws -> SavedSnapshot {
         try SafeFile.createDirectory(directory)
@@ -73,7 +74,8 @@ extension SnapshotCatalog {
                                                           memberName: source.memberName)
             path = (directory as NSString).appendingPathComponent(name)
             do {
-                save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source, progress: progress)
+                save = try await SnapshotSaver.save(from: client, endpoint: endpoint, to: path, source: source,
+                                                    following: following, progress: progress)
                 break
             } catch let error as SnapshotStoreError where error.kind == .exists && fileName == nil && attempt < 20 {
                 attempt += 1

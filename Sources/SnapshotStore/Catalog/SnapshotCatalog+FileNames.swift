@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 extension SnapshotCatalog {
     /// The sidecar of a snapshot: `<file>.meta.json` next to it.

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// What we know about a snapshot file. For our own snapshots it is the sidecar `<file>.meta.json` (mode 0600),
 /// written next to the file after a successful verify; for other files the catalog computes it once and keeps

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// One snapshot as retention sees it.
 public struct RetentionCandidate: Sendable, Equatable {
