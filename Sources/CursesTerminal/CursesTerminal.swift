@@ -63,6 +63,19 @@ public final class CursesTerminal: ConsoleTerminal {
 
     public var size: (width: Int, height: Int) { (Int(cn_cols()), Int(cn_lines())) }
 
+    public func readKey(timeoutMilliseconds: Int, wakeDescriptor: Int32) -> Key? {
+        // A key curses already holds (the rest of an escape sequence, a paste) comes first.
+        if let key = readKey(timeoutMilliseconds: 0) { return key }
+        var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        let ready = poll(&fds, 2, Int32(timeoutMilliseconds))
+        // EINTR: a signal such as SIGWINCH; curses turns it into KEY_RESIZE on the next read.
+        if ready < 0 { return readKey(timeoutMilliseconds: 0) }
+        if ready == 0 || fds[1].revents != 0 && fds[0].revents == 0 { return nil }
+        // Input (or a hang-up, which the read below handles): ESCDELAY bounds the wait for a whole sequence.
+        return readKey(timeoutMilliseconds: 50)
+    }
+
     public func readKey(timeoutMilliseconds: Int) -> Key? {
         timeout(Int32(timeoutMilliseconds))
         var ch: wint_t = 0

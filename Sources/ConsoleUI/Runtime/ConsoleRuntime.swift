@@ -1,5 +1,8 @@
 import EtcdClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Recovery
 import SnapshotStore
 
@@ -7,11 +10,46 @@ import SnapshotStore
 final class EventQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var events: [ConsoleEvent] = []
+    /// A pipe whose read end becomes readable when an event is posted: the UI loop's wait for a key ends then,
+    /// and the result is drawn at once (the first frame with the snapshot list no longer waits out the 100 ms
+    /// key timeout; issue 13's first-frame target). -1 when the pipe could not be made: the loop polls as before.
+    let wakeReadFD: Int32
+    private let wakeWriteFD: Int32
 
-    func post(_ event: ConsoleEvent) { lock.withLock { events.append(event) } }
+    init() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            (wakeReadFD, wakeWriteFD) = (fds[0], fds[1])
+        } else {
+            (wakeReadFD, wakeWriteFD) = (-1, -1)
+        }
+    }
 
+    deinit {
+        if wakeReadFD >= 0 { close(wakeReadFD) }
+        if wakeWriteFD >= 0 { close(wakeWriteFD) }
+    }
+
+    func post(_ event: ConsoleEvent) {
+        lock.withLock { events.append(event) }
+        // One byte per post; a full pipe (nobody read yet) already wakes the loop, so EAGAIN is fine.
+        if wakeWriteFD >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wakeWriteFD, &byte, 1)
+        }
+    }
+
+    /// The events posted so far; empties the wake pipe first, so a post after this wakes the next wait.
     func take() -> [ConsoleEvent] {
-        lock.withLock {
+        if wakeReadFD >= 0 {
+            var sink = [UInt8](repeating: 0, count: 256)
+            while read(wakeReadFD, &sink, sink.count) > 0 {}
+        }
+        return lock.withLock {
             defer { events.removeAll() }
             return events
         }
@@ -88,7 +126,10 @@ public final class ConsoleRuntime {
                 draw()
                 dirty = false
             }
-            guard let key = terminal.readKey(timeoutMilliseconds: 100) else { continue }
+            let key = events.wakeReadFD >= 0
+                ? terminal.readKey(timeoutMilliseconds: 100, wakeDescriptor: events.wakeReadFD)
+                : terminal.readKey(timeoutMilliseconds: 100)
+            guard let key else { continue }
             trace?(String(format: "key %.6f", Date().timeIntervalSince1970))
             dirty = true
             for effect in console.handle(key) {

@@ -147,6 +147,10 @@ public protocol ConsoleTerminal: AnyObject {
     var size: (width: Int, height: Int) { get }
     /// The next key, waiting at most `timeoutMilliseconds`; nil when none came.
     func readKey(timeoutMilliseconds: Int) -> Key?
+    /// The same, but also returning nil as soon as `wakeDescriptor` is readable (an event was posted), so a
+    /// result is drawn at once instead of after the rest of the timeout.
+    func readKey(timeoutMilliseconds: Int, wakeDescriptor: Int32) -> Key?
     /// Shows `grid`, drawing only what changed since the last call.
     func draw(_ grid: TextGrid)
 }
+
