@@ -12,7 +12,8 @@ final class EventQueue: @unchecked Sendable {
     private var events: [ConsoleEvent] = []
     /// A pipe whose read end becomes readable when an event is posted: the UI loop's wait for a key ends then,
     /// and the result is drawn at once (the first frame with the snapshot list no longer waits out the 100 ms
-    /// key timeout; issue 13's first-frame target). -1 when the pipe could not be made: the loop polls as before.
+    /// key timeout; issue 13's first-frame target). -1 when the pipe could not be made: poll(2) ignores a negative
+    /// descriptor, so the wait is then the key timeout, as before.
     let wakeReadFD: Int32
     private let wakeWriteFD: Int32
 
@@ -126,10 +127,7 @@ public final class ConsoleRuntime {
                 draw()
                 dirty = false
             }
-            let key = events.wakeReadFD >= 0
-                ? terminal.readKey(timeoutMilliseconds: 100, wakeDescriptor: events.wakeReadFD)
-                : terminal.readKey(timeoutMilliseconds: 100)
-            guard let key else { continue }
+            guard let key = terminal.readKey(timeoutMilliseconds: 100, wakeDescriptor: events.wakeReadFD) else { continue }
             trace?(String(format: "key %.6f", Date().timeIntervalSince1970))
             dirty = true
             for effect in console.handle(key) {

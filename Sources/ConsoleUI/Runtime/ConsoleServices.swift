@@ -148,7 +148,7 @@ public protocol ConsoleTerminal: AnyObject {
     /// The next key, waiting at most `timeoutMilliseconds`; nil when none came.
     func readKey(timeoutMilliseconds: Int) -> Key?
     /// The same, but also returning nil as soon as `wakeDescriptor` is readable (an event was posted), so a
-    /// result is drawn at once instead of after the rest of the timeout.
+    /// result is drawn at once instead of after the rest of the timeout. A negative descriptor is never readable.
     func readKey(timeoutMilliseconds: Int, wakeDescriptor: Int32) -> Key?
     /// Shows `grid`, drawing only what changed since the last call.
     func draw(_ grid: TextGrid)

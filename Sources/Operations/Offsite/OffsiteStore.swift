@@ -154,7 +154,8 @@ public struct OffsiteStore: Sendable {
     }
 
     /// Writes the manifest of `upload` for the saved snapshot `entry` and records the copy in `directory`'s
-    /// `OffsiteRecord`. The object is deleted again when `entry` is not good or is not what was uploaded.
+    /// `OffsiteRecord`. The object is deleted again when `entry` is not good (that the bytes are the saved ones,
+    /// size and SHA-256 trailer, the reader checked before the upload completed).
     public func completeFollowed(_ upload: FollowedUpload, entry: SnapshotEntry, directory: String,
                                  now: @Sendable () -> Date = Date.init) throws(OffsiteError) -> PushResult {
         guard entry.health == .good else {
